@@ -1,0 +1,183 @@
+//! Settings, lowest to highest precedence: built-in defaults, an optional TOML file, `SWITCHBOARD_*`
+//! environment variables (`__` between section and key), command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub bind: String,
+    /// Where sled keeps its files.
+    pub data_dir: PathBuf,
+    /// Base of the webhook URLs shown to admins; `http://{bind}` when unset.
+    pub public_url: Option<String>,
+    /// A key accepted with the admin role, in addition to stored keys.
+    pub admin_key: Option<String>,
+    pub log_format: LogFormat,
+    pub webhook: WebhookConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub rate_limit_per_second: u32,
+    pub rate_limit_burst: u32,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            public_url: None,
+            admin_key: None,
+            log_format: LogFormat::Text,
+            webhook: WebhookConfig::default(),
+        }
+    }
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self { rate_limit_per_second: 100, rate_limit_burst: 200, max_body_bytes: 1024 * 1024 }
+    }
+}
+
+/// Settings given as command-line flags; `None` leaves the lower layers in force.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads every layer, reading the environment from the process.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigError> {
+        Self::load_from(file, Env::prefixed("SWITCHBOARD_").split("__"), overrides)
+    }
+
+    fn load_from(file: Option<&Path>, env: Env, overrides: Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let config: Config = figment
+            .merge(env)
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.bind.parse::<SocketAddr>().is_err() {
+            return Err(ConfigError(format!("bind: {:?} is not an address like 127.0.0.1:8080", self.bind)));
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError(format!("public_url: {url:?} must start with http:// or https://")));
+            }
+        }
+        if matches!(&self.admin_key, Some(k) if k.len() < 16) {
+            return Err(ConfigError("admin_key: must be at least 16 characters".into()));
+        }
+        if self.webhook.rate_limit_per_second == 0 {
+            return Err(ConfigError("webhook.rate_limit_per_second: must be at least 1".into()));
+        }
+        if self.webhook.rate_limit_burst == 0 {
+            return Err(ConfigError("webhook.rate_limit_burst: must be at least 1".into()));
+        }
+        if self.webhook.max_body_bytes == 0 {
+            return Err(ConfigError("webhook.max_body_bytes: must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[allow(clippy::result_large_err)] // figment's own error type, only in tests
+    fn load(toml: Option<&str>, env: &[(&str, &str)], overrides: Overrides) -> Result<Config, ConfigError> {
+        let mut out = None;
+        figment::Jail::expect_with(|jail| {
+            let file = toml.map(|t| {
+                jail.create_file("sb.toml", t).expect("write file");
+                PathBuf::from("sb.toml")
+            });
+            for (k, v) in env {
+                jail.set_env(k, v);
+            }
+            out = Some(Config::load(file.as_deref(), overrides));
+            Ok(())
+        });
+        out.expect("the jail ran")
+    }
+
+    #[test]
+    fn defaults_apply_without_any_layer() {
+        let c = load(None, &[], Overrides::default()).unwrap();
+        assert_eq!(c.bind, "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.webhook.rate_limit_per_second, 100);
+    }
+
+    #[test]
+    fn later_layers_win() {
+        let toml = "bind = \"127.0.0.1:1000\"\ndata_dir = \"/from/file\"\n[webhook]\nrate_limit_burst = 5\n";
+        let env = [("SWITCHBOARD_BIND", "127.0.0.1:2000"), ("SWITCHBOARD_WEBHOOK__RATE_LIMIT_BURST", "7")];
+        let flags = Overrides { bind: Some("127.0.0.1:3000".into()), ..Default::default() };
+        let c = load(Some(toml), &env, flags).unwrap();
+        assert_eq!(c.bind, "127.0.0.1:3000");
+        assert_eq!(c.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(c.webhook.rate_limit_burst, 7);
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        for (env, key) in [
+            (("SWITCHBOARD_BIND", "nowhere"), "bind"),
+            (("SWITCHBOARD_WEBHOOK__RATE_LIMIT_PER_SECOND", "fast"), "rate_limit_per_second"),
+            (("SWITCHBOARD_WEBHOOK__MAX_BODY_BYTES", "0"), "max_body_bytes"),
+            (("SWITCHBOARD_PUBLIC_URL", "ftp://x"), "public_url"),
+        ] {
+            let err = load(None, &[env], Overrides::default()).unwrap_err().to_string().to_lowercase();
+            assert!(err.contains(key), "{err} should name {key}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_rejected() {
+        let err = load(Some("bnd = \"x\"\n"), &[], Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("bnd"), "{err}");
+    }
+}

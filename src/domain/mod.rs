@@ -1,0 +1,66 @@
+//! Domain types. Every value here is valid once constructed: raw input becomes one of these through
+//! `parse`/`TryFrom`, and the rest of the engine never re-checks it.
+
+pub mod api_key;
+pub mod ids;
+pub mod instance;
+pub mod methods;
+pub mod module;
+pub mod secret;
+pub mod system;
+pub mod trigger;
+
+pub use ids::{ApiKeyId, InstanceId, ModuleId, SystemId, TriggerId};
+
+/// A field of client input that does not hold a valid value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+
+    /// Places this error under a parent field, e.g. `args` inside `actions.functions[0]`.
+    pub fn within(self, parent: &str) -> Self {
+        let field = if self.field.is_empty() {
+            parent.to_owned()
+        } else if self.field.starts_with('[') {
+            format!("{parent}{}", self.field)
+        } else {
+            format!("{parent}.{}", self.field)
+        };
+        Self { field, message: self.message }
+    }
+}
+
+/// Seconds since the Unix epoch, the unit of every stored timestamp.
+pub fn now_epoch_seconds() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// A bounded, trimmed, non-empty display name.
+pub fn parse_name(field: &str, raw: &str) -> Result<String, ValidationError> {
+    let name = raw.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > 256 {
+        return Err(ValidationError::new(field, "must be 1 to 256 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ValidationError::new(field, "must not contain control characters"));
+    }
+    Ok(name.to_owned())
+}
+
+/// Free text with a generous bound so a record cannot grow without limit.
+pub fn parse_description(field: &str, raw: Option<String>) -> Result<String, ValidationError> {
+    let text = raw.unwrap_or_default();
+    if text.chars().count() > 10_000 {
+        return Err(ValidationError::new(field, "must be at most 10000 characters"));
+    }
+    Ok(text)
+}

@@ -1,0 +1,247 @@
+//! Trigger definitions: conditions that decide when an instance fires and actions that run when it does.
+//! The shapes follow PlaceOS; evaluating them is the engine's job.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::methods::SupportedMethods;
+use super::module::ModuleRef;
+use super::{TriggerId, ValidationError};
+
+/// The longest debounce period accepted: one day, in milliseconds.
+pub const MAX_DEBOUNCE_MS: u64 = 86_400_000;
+
+/// A stored trigger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trigger {
+    pub id: TriggerId,
+    #[serde(flatten)]
+    pub spec: TriggerSpec,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+/// Everything an admin sets on a trigger, validated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggerSpec {
+    pub name: String,
+    pub description: String,
+    pub conditions: Conditions,
+    pub actions: Actions,
+    /// Milliseconds a webhook call holds the webhook condition true.
+    pub debounce_period: u64,
+    pub important: bool,
+    pub enable_webhook: bool,
+    pub any_match: bool,
+    pub supported_methods: SupportedMethods,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conditions {
+    #[serde(default)]
+    pub comparisons: Vec<Comparison>,
+    #[serde(default)]
+    pub time_dependents: Vec<TimeDependent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Comparison {
+    pub left: Operand,
+    pub operator: Operator,
+    pub right: Operand,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operator {
+    Equal,
+    NotEqual,
+    GreaterThan,
+    GreaterThanOrEqual,
+    LessThan,
+    LessThanOrEqual,
+    And,
+    Or,
+    ExclusiveOr,
+}
+
+/// One side of a comparison: a module status value or a constant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Operand {
+    Status(StatusRef),
+    Constant(Constant),
+}
+
+/// `{mod: "Display_1", status: "power", keys: ["nested", "path"]}`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusRef {
+    #[serde(rename = "mod")]
+    pub module: ModuleRef,
+    pub status: String,
+    #[serde(default)]
+    pub keys: Vec<String>,
+}
+
+/// A JSON scalar: number, string, bool or null.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Constant(pub serde_json::Value);
+
+impl<'de> Deserialize<'de> for Constant {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        if value.is_object() || value.is_array() {
+            return Err(serde::de::Error::custom("a constant must be a number, string, bool or null"));
+        }
+        Ok(Self(value))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TimeDependent {
+    /// Once, at an epoch time in seconds.
+    At { time: i64 },
+    /// On a cron schedule in a time zone (UTC when absent).
+    Cron {
+        cron: String,
+        #[serde(default)]
+        timezone: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actions {
+    #[serde(default)]
+    pub functions: Vec<FunctionCall>,
+    #[serde(default)]
+    pub mailers: Vec<Mailer>,
+}
+
+/// Calls `method` on module `mod` of the instance's system with named `args`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionCall {
+    #[serde(rename = "mod")]
+    pub module: ModuleRef,
+    pub method: String,
+    #[serde(default)]
+    pub args: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mailer {
+    pub emails: Vec<String>,
+    pub content: String,
+}
+
+impl TriggerSpec {
+    /// Checks what the types alone cannot: bounds, non-empty lists, address shapes.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        super::parse_name("name", &self.name)?;
+        super::parse_description("description", Some(self.description.clone()))?;
+        if self.debounce_period > MAX_DEBOUNCE_MS {
+            return Err(ValidationError::new(
+                "debounce_period",
+                format!("must be between 0 and {MAX_DEBOUNCE_MS} milliseconds"),
+            ));
+        }
+        for (i, c) in self.conditions.comparisons.iter().enumerate() {
+            for (side, operand) in [("left", &c.left), ("right", &c.right)] {
+                if let Operand::Status(s) = operand {
+                    if s.status.is_empty() {
+                        return Err(ValidationError::new(
+                            format!("conditions.comparisons[{i}].{side}.status"),
+                            "must not be empty",
+                        ));
+                    }
+                }
+            }
+        }
+        for (i, f) in self.actions.functions.iter().enumerate() {
+            if f.method.is_empty() {
+                return Err(ValidationError::new(format!("actions.functions[{i}].method"), "must not be empty"));
+            }
+        }
+        for (i, m) in self.actions.mailers.iter().enumerate() {
+            if m.emails.is_empty() {
+                return Err(ValidationError::new(
+                    format!("actions.mailers[{i}].emails"),
+                    "must list at least one address",
+                ));
+            }
+            for (j, e) in m.emails.iter().enumerate() {
+                if !looks_like_email(e) {
+                    return Err(ValidationError::new(
+                        format!("actions.mailers[{i}].emails[{j}]"),
+                        "must be an email address",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn looks_like_email(raw: &str) -> bool {
+    match raw.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
+                && raw.len() <= 254
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn placeos_condition_shapes_parse() {
+        let c: Conditions = serde_json::from_value(json!({
+            "comparisons": [
+                {"left": {"mod": "Display_1", "status": "power"}, "operator": "equal", "right": true},
+                {"left": {"mod": "Sensor", "status": "temp", "keys": ["a", "b"]}, "operator": "greater_than", "right": 21.5}
+            ],
+            "time_dependents": [
+                {"type": "at", "time": 1700000000},
+                {"type": "cron", "cron": "0 9 * * 1-5", "timezone": "Australia/Sydney"}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(c.comparisons.len(), 2);
+        assert_eq!(c.time_dependents.len(), 2);
+    }
+
+    #[test]
+    fn malformed_shapes_are_rejected() {
+        for bad in [
+            json!({"comparisons": [{"left": 1, "operator": "like", "right": 2}]}),
+            json!({"comparisons": [{"left": [1], "operator": "equal", "right": 2}]}),
+            json!({"time_dependents": [{"type": "weekly"}]}),
+            json!({"time_dependents": [{"type": "at"}]}),
+            json!({"other": []}),
+        ] {
+            assert!(serde_json::from_value::<Conditions>(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn email_shapes() {
+        assert!(looks_like_email("ops@example.com"));
+        for bad in ["", "ops", "@example.com", "ops@example", "o ps@example.com", "ops@.com"] {
+            assert!(!looks_like_email(bad), "{bad:?}");
+        }
+    }
+}

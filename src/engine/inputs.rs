@@ -1,0 +1,154 @@
+//! What admins send to create or change things, already typed: a value of one of these has passed
+//! every check that needs no stored data. PATCH types tell "absent" (outer `None`) from "null".
+
+use serde::{Deserialize, Deserializer};
+
+use crate::domain::api_key::Role;
+use crate::domain::methods::SupportedMethods;
+use crate::domain::module::ModuleName;
+use crate::domain::trigger::{Actions, Conditions};
+use crate::domain::{ModuleId, SystemId, TriggerId};
+
+/// Present-but-null becomes `Some(None)`; absence stays `None` through `#[serde(default)]`.
+fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+pub type JsonObject = serde_json::Map<String, serde_json::Value>;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemIn {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub modules: Vec<ModuleId>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemPatch {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub description: Option<Option<String>>,
+    #[serde(default)]
+    pub modules: Option<Vec<ModuleId>>,
+}
+
+impl From<SystemIn> for SystemPatch {
+    fn from(s: SystemIn) -> Self {
+        Self { name: Some(s.name), description: Some(s.description), modules: Some(s.modules) }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleIn {
+    pub driver: String,
+    #[serde(default)]
+    pub custom_name: Option<ModuleName>,
+    #[serde(default)]
+    pub control_system_id: Option<SystemId>,
+    #[serde(default)]
+    pub settings: JsonObject,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModulePatch {
+    #[serde(default)]
+    pub driver: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub custom_name: Option<Option<ModuleName>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub control_system_id: Option<Option<SystemId>>,
+    #[serde(default)]
+    pub settings: Option<JsonObject>,
+}
+
+impl From<ModuleIn> for ModulePatch {
+    fn from(m: ModuleIn) -> Self {
+        Self {
+            driver: Some(m.driver),
+            custom_name: Some(m.custom_name),
+            control_system_id: Some(m.control_system_id),
+            settings: Some(m.settings),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerIn {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub conditions: Conditions,
+    #[serde(default)]
+    pub actions: Actions,
+    #[serde(default)]
+    pub debounce_period: u64,
+    #[serde(default)]
+    pub important: bool,
+    #[serde(default)]
+    pub enable_webhook: bool,
+    #[serde(default)]
+    pub any_match: bool,
+    #[serde(default)]
+    pub supported_methods: SupportedMethods,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerPatch {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub description: Option<Option<String>>,
+    pub conditions: Option<Conditions>,
+    pub actions: Option<Actions>,
+    pub debounce_period: Option<u64>,
+    pub important: Option<bool>,
+    pub enable_webhook: Option<bool>,
+    pub any_match: Option<bool>,
+    pub supported_methods: Option<SupportedMethods>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceIn {
+    pub trigger_id: TriggerId,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub exec_enabled: bool,
+    /// Copied from the trigger when absent.
+    #[serde(default)]
+    pub important: Option<bool>,
+}
+
+/// The only fields of an applied trigger an admin may change.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstancePatch {
+    pub enabled: Option<bool>,
+    pub important: Option<bool>,
+    pub exec_enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyIn {
+    pub name: String,
+    pub role: Role,
+}

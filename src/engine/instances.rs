@@ -1,0 +1,83 @@
+use super::inputs::{InstanceIn, InstancePatch};
+use super::{Engine, EngineResult};
+use crate::domain::instance::{InstanceState, TriggerInstance};
+use crate::domain::secret::WebhookSecret;
+use crate::domain::{now_epoch_seconds, InstanceId, SystemId};
+use crate::store::{InstanceFilter, Page, PageRequest};
+
+pub type InstanceRecord = (TriggerInstance, InstanceState);
+
+impl Engine {
+    pub async fn apply_trigger(&self, system: SystemId, input: InstanceIn) -> EngineResult<InstanceRecord> {
+        Ok(self
+            .store
+            .run(move |s| {
+                s.insert_instance(&system, &input.trigger_id, |trigger| {
+                    let now = now_epoch_seconds();
+                    TriggerInstance {
+                        id: InstanceId::generate(),
+                        control_system_id: system.clone(),
+                        trigger_id: trigger.id.clone(),
+                        enabled: input.enabled,
+                        important: input.important.unwrap_or(trigger.spec.important),
+                        exec_enabled: input.exec_enabled,
+                        webhook_secret: WebhookSecret::generate(),
+                        created_at: now,
+                        updated_at: now,
+                    }
+                })
+            })
+            .await?)
+    }
+
+    pub async fn list_instances(
+        &self,
+        system: SystemId,
+        filter: InstanceFilter,
+        page: PageRequest,
+    ) -> EngineResult<Page<InstanceRecord>> {
+        Ok(self.store.run(move |s| s.list_instances_of_system(&system, &filter, page)).await?)
+    }
+
+    pub async fn get_instance(&self, system: SystemId, id: InstanceId) -> EngineResult<InstanceRecord> {
+        Ok(self.store.run(move |s| s.get_instance_in(&system, &id)).await?)
+    }
+
+    pub async fn update_instance(
+        &self,
+        system: SystemId,
+        id: InstanceId,
+        patch: InstancePatch,
+    ) -> EngineResult<InstanceRecord> {
+        Ok(self
+            .store
+            .run(move |s| {
+                s.update_instance(&system, &id, |mut inst| {
+                    inst.enabled = patch.enabled.unwrap_or(inst.enabled);
+                    inst.important = patch.important.unwrap_or(inst.important);
+                    inst.exec_enabled = patch.exec_enabled.unwrap_or(inst.exec_enabled);
+                    inst.updated_at = now_epoch_seconds();
+                    inst
+                })
+            })
+            .await?)
+    }
+
+    /// Replaces the webhook secret; the old one stops matching as soon as this returns.
+    pub async fn rotate_secret(&self, system: SystemId, id: InstanceId) -> EngineResult<InstanceRecord> {
+        Ok(self
+            .store
+            .run(move |s| {
+                s.update_instance(&system, &id, |mut inst| {
+                    inst.webhook_secret = WebhookSecret::generate();
+                    inst.updated_at = now_epoch_seconds();
+                    inst
+                })
+            })
+            .await?)
+    }
+
+    pub async fn delete_instance(&self, system: SystemId, id: InstanceId) -> EngineResult<()> {
+        Ok(self.store.run(move |s| s.delete_instance(&system, &id)).await?)
+    }
+}

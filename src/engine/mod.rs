@@ -1,0 +1,61 @@
+//! The engine decides: it turns validated input into stored records, enforces the rules that need
+//! stored data (registered drivers, existing modules) and answers the queries the HTTP layer needs.
+
+mod api_keys;
+pub mod inputs;
+mod instances;
+mod modules;
+mod systems;
+mod triggers;
+
+use std::sync::Arc;
+
+pub use api_keys::{Caller, KeyRing};
+pub use instances::InstanceRecord;
+pub use modules::ModuleView;
+
+use crate::domain::ValidationError;
+use crate::drivers::DriverRegistry;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Self::NotFound(what),
+            StoreError::Invalid(v) => Self::Invalid(v),
+            other => Self::Store(other),
+        }
+    }
+}
+
+pub type EngineResult<T> = Result<T, EngineError>;
+
+pub struct Engine {
+    store: Store,
+    drivers: Arc<DriverRegistry>,
+    keys: KeyRing,
+}
+
+impl Engine {
+    pub fn new(store: Store, drivers: Arc<DriverRegistry>, keys: KeyRing) -> Self {
+        Self { store, drivers, keys }
+    }
+
+    pub fn drivers(&self) -> &DriverRegistry {
+        &self.drivers
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}

@@ -1,0 +1,122 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::inputs::{ModuleIn, ModulePatch};
+use super::{Engine, EngineResult};
+use crate::domain::module::Module;
+use crate::domain::{now_epoch_seconds, ModuleId, SystemId, ValidationError};
+use crate::drivers::DriverRegistry;
+use crate::store::{Page, PageRequest};
+
+/// A module with the name and position it answers to inside its system.
+#[derive(Debug, Clone)]
+pub struct ModuleView {
+    pub module: Module,
+    /// `custom_name`, else the driver's default module name.
+    pub name: String,
+    /// 1-based among the system's modules with the same name; `None` outside a system.
+    pub index: Option<u32>,
+}
+
+impl Engine {
+    fn resolved_name(&self, module: &Module) -> String {
+        match &module.custom_name {
+            Some(name) => name.as_str().to_owned(),
+            None => self
+                .drivers
+                .get(&module.driver)
+                .map(|d| d.default_module_name.clone())
+                .unwrap_or_else(|| module.driver.clone()),
+        }
+    }
+
+    pub fn module_view(&self, module: Module) -> ModuleView {
+        let name = self.resolved_name(&module);
+        ModuleView { module, name, index: None }
+    }
+
+    pub async fn create_module(&self, input: ModuleIn) -> EngineResult<ModuleView> {
+        let now = now_epoch_seconds();
+        let blank = Module {
+            id: ModuleId::generate(),
+            driver: String::new(),
+            custom_name: None,
+            control_system_id: None,
+            settings: Default::default(),
+            created_at: now,
+            updated_at: now,
+        };
+        let module = apply(&self.drivers, blank, input.into())?;
+        let module = self.store.run(move |s| s.insert_module(module)).await?;
+        Ok(self.module_view(module))
+    }
+
+    pub async fn get_module(&self, id: ModuleId) -> EngineResult<ModuleView> {
+        let module = self.store.run(move |s| s.get_module(&id)).await?;
+        Ok(self.module_view(module))
+    }
+
+    pub async fn list_modules(
+        &self,
+        q: Option<String>,
+        system: Option<SystemId>,
+        driver: Option<String>,
+        page: PageRequest,
+    ) -> EngineResult<Page<ModuleView>> {
+        let page =
+            self.store.run(move |s| s.list_modules(q.as_deref(), system.as_ref(), driver.as_deref(), page)).await?;
+        Ok(Page { total: page.total, items: page.items.into_iter().map(|m| self.module_view(m)).collect() })
+    }
+
+    pub async fn update_module(&self, id: ModuleId, patch: ModulePatch) -> EngineResult<ModuleView> {
+        let drivers = Arc::clone(&self.drivers);
+        let module = self.store.run(move |s| s.update_module(&id, |m| apply(&drivers, m, patch))).await?;
+        Ok(self.module_view(module))
+    }
+
+    pub async fn delete_module(&self, id: ModuleId) -> EngineResult<()> {
+        Ok(self.store.run(move |s| s.delete_module(&id)).await?)
+    }
+
+    /// A system's modules in order, each with the `Name_index` it is referred to by.
+    pub async fn system_modules(&self, system: SystemId) -> EngineResult<Vec<ModuleView>> {
+        let modules = self
+            .store
+            .run(move |s| {
+                let system = s.get_system(&system)?;
+                s.modules_of_system(&system)
+            })
+            .await?;
+        let mut seen: HashMap<String, u32> = HashMap::new();
+        Ok(modules
+            .into_iter()
+            .map(|m| {
+                let mut view = self.module_view(m);
+                let count = seen.entry(view.name.clone()).or_default();
+                *count += 1;
+                view.index = Some(*count);
+                view
+            })
+            .collect())
+    }
+}
+
+fn apply(drivers: &DriverRegistry, mut module: Module, patch: ModulePatch) -> Result<Module, ValidationError> {
+    if let Some(driver) = patch.driver {
+        if drivers.get(&driver).is_none() {
+            return Err(ValidationError::new("driver", format!("no driver named {driver:?} is registered")));
+        }
+        module.driver = driver;
+    }
+    if let Some(name) = patch.custom_name {
+        module.custom_name = name;
+    }
+    if let Some(system) = patch.control_system_id {
+        module.control_system_id = system;
+    }
+    if let Some(settings) = patch.settings {
+        module.settings = settings;
+    }
+    module.updated_at = now_epoch_seconds();
+    Ok(module)
+}

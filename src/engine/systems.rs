@@ -1,0 +1,51 @@
+use super::inputs::{SystemIn, SystemPatch};
+use super::{Engine, EngineResult};
+use crate::domain::system::System;
+use crate::domain::{now_epoch_seconds, parse_description, parse_name, SystemId, ValidationError};
+use crate::store::{Page, PageRequest};
+
+fn apply(mut system: System, patch: SystemPatch) -> Result<System, ValidationError> {
+    if let Some(name) = patch.name {
+        system.name = parse_name("name", &name)?;
+    }
+    if let Some(description) = patch.description {
+        system.description = parse_description("description", description)?;
+    }
+    if let Some(modules) = patch.modules {
+        system.modules = modules;
+    }
+    system.updated_at = now_epoch_seconds();
+    Ok(system)
+}
+
+impl Engine {
+    pub async fn create_system(&self, input: SystemIn) -> EngineResult<System> {
+        let now = now_epoch_seconds();
+        let blank = System {
+            id: SystemId::generate(),
+            name: String::new(),
+            description: String::new(),
+            modules: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        let system = apply(blank, input.into())?;
+        Ok(self.store.run(move |s| s.insert_system(system)).await?)
+    }
+
+    pub async fn get_system(&self, id: SystemId) -> EngineResult<System> {
+        Ok(self.store.run(move |s| s.get_system(&id)).await?)
+    }
+
+    pub async fn list_systems(&self, q: Option<String>, page: PageRequest) -> EngineResult<Page<System>> {
+        Ok(self.store.run(move |s| s.list_systems(q.as_deref(), page)).await?)
+    }
+
+    pub async fn update_system(&self, id: SystemId, patch: SystemPatch) -> EngineResult<System> {
+        Ok(self.store.run(move |s| s.update_system(&id, |system| apply(system, patch))).await?)
+    }
+
+    pub async fn delete_system(&self, id: SystemId) -> EngineResult<()> {
+        Ok(self.store.run(move |s| s.delete_system(&id)).await?)
+    }
+}

@@ -1,0 +1,92 @@
+use super::inputs::{TriggerIn, TriggerPatch};
+use super::{Engine, EngineResult};
+use crate::domain::instance::{InstanceState, TriggerInstance};
+use crate::domain::trigger::{Trigger, TriggerSpec};
+use crate::domain::{now_epoch_seconds, parse_description, parse_name, TriggerId, ValidationError};
+use crate::store::{Page, PageRequest};
+
+fn spec_from(input: TriggerIn) -> Result<TriggerSpec, ValidationError> {
+    let spec = TriggerSpec {
+        name: parse_name("name", &input.name)?,
+        description: parse_description("description", input.description)?,
+        conditions: input.conditions,
+        actions: input.actions,
+        debounce_period: input.debounce_period,
+        important: input.important,
+        enable_webhook: input.enable_webhook,
+        any_match: input.any_match,
+        supported_methods: input.supported_methods,
+    };
+    spec.validate()?;
+    Ok(spec)
+}
+
+fn apply(mut trigger: Trigger, patch: TriggerPatch) -> Result<Trigger, ValidationError> {
+    let spec = &mut trigger.spec;
+    if let Some(name) = patch.name {
+        spec.name = parse_name("name", &name)?;
+    }
+    if let Some(description) = patch.description {
+        spec.description = parse_description("description", description)?;
+    }
+    if let Some(v) = patch.conditions {
+        spec.conditions = v;
+    }
+    if let Some(v) = patch.actions {
+        spec.actions = v;
+    }
+    if let Some(v) = patch.debounce_period {
+        spec.debounce_period = v;
+    }
+    if let Some(v) = patch.important {
+        spec.important = v;
+    }
+    if let Some(v) = patch.enable_webhook {
+        spec.enable_webhook = v;
+    }
+    if let Some(v) = patch.any_match {
+        spec.any_match = v;
+    }
+    if let Some(v) = patch.supported_methods {
+        spec.supported_methods = v;
+    }
+    spec.validate()?;
+    trigger.updated_at = now_epoch_seconds();
+    Ok(trigger)
+}
+
+impl Engine {
+    pub async fn create_trigger(&self, input: TriggerIn) -> EngineResult<Trigger> {
+        let now = now_epoch_seconds();
+        let trigger = Trigger { id: TriggerId::generate(), spec: spec_from(input)?, created_at: now, updated_at: now };
+        Ok(self.store.run(move |s| s.insert_trigger(trigger)).await?)
+    }
+
+    pub async fn get_trigger(&self, id: TriggerId) -> EngineResult<Trigger> {
+        Ok(self.store.run(move |s| s.get_trigger(&id)).await?)
+    }
+
+    pub async fn list_triggers(&self, q: Option<String>, page: PageRequest) -> EngineResult<Page<Trigger>> {
+        Ok(self.store.run(move |s| s.list_triggers(q.as_deref(), page)).await?)
+    }
+
+    pub async fn replace_trigger(&self, id: TriggerId, input: TriggerIn) -> EngineResult<Trigger> {
+        let spec = spec_from(input)?;
+        Ok(self
+            .store
+            .run(move |s| s.update_trigger(&id, |t| Ok(Trigger { spec, updated_at: now_epoch_seconds(), ..t })))
+            .await?)
+    }
+
+    pub async fn update_trigger(&self, id: TriggerId, patch: TriggerPatch) -> EngineResult<Trigger> {
+        Ok(self.store.run(move |s| s.update_trigger(&id, |t| apply(t, patch))).await?)
+    }
+
+    pub async fn delete_trigger(&self, id: TriggerId) -> EngineResult<()> {
+        Ok(self.store.run(move |s| s.delete_trigger(&id)).await?)
+    }
+
+    pub async fn trigger_instances(&self, id: TriggerId) -> EngineResult<Vec<(TriggerInstance, InstanceState)>> {
+        Ok(self.store.run(move |s| s.list_instances_of_trigger(&id)).await?)
+    }
+}

@@ -1,0 +1,102 @@
+//! The one error type handlers return, and its JSON form `{"error": code, "message": text}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::domain::ValidationError;
+use crate::engine::EngineError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    Client { status: StatusCode, code: &'static str, message: String, field: Option<String> },
+    /// Anything the client cannot act on. Logged in full, answered opaquely.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn client(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self::Client { status, code, message: message.into(), field: None }
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::client(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "an API key is required in X-API-Key or Authorization: Bearer",
+        )
+    }
+
+    pub fn forbidden() -> Self {
+        Self::client(StatusCode::FORBIDDEN, "forbidden", "this API key may not make changes")
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::client(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::client(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn invalid(e: ValidationError) -> Self {
+        let message = if e.field.is_empty() { e.message.clone() } else { format!("{}: {}", e.field, e.message) };
+        Self::Client {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid_field",
+            message,
+            field: Some(e.field).filter(|f| !f.is_empty()),
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::NotFound(what) => Self::not_found(what),
+            EngineError::Invalid(v) => Self::invalid(v),
+            EngineError::Store(inner) => Self::Internal(inner.to_string()),
+        }
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        Self::invalid(e)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Client { status, .. } => *status,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Client { status, code, message, field } => {
+                HttpResponse::build(*status).json(ErrorBody { error: code, message, field: field.as_deref() })
+            }
+            Self::Internal(detail) => {
+                tracing::error!(error = %detail, "request failed");
+                HttpResponse::InternalServerError().json(ErrorBody {
+                    error: "internal_error",
+                    message: "the server could not complete the request",
+                    field: None,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Reading request input into typed values, with errors that say which field is wrong.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use super::errors::ApiError;
+use crate::domain::ValidationError;
+use crate::store::PageRequest;
+
+/// Admin request bodies are small; this bounds what a client can make the server buffer.
+const MAX_ADMIN_BODY: usize = 1024 * 1024;
+
+/// Reads a JSON body: wrong content type or malformed JSON is a 400, a field of the wrong type or
+/// shape a 422 naming it.
+pub async fn json_body<T: DeserializeOwned>(req: &HttpRequest, mut payload: web::Payload) -> Result<T, ApiError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|m| m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON));
+    if !is_json {
+        return Err(ApiError::bad_request("unsupported_content_type", "the body must be sent as application/json"));
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::bad_request("invalid_body", "the request body could not be read"))?;
+        if body.len() + chunk.len() > MAX_ADMIN_BODY {
+            return Err(ApiError::client(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body must be at most {MAX_ADMIN_BODY} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request("invalid_json", "the body must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." { String::new() } else { field };
+        ApiError::invalid(ValidationError::new(field, e.into_inner().to_string()))
+    })
+}
+
+/// Reads the query string; a bad value is a 400 naming the parameter.
+pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(req.query_string().as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let param = e.path().to_string();
+        ApiError::bad_request("invalid_query", format!("query parameter {param}: {}", e.into_inner()))
+    })
+}
+
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 10_000;
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ListQuery {
+    pub q: Option<String>,
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
+}
+
+impl ListQuery {
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if limit > MAX_LIMIT {
+            return Err(ApiError::bad_request("invalid_query", format!("query parameter limit: at most {MAX_LIMIT}")));
+        }
+        Ok(PageRequest { offset: self.offset.unwrap_or(0), limit })
+    }
+
+    pub fn search(&self) -> Option<String> {
+        self.q.clone().filter(|q| !q.is_empty())
+    }
+}
+
+/// A path segment that must be an id of type `T`; anything else names nothing that exists.
+pub fn path_id<T>(raw: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, ApiError> {
+    parse(raw).ok_or_else(|| ApiError::not_found(what))
+}

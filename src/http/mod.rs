@@ -1,0 +1,93 @@
+//! HTTP handlers: they parse requests into typed input, call the engine and map its answers.
+
+mod api_keys;
+mod auth;
+mod drivers;
+pub mod errors;
+mod health;
+mod input;
+mod instances;
+mod modules;
+mod systems;
+mod triggers;
+mod views;
+
+use actix_web::web;
+
+use crate::engine::Engine;
+
+pub struct AppState {
+    pub engine: Engine,
+    /// Base of the webhook URLs shown to admins, without a trailing slash.
+    pub public_url: String,
+}
+
+/// The whole route table.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .service(
+            web::scope("/api/engine/v2")
+                .service(
+                    web::resource("/systems")
+                        .route(web::get().to(systems::list))
+                        .route(web::post().to(systems::create)),
+                )
+                .service(
+                    web::resource("/systems/{id}")
+                        .route(web::get().to(systems::get))
+                        .route(web::put().to(systems::replace))
+                        .route(web::patch().to(systems::update))
+                        .route(web::delete().to(systems::delete)),
+                )
+                .route("/systems/{id}/modules", web::get().to(systems::modules))
+                .service(
+                    web::resource("/systems/{id}/triggers")
+                        .route(web::get().to(instances::list))
+                        .route(web::post().to(instances::create)),
+                )
+                .service(
+                    web::resource("/systems/{id}/triggers/{trig_id}")
+                        .route(web::get().to(instances::get))
+                        .route(web::patch().to(instances::update))
+                        .route(web::delete().to(instances::delete)),
+                )
+                .route("/systems/{id}/triggers/{trig_id}/secret", web::post().to(instances::rotate_secret))
+                .service(
+                    web::resource("/modules")
+                        .route(web::get().to(modules::list))
+                        .route(web::post().to(modules::create)),
+                )
+                .service(
+                    web::resource("/modules/{id}")
+                        .route(web::get().to(modules::get))
+                        .route(web::put().to(modules::replace))
+                        .route(web::patch().to(modules::update))
+                        .route(web::delete().to(modules::delete)),
+                )
+                .service(
+                    web::resource("/triggers")
+                        .route(web::get().to(triggers::list))
+                        .route(web::post().to(triggers::create)),
+                )
+                .service(
+                    web::resource("/triggers/{id}")
+                        .route(web::get().to(triggers::get))
+                        .route(web::put().to(triggers::replace))
+                        .route(web::patch().to(triggers::update))
+                        .route(web::delete().to(triggers::delete)),
+                )
+                .route("/triggers/{id}/instances", web::get().to(triggers::instances))
+                .service(
+                    web::resource("/api_keys")
+                        .route(web::get().to(api_keys::list))
+                        .route(web::post().to(api_keys::create)),
+                )
+                .service(
+                    web::resource("/api_keys/{id}")
+                        .route(web::get().to(api_keys::get))
+                        .route(web::delete().to(api_keys::delete)),
+                )
+                .route("/drivers", web::get().to(drivers::list)),
+        )
+        .default_service(web::to(health::unknown_route));
+}

@@ -1,0 +1,112 @@
+//! Response bodies. They are built from stored records but shaped for clients: resolved names,
+//! webhook URLs, and secrets hidden from callers who may not see them.
+
+use actix_web::HttpResponse;
+use serde::Serialize;
+
+use crate::domain::api_key::{ApiKey, Role};
+use crate::domain::module::Module;
+use crate::domain::{ApiKeyId, InstanceId, ModuleId, SystemId, TriggerId};
+use crate::engine::{Caller, InstanceRecord, ModuleView};
+use crate::store::Page;
+
+#[derive(Serialize)]
+pub struct ModuleOut {
+    pub id: ModuleId,
+    pub driver: String,
+    /// The resolved name: `custom_name`, else the driver's default module name.
+    pub name: String,
+    pub custom_name: Option<String>,
+    pub control_system_id: Option<SystemId>,
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    /// Position among same-named modules of the system (only in a system's module list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    /// `Name_index`, how triggers and webhooks refer to it (only in a system's module list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+impl From<ModuleView> for ModuleOut {
+    fn from(v: ModuleView) -> Self {
+        let Module { id, driver, custom_name, control_system_id, settings, created_at, updated_at } = v.module;
+        Self {
+            id,
+            driver,
+            reference: v.index.map(|i| format!("{}_{i}", v.name)),
+            name: v.name,
+            custom_name: custom_name.map(String::from),
+            control_system_id,
+            settings,
+            index: v.index,
+            created_at,
+            updated_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct InstanceOut {
+    pub id: InstanceId,
+    pub control_system_id: SystemId,
+    pub trigger_id: TriggerId,
+    pub enabled: bool,
+    pub important: bool,
+    pub exec_enabled: bool,
+    pub webhook_secret: Option<String>,
+    pub webhook_url: Option<String>,
+    pub triggered: bool,
+    pub trigger_count: u64,
+    pub last_fired_at: Option<u64>,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+impl InstanceOut {
+    /// Support callers see neither the secret nor the URL that embeds it.
+    pub fn new((inst, state): InstanceRecord, public_url: &str, caller: Caller) -> Self {
+        let secret = caller.is_admin().then(|| inst.webhook_secret.expose().to_owned());
+        let webhook_url =
+            secret.as_ref().map(|s| format!("{public_url}/api/engine/v2/webhook/{}/notify?secret={s}", inst.id));
+        Self {
+            id: inst.id,
+            control_system_id: inst.control_system_id,
+            trigger_id: inst.trigger_id,
+            enabled: inst.enabled,
+            important: inst.important,
+            exec_enabled: inst.exec_enabled,
+            webhook_secret: secret,
+            webhook_url,
+            triggered: state.triggered,
+            trigger_count: state.trigger_count,
+            last_fired_at: state.last_fired_at,
+            created_at: inst.created_at,
+            updated_at: inst.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ApiKeyOut {
+    pub id: ApiKeyId,
+    pub name: String,
+    pub role: Role,
+    pub created_at: u64,
+    /// The key itself: present only in the response that created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl From<ApiKey> for ApiKeyOut {
+    fn from(k: ApiKey) -> Self {
+        Self { id: k.id, name: k.name, role: k.role, created_at: k.created_at, key: None }
+    }
+}
+
+/// A JSON array of one page, with the unpaged count in `X-Total-Count`.
+pub fn page_response<T, O: Serialize>(page: Page<T>, view: impl FnMut(T) -> O) -> HttpResponse {
+    let items: Vec<O> = page.items.into_iter().map(view).collect();
+    HttpResponse::Ok().insert_header(("X-Total-Count", page.total.to_string())).json(items)
+}

@@ -1,0 +1,11 @@
+#![forbid(unsafe_code)]
+//! Switchboard: a trigger-and-module automation engine.
+
+pub mod config;
+pub mod domain;
+pub mod drivers;
+pub mod engine;
+pub mod http;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

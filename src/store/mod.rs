@@ -1,0 +1,145 @@
+//! Persistence on sled 0.34: one tree per entity, index trees kept in the same transactions, JSON values.
+//!
+//! [`SledStore`] is synchronous; the async side reaches it only through [`Store::run`], which moves each
+//! call to tokio's blocking pool so a slow disk never stalls an HTTP worker.
+
+mod api_keys;
+mod codec;
+mod instances;
+mod modules;
+mod systems;
+mod triggers;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use sled::transaction::TransactionError;
+use tracing::Instrument;
+
+use crate::domain::ValidationError;
+
+pub use instances::InstanceFilter;
+
+/// Bumped whenever the layout of stored data changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+const FORMAT_KEY: &[u8] = b"format_version";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Input that refers to something the store does not hold in the required state.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored record could not be decoded: {0}")]
+    Codec(#[from] serde_json::Error),
+    #[error("the data directory holds format version {found}; this build reads version {FORMAT_VERSION}")]
+    UnsupportedFormat { found: String },
+    #[error("the blocking storage task failed: {0}")]
+    Task(String),
+}
+
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(e: TransactionError<StoreError>) -> Self {
+        match e {
+            TransactionError::Abort(inner) => inner,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One page of a listing and the number of records that matched before paging.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub total: usize,
+    pub items: Vec<T>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    pub offset: usize,
+    pub limit: usize,
+}
+
+pub struct SledStore {
+    db: sled::Db,
+    systems: sled::Tree,
+    modules: sled::Tree,
+    triggers: sled::Tree,
+    instances: sled::Tree,
+    instance_state: sled::Tree,
+    instances_by_system: sled::Tree,
+    instances_by_trigger: sled::Tree,
+    api_keys: sled::Tree,
+    /// Structural changes (creates, deletes, moves) read an index and then write in a transaction;
+    /// sled transactions cannot scan, so this lock keeps the read and the write one step.
+    structure: Mutex<()>,
+}
+
+impl SledStore {
+    pub fn open(dir: &Path) -> StoreResult<Self> {
+        let db = sled::Config::new().path(dir).open()?;
+        let meta = db.open_tree("meta")?;
+        match meta.get(FORMAT_KEY)? {
+            Some(v) if v.as_ref() != FORMAT_VERSION.to_string().as_bytes() => {
+                return Err(StoreError::UnsupportedFormat { found: String::from_utf8_lossy(&v).into_owned() });
+            }
+            Some(_) => {}
+            None => {
+                meta.insert(FORMAT_KEY, FORMAT_VERSION.to_string().as_bytes())?;
+            }
+        }
+        Ok(Self {
+            systems: db.open_tree("systems")?,
+            modules: db.open_tree("modules")?,
+            triggers: db.open_tree("triggers")?,
+            instances: db.open_tree("instances")?,
+            instance_state: db.open_tree("instance_state")?,
+            instances_by_system: db.open_tree("idx_instances_by_system")?,
+            instances_by_trigger: db.open_tree("idx_instances_by_trigger")?,
+            api_keys: db.open_tree("api_keys")?,
+            db,
+            structure: Mutex::new(()),
+        })
+    }
+
+    fn structure_lock(&self) -> MutexGuard<'_, ()> {
+        // A panic while holding the guard cannot leave sled half-written (writes are transactional),
+        // so a poisoned lock is still safe to take.
+        self.structure.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn flush(&self) -> StoreResult<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+/// A cheap, cloneable handle that runs store calls on the blocking pool.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<SledStore>,
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> StoreResult<Self> {
+        Ok(Self { inner: Arc::new(SledStore::open(dir)?) })
+    }
+
+    pub async fn run<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&SledStore) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| f(&inner)))
+            .instrument(tracing::Span::current())
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}

@@ -1,0 +1,101 @@
+use sled::Transactional;
+
+use super::codec::{self, tx_get, tx_put};
+use super::{Page, PageRequest, SledStore, StoreError, StoreResult};
+use crate::domain::module::Module;
+use crate::domain::system::System;
+use crate::domain::{ModuleId, SystemId, ValidationError};
+
+impl SledStore {
+    pub fn get_module(&self, id: &ModuleId) -> StoreResult<Module> {
+        codec::get(&self.modules, id)?.ok_or(StoreError::NotFound("module"))
+    }
+
+    pub fn list_modules(
+        &self,
+        q: Option<&str>,
+        system: Option<&SystemId>,
+        driver: Option<&str>,
+        page: PageRequest,
+    ) -> StoreResult<Page<Module>> {
+        let q = q.map(str::to_lowercase);
+        codec::list(&self.modules, page, |m: &Module| {
+            let matches_q = q.as_ref().is_none_or(|q| {
+                m.driver.to_lowercase().contains(q)
+                    || m.custom_name.as_ref().is_some_and(|n| n.as_str().to_lowercase().contains(q))
+            });
+            matches_q
+                && system.is_none_or(|s| m.control_system_id.as_ref() == Some(s))
+                && driver.is_none_or(|d| m.driver == d)
+        })
+    }
+
+    /// The modules of a system in its order.
+    pub fn modules_of_system(&self, system: &System) -> StoreResult<Vec<Module>> {
+        system.modules.iter().filter_map(|id| codec::get(&self.modules, id).transpose()).collect()
+    }
+
+    pub fn insert_module(&self, module: Module) -> StoreResult<Module> {
+        let _guard = self.structure_lock();
+        self.write_module(module, None)
+    }
+
+    pub fn update_module(
+        &self,
+        id: &ModuleId,
+        change: impl FnOnce(Module) -> Result<Module, ValidationError>,
+    ) -> StoreResult<Module> {
+        let _guard = self.structure_lock();
+        let previous = self.get_module(id)?;
+        let updated = change(previous.clone())?;
+        self.write_module(updated, Some(previous))
+    }
+
+    /// A module that moves to another system leaves the old system's list and is appended to the new one's.
+    fn write_module(&self, module: Module, previous: Option<Module>) -> StoreResult<Module> {
+        if let Some(system) = &module.control_system_id {
+            if !self.systems.contains_key(system)? {
+                return Err(ValidationError::new("control_system_id", format!("system {system} does not exist")).into());
+            }
+        }
+        let old_system = previous.and_then(|p| p.control_system_id);
+
+        (&self.modules, &self.systems).transaction(|(modules, systems)| {
+            tx_put(modules, &module.id, &module)?;
+            if old_system != module.control_system_id {
+                if let Some(old) = &old_system {
+                    if let Some(mut s) = tx_get::<System>(systems, old)? {
+                        s.modules.retain(|m| m != &module.id);
+                        tx_put(systems, old, &s)?;
+                    }
+                }
+                if let Some(new) = &module.control_system_id {
+                    if let Some(mut s) = tx_get::<System>(systems, new)? {
+                        if !s.modules.contains(&module.id) {
+                            s.modules.push(module.id.clone());
+                        }
+                        tx_put(systems, new, &s)?;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(module)
+    }
+
+    pub fn delete_module(&self, id: &ModuleId) -> StoreResult<()> {
+        let _guard = self.structure_lock();
+        let module = self.get_module(id)?;
+        (&self.modules, &self.systems).transaction(|(modules, systems)| {
+            modules.remove(id.as_str())?;
+            if let Some(sys) = &module.control_system_id {
+                if let Some(mut s) = tx_get::<System>(systems, sys)? {
+                    s.modules.retain(|m| m != id);
+                    tx_put(systems, sys, &s)?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+}
