@@ -6,19 +6,26 @@ use std::sync::Arc;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Config;
 use crate::drivers::DriverRegistry;
+use crate::engine::runtime::TriggerRuntime;
+use crate::engine::webhook::WebhookLimits;
 use crate::engine::{Engine, KeyRing};
 use crate::http::{self, AppState};
-use crate::store::Store;
+use crate::store::{GroupCommit, Store};
+use crate::telemetry::RedactedRootSpan;
 
 pub struct Application {
     port: u16,
     server: Server,
     store: Store,
     bootstrap_admin_key: Option<String>,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Application {
@@ -31,7 +38,19 @@ impl Application {
             .context("opening the store")?
             .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
         let keys = KeyRing::load(&store, config.admin_key.as_deref()).await.context("loading API keys")?;
-        let engine = Engine::new(store.clone(), Arc::new(DriverRegistry::builtin()), keys);
+        let cleared = store.run(|s| s.clear_triggered()).await.context("resetting trigger state")?;
+        if cleared > 0 {
+            tracing::info!(cleared, "reset instances left triggered by the previous run");
+        }
+
+        let shutdown = CancellationToken::new();
+        let mut tasks = Vec::new();
+        let (commit, flusher) = GroupCommit::start(store.clone(), shutdown.clone());
+        tasks.push(flusher);
+        let runtime = TriggerRuntime::new(store.clone(), commit, shutdown.clone());
+        let limits = WebhookLimits::new(&config.webhook);
+        let engine = Arc::new(Engine::new(store.clone(), Arc::new(DriverRegistry::builtin()), keys, runtime, limits));
+        tasks.push(tokio::spawn(prune_rate_limits(Arc::downgrade(&engine), shutdown.clone())));
         let bootstrap_admin_key = engine.bootstrap_admin_key().await.context("creating the first admin key")?;
 
         let listener = TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;
@@ -40,13 +59,13 @@ impl Application {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}:{port}", listener.local_addr()?.ip()),
         };
-        let state = web::Data::new(AppState { engine, public_url });
+        let state = web::Data::new(AppState { engine, public_url, max_body_bytes: config.webhook.max_body_bytes });
         let server = HttpServer::new(move || {
-            App::new().wrap(TracingLogger::default()).app_data(state.clone()).configure(http::routes)
+            App::new().wrap(TracingLogger::<RedactedRootSpan>::new()).app_data(state.clone()).configure(http::routes)
         })
         .listen(listener)?
         .run();
-        Ok(Self { port, server, store, bootstrap_admin_key })
+        Ok(Self { port, server, store, bootstrap_admin_key, shutdown, tasks })
     }
 
     pub fn port(&self) -> u16 {
@@ -62,11 +81,33 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the server is stopped (SIGTERM, ctrl-c or its handle), then flushes the store.
+    /// Serves until the server is stopped (SIGTERM, ctrl-c or its handle): in-flight requests finish,
+    /// background tasks stop, and the store is flushed.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await?;
-        let store = self.store;
-        store.run(|s| s.flush()).await?;
+        let served = self.server.await;
+        self.shutdown.cancel();
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "a background task failed");
+            }
+        }
+        self.store.run(|s| s.flush()).await?;
+        served?;
         Ok(())
+    }
+}
+
+/// Keeps the per-instance rate limiter from growing with every instance ever called.
+async fn prune_rate_limits(engine: std::sync::Weak<Engine>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        match engine.upgrade() {
+            Some(engine) => engine.webhook_limits().prune(),
+            None => return,
+        }
     }
 }

@@ -24,4 +24,7 @@ pub struct InstanceState {
     pub triggered: bool,
     pub trigger_count: u64,
     pub last_fired_at: Option<u64>,
+    /// Grows with every change, so writes that reach the store out of order cannot undo a newer one.
+    #[serde(default)]
+    pub version: u64,
 }

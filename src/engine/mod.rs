@@ -2,11 +2,14 @@
 //! stored data (registered drivers, existing modules) and answers the queries the HTTP layer needs.
 
 mod api_keys;
+pub mod condition_state;
 pub mod inputs;
 mod instances;
 mod modules;
+pub mod runtime;
 mod systems;
 mod triggers;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -17,6 +20,8 @@ pub use modules::ModuleView;
 use crate::domain::ValidationError;
 use crate::drivers::DriverRegistry;
 use crate::store::{Store, StoreError};
+use runtime::TriggerRuntime;
+use webhook::WebhookLimits;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -44,11 +49,19 @@ pub struct Engine {
     store: Store,
     drivers: Arc<DriverRegistry>,
     keys: KeyRing,
+    runtime: Arc<TriggerRuntime>,
+    limits: WebhookLimits,
 }
 
 impl Engine {
-    pub fn new(store: Store, drivers: Arc<DriverRegistry>, keys: KeyRing) -> Self {
-        Self { store, drivers, keys }
+    pub fn new(
+        store: Store,
+        drivers: Arc<DriverRegistry>,
+        keys: KeyRing,
+        runtime: Arc<TriggerRuntime>,
+        limits: WebhookLimits,
+    ) -> Self {
+        Self { store, drivers, keys, runtime, limits }
     }
 
     pub fn drivers(&self) -> &DriverRegistry {

@@ -11,6 +11,11 @@ use crate::engine::EngineError;
 pub enum ApiError {
     #[error("{message}")]
     Client { status: StatusCode, code: &'static str, message: String, field: Option<String> },
+    /// The method is not one the trigger accepts; `allow` lists those it does.
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: String },
+    #[error("rate limited")]
+    RateLimited { retry_after: u64 },
     /// Anything the client cannot act on. Logged in full, answered opaquely.
     #[error("internal error: {0}")]
     Internal(String),
@@ -80,6 +85,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Client { status, .. } => *status,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,6 +96,20 @@ impl ResponseError for ApiError {
             Self::Client { status, code, message, field } => {
                 HttpResponse::build(*status).json(ErrorBody { error: code, message, field: field.as_deref() })
             }
+            Self::MethodNotAllowed { allow } => HttpResponse::MethodNotAllowed()
+                .insert_header((actix_web::http::header::ALLOW, allow.as_str()))
+                .json(ErrorBody {
+                    error: "method_not_allowed",
+                    message: &format!("this webhook accepts {allow}"),
+                    field: None,
+                }),
+            Self::RateLimited { retry_after } => HttpResponse::TooManyRequests()
+                .insert_header((actix_web::http::header::RETRY_AFTER, retry_after.to_string()))
+                .json(ErrorBody {
+                    error: "rate_limited",
+                    message: &format!("too many calls to this webhook; retry in {retry_after} s"),
+                    field: None,
+                }),
             Self::Internal(detail) => {
                 tracing::error!(error = %detail, "request failed");
                 HttpResponse::InternalServerError().json(ErrorBody {

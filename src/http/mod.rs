@@ -11,13 +11,18 @@ mod modules;
 mod systems;
 mod triggers;
 mod views;
+mod webhook;
+
+use std::sync::Arc;
 
 use actix_web::web;
 
 use crate::engine::Engine;
 
 pub struct AppState {
-    pub engine: Engine,
+    pub engine: Arc<Engine>,
+    /// Largest trigger webhook body accepted.
+    pub max_body_bytes: usize,
     /// Base of the webhook URLs shown to admins, without a trailing slash.
     pub public_url: String,
 }
@@ -87,7 +92,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(api_keys::get))
                         .route(web::delete().to(api_keys::delete)),
                 )
-                .route("/drivers", web::get().to(drivers::list)),
+                .route("/drivers", web::get().to(drivers::list))
+                .route("/webhook/{trig_id}/notify", web::route().to(webhook::notify))
+                .route("/webhook/{trig_id}/notify/{secret}", web::route().to(webhook::notify))
+                .route("/webhook/{trig_id}/notify/{secret}/{mod}/{index}/{method}", web::route().to(webhook::notify)),
         )
         .default_service(web::to(health::unknown_route));
 }

@@ -5,8 +5,10 @@
 
 mod api_keys;
 mod codec;
+mod durability;
 mod instances;
 mod modules;
+mod state;
 mod systems;
 mod triggers;
 
@@ -18,6 +20,7 @@ use tracing::Instrument;
 
 use crate::domain::ValidationError;
 
+pub use durability::GroupCommit;
 pub use instances::InstanceFilter;
 
 /// Bumped whenever the layout of stored data changes incompatibly.

@@ -180,3 +180,151 @@ pub async fn assert_error(res: Response, status: u16, code: &str) -> Value {
 pub async fn json(res: Response) -> Value {
     res.json().await.expect("JSON body")
 }
+
+// ---------------------------------------------------------------------------------------------
+// Generic helpers added by the admin API suite.
+// ---------------------------------------------------------------------------------------------
+
+/// A well-formed id (`prefix` + 32 lowercase hex) that names nothing stored.
+pub fn unknown_id(prefix: &str) -> String {
+    format!("{prefix}0190f0c0a1b27c3d8e9f0a1b2c3d4e5f")
+}
+
+/// Asserts `value` is a string `prefix` followed by the 32 lowercase hex digits of a UUIDv7.
+pub fn assert_id_shape(value: &Value, prefix: &str) {
+    let id = value.as_str().unwrap_or_else(|| panic!("id {value} is a string"));
+    let suffix = id.strip_prefix(prefix).unwrap_or_else(|| panic!("{id} starts with {prefix}"));
+    assert_eq!(suffix.len(), 32, "{id} has a 32-character suffix");
+    assert!(suffix.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')), "{id} suffix is lowercase hex");
+    assert_eq!(&suffix[12..13], "7", "{id} suffix is a UUIDv7");
+}
+
+pub fn now_epoch_seconds() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_secs()
+}
+
+/// Asserts `value` is an epoch-seconds timestamp taken during this test run (give or take a minute).
+pub fn assert_recent(value: &Value, what: &str) {
+    let t = value.as_u64().unwrap_or_else(|| panic!("{what} is an integer timestamp, got {value}"));
+    let now = now_epoch_seconds();
+    assert!(t + 60 >= now && t <= now + 1, "{what} = {t} should be close to now ({now})");
+}
+
+/// Asserts an error answer for one row of a bad-input table: status, stable code, non-empty message,
+/// and the offending `field` (required on every 422, absent otherwise). Returns the body.
+pub async fn assert_rejected(res: Response, case: &str, status: u16, code: &str, field: Option<&str>) -> Value {
+    let got = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    assert_eq!(got, status, "[{case}] expected {status} {code}, got {got}: {text}");
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("[{case}] error body is JSON: {text}"));
+    assert_eq!(body["error"], code, "[{case}] {text}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "[{case}] message is non-empty: {text}");
+    match field {
+        Some(f) => assert_eq!(body["field"], f, "[{case}] names the offending field: {text}"),
+        None if status == 422 => {
+            assert!(body["field"].as_str().is_some_and(|f| !f.is_empty()), "[{case}] a 422 names a field: {text}")
+        }
+        None => assert!(body.get("field").is_none(), "[{case}] only 422s carry a field: {text}"),
+    }
+    body
+}
+
+/// Asserts that a write route turns away bodies that are not a JSON object sent as application/json.
+pub async fn assert_rejects_malformed_bodies(app: &TestApp, method: Method, path: &str) {
+    let cases: [(&str, Option<&str>, &str, u16, &str); 7] = [
+        ("malformed JSON", Some("application/json"), "{\"name\": ", 400, "invalid_json"),
+        ("empty body", Some("application/json"), "", 400, "invalid_json"),
+        ("a JSON array", Some("application/json"), "[]", 400, "invalid_json"),
+        ("a JSON string", Some("application/json"), "\"name\"", 400, "invalid_json"),
+        ("JSON null", Some("application/json"), "null", 400, "invalid_json"),
+        ("text/plain", Some("text/plain"), "{\"name\": \"x\"}", 400, "unsupported_content_type"),
+        ("no content type", None, "{\"name\": \"x\"}", 400, "unsupported_content_type"),
+    ];
+    for (case, content_type, body, status, code) in cases {
+        let res = app.send_raw(method.clone(), path, content_type, body).await;
+        assert_rejected(res, &format!("{method} {path}: {case}"), status, code, None).await;
+    }
+}
+
+impl TestApp {
+    /// Sends a raw body with the admin key and the given content type (or none).
+    pub async fn send_raw(&self, method: Method, path: &str, content_type: Option<&str>, body: &str) -> Response {
+        let mut req = self.admin(method, path).body(body.to_owned());
+        if let Some(ct) = content_type {
+            req = req.header(reqwest::header::CONTENT_TYPE, ct);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// Sends a request with the admin key and an optional JSON body.
+    pub async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Response {
+        let req = self.admin(method, path);
+        let req = match body {
+            Some(b) => req.json(b),
+            None => req,
+        };
+        req.send().await.expect("request sent")
+    }
+
+    /// GETs with the admin key, asserts 200 and returns the body.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        let res = self.get(path).await;
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert_eq!(status, 200, "GET {path} answered {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Sends `method` with a JSON body, asserts 200 and returns the body.
+    pub async fn send_ok(&self, method: Method, path: &str, body: &Value) -> Value {
+        let res = self.send(method.clone(), path, Some(body)).await;
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert_eq!(status, 200, "{method} {path} {body} answered {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// GETs a listing with the admin key: its items and its `X-Total-Count`.
+    pub async fn list(&self, path: &str) -> (Vec<Value>, usize) {
+        let res = self.get(path).await;
+        list_of(res, path).await
+    }
+
+    /// DELETEs with the admin key and asserts 204 with an empty body.
+    pub async fn delete_ok(&self, path: &str) {
+        let res = self.delete(path).await;
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert_eq!(status, 204, "DELETE {path} answered {text}");
+        assert!(text.is_empty(), "204 has no body: {text}");
+    }
+}
+
+/// Reads a 200 listing: its items and its `X-Total-Count`.
+pub async fn list_of(res: Response, what: &str) -> (Vec<Value>, usize) {
+    let status = res.status();
+    let total = res
+        .headers()
+        .get("x-total-count")
+        .map(|v| v.to_str().expect("ASCII header").parse::<usize>().expect("X-Total-Count is a number"));
+    let text = res.text().await.unwrap();
+    assert_eq!(status, 200, "GET {what} answered {text}");
+    let items: Vec<Value> = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what} is a JSON array: {text}"));
+    (items, total.unwrap_or_else(|| panic!("GET {what} sends X-Total-Count")))
+}
+
+/// The `id`s of a list of objects, in order.
+pub fn ids(items: &[Value]) -> Vec<&str> {
+    items.iter().map(id).collect()
+}
+
+impl TestApp {
+    /// POSTs and asserts 200, returning the body.
+    pub async fn create_ok(&self, path: &str, body: Value) -> Value {
+        let res = self.post(path, &body).await;
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert_eq!(status, 200, "POST {path} answered {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+}

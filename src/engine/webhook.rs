@@ -1,0 +1,108 @@
+//! The decisions behind a trigger webhook call: which instance it names, whether its secret and method
+//! admit it, whether it is over its rate, and what firing does.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use super::runtime::{Notified, TriggerRuntime};
+use super::{Engine, EngineResult};
+use crate::config::WebhookConfig;
+use crate::domain::instance::{InstanceState, TriggerInstance};
+use crate::domain::methods::{SupportedMethods, WebhookMethod};
+use crate::domain::secret::WebhookSecret;
+use crate::domain::trigger::Trigger;
+use crate::domain::InstanceId;
+
+/// An instance whose secret matched and that accepts webhooks.
+pub struct WebhookTarget {
+    pub instance: TriggerInstance,
+    pub trigger: Trigger,
+    state: InstanceState,
+}
+
+impl WebhookTarget {
+    pub fn supported_methods(&self) -> &SupportedMethods {
+        &self.trigger.spec.supported_methods
+    }
+}
+
+/// Per-instance request rate limits.
+pub struct WebhookLimits {
+    limiter: DefaultKeyedRateLimiter<InstanceId>,
+    clock: DefaultClock,
+}
+
+impl WebhookLimits {
+    pub fn new(config: &WebhookConfig) -> Self {
+        // Config validation guarantees both are at least 1.
+        let rate = NonZeroU32::new(config.rate_limit_per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(config.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
+        Self { limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)), clock: DefaultClock::default() }
+    }
+
+    /// `Err(wait)` when the instance is over its rate.
+    fn check(&self, id: &InstanceId) -> Result<(), Duration> {
+        self.limiter.check_key(id).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    /// Forgets instances that have been quiet long enough to be back at a full burst.
+    pub fn prune(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}
+
+/// A secret that can never match, compared when the instance does not exist so that an unknown id
+/// costs the same comparison as a wrong secret.
+fn decoy() -> &'static WebhookSecret {
+    static DECOY: std::sync::OnceLock<WebhookSecret> = std::sync::OnceLock::new();
+    DECOY.get_or_init(WebhookSecret::generate)
+}
+
+impl Engine {
+    /// The instance named by `raw_id` if `secret` is its secret, it is enabled and its trigger accepts
+    /// webhooks; `None` for every other case alike.
+    pub async fn webhook_target(&self, raw_id: &str, secret: &str) -> EngineResult<Option<WebhookTarget>> {
+        let Some(id) = InstanceId::parse(raw_id) else {
+            decoy().matches(secret);
+            return Ok(None);
+        };
+        let found = self.store.run(move |s| s.webhook_target(&id)).await?;
+        let Some((instance, trigger, state)) = found else {
+            decoy().matches(secret);
+            return Ok(None);
+        };
+        let secret_ok = instance.webhook_secret.matches(secret);
+        if !secret_ok || !instance.enabled || !trigger.spec.enable_webhook {
+            return Ok(None);
+        }
+        Ok(Some(WebhookTarget { instance, trigger, state }))
+    }
+
+    /// Takes one token from the instance's bucket, or says how long until one is free.
+    pub fn webhook_rate_check(&self, target: &WebhookTarget) -> Result<(), Duration> {
+        self.limits.check(&target.instance.id)
+    }
+
+    /// Fires the instance's webhook condition.
+    pub async fn webhook_fire(&self, target: WebhookTarget) -> EngineResult<Notified> {
+        Ok(self.runtime.webhook_call(&target.instance.id, &target.trigger.spec, target.state).await?)
+    }
+
+    pub fn webhook_limits(&self) -> &WebhookLimits {
+        &self.limits
+    }
+
+    pub fn runtime(&self) -> &Arc<TriggerRuntime> {
+        &self.runtime
+    }
+}
+
+/// HEAD is answered like GET.
+pub fn effective_method(method: &str) -> Option<WebhookMethod> {
+    WebhookMethod::parse(if method == "HEAD" { "GET" } else { method })
+}
