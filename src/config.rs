@@ -21,6 +21,20 @@ pub struct Config {
     pub admin_key: Option<String>,
     pub log_format: LogFormat,
     pub webhook: WebhookConfig,
+    pub drivers: DriversConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DriversConfig {
+    /// How long a driver function or webhook method may take before the caller gets a 504.
+    pub call_timeout_ms: u64,
+}
+
+impl Default for DriversConfig {
+    fn default() -> Self {
+        Self { call_timeout_ms: 10_000 }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +61,7 @@ impl Default for Config {
             admin_key: None,
             log_format: LogFormat::Text,
             webhook: WebhookConfig::default(),
+            drivers: DriversConfig::default(),
         }
     }
 }
@@ -114,6 +129,9 @@ impl Config {
         }
         if self.webhook.rate_limit_burst == 0 {
             return Err(ConfigError("webhook.rate_limit_burst: must be at least 1".into()));
+        }
+        if self.drivers.call_timeout_ms == 0 {
+            return Err(ConfigError("drivers.call_timeout_ms: must be at least 1".into()));
         }
         if self.webhook.max_body_bytes == 0 {
             return Err(ConfigError("webhook.max_body_bytes: must be at least 1".into()));

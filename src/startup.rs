@@ -2,6 +2,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
@@ -11,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Config;
+use crate::drivers::runtime::ModuleRuntime;
+use crate::drivers::sdk::RegistryBuilder;
 use crate::drivers::DriverRegistry;
 use crate::engine::runtime::TriggerRuntime;
 use crate::engine::webhook::WebhookLimits;
@@ -32,6 +35,11 @@ impl Application {
     /// Opens everything the server needs and binds its listener; nothing is served until
     /// [`Application::run_until_stopped`].
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_drivers(config, DriverRegistry::builtin_builder()).await
+    }
+
+    /// Like [`Application::build`], with the drivers given (the shipped ones plus a build's own, say).
+    pub async fn build_with_drivers(config: Config, drivers: RegistryBuilder) -> anyhow::Result<Self> {
         let data_dir = config.data_dir.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
             .await
@@ -49,7 +57,13 @@ impl Application {
         tasks.push(flusher);
         let runtime = TriggerRuntime::new(store.clone(), commit, shutdown.clone());
         let limits = WebhookLimits::new(&config.webhook);
-        let engine = Arc::new(Engine::new(store.clone(), Arc::new(DriverRegistry::builtin()), keys, runtime, limits));
+        let drivers = Arc::new(DriverRegistry::from_builder(drivers));
+        let modules = Arc::new(ModuleRuntime::new(
+            Arc::clone(&drivers),
+            Duration::from_millis(config.drivers.call_timeout_ms),
+            shutdown.clone(),
+        ));
+        let engine = Arc::new(Engine::new(store.clone(), drivers, keys, runtime, limits, modules));
         tasks.push(tokio::spawn(prune_rate_limits(Arc::downgrade(&engine), shutdown.clone())));
         let bootstrap_admin_key = engine.bootstrap_admin_key().await.context("creating the first admin key")?;
 
@@ -91,7 +105,7 @@ impl Application {
                 tracing::error!(error = %e, "a background task failed");
             }
         }
-        self.store.run(|s| s.flush()).await?;
+        self.store.close(Duration::from_secs(5)).await?;
         served?;
         Ok(())
     }
@@ -99,7 +113,7 @@ impl Application {
 
 /// Keeps the per-instance rate limiter from growing with every instance ever called.
 async fn prune_rate_limits(engine: std::sync::Weak<Engine>, shutdown: CancellationToken) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    let mut every = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
             _ = every.tick() => {}

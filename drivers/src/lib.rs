@@ -1,11 +1,20 @@
-//! The drivers Switchboard ships with. Adding one is a file here plus a line in [`register_all`].
+//! The driver API ([`sdk`]) and the drivers Switchboard ships with. Adding a driver is a file here
+//! plus a line in [`register_all`].
 #![forbid(unsafe_code)]
 
 mod display;
+mod forward;
+mod meraki;
+mod mist;
 pub mod sdk;
 
 use sdk::RegistryBuilder;
 
+pub use display::Display;
+pub use forward::Forward;
+pub use meraki::Meraki;
+pub use mist::Mist;
+
 pub fn register_all(registry: &mut RegistryBuilder) {
-    registry.register(display::descriptor());
+    registry.register::<Display>().register::<Meraki>().register::<Mist>().register::<Forward>();
 }

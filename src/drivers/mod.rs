@@ -1,35 +1,76 @@
-//! The driver registry the engine consults. Driver authors write against [`sdk`], re-exported from the
-//! `switchboard-drivers` crate.
+//! The driver registry and the module runtime. Driver authors write against [`sdk`], re-exported from
+//! the `switchboard-drivers` crate.
+
+pub mod args;
+pub mod runtime;
 
 use std::collections::BTreeMap;
 
-use sdk::{DriverDescriptor, RegistryBuilder};
+use sdk::{DriverDescriptor, DriverEntry, RegistryBuilder};
 pub use switchboard_drivers::sdk;
 
+use crate::domain::ValidationError;
+
 /// The drivers known to this process, by name.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct DriverRegistry {
-    drivers: BTreeMap<String, DriverDescriptor>,
+    drivers: BTreeMap<String, DriverEntry>,
 }
 
 impl DriverRegistry {
     pub fn from_builder(builder: RegistryBuilder) -> Self {
-        let drivers = builder.into_descriptors().into_iter().map(|d| (d.name.clone(), d)).collect();
+        let drivers = builder.into_entries().into_iter().map(|d| (d.descriptor.name.clone(), d)).collect();
         Self { drivers }
     }
 
     /// Every driver shipped in `drivers/`.
     pub fn builtin() -> Self {
+        Self::from_builder(Self::builtin_builder())
+    }
+
+    /// A builder holding the shipped drivers, to which a build may add its own.
+    pub fn builtin_builder() -> RegistryBuilder {
         let mut builder = RegistryBuilder::new();
         switchboard_drivers::register_all(&mut builder);
-        Self::from_builder(builder)
+        builder
     }
 
     pub fn get(&self, name: &str) -> Option<&DriverDescriptor> {
+        self.drivers.get(name).map(|e| &e.descriptor)
+    }
+
+    pub fn entry(&self, name: &str) -> Option<&DriverEntry> {
         self.drivers.get(name)
     }
 
     pub fn all(&self) -> impl Iterator<Item = &DriverDescriptor> {
-        self.drivers.values()
+        self.drivers.values().map(|e| &e.descriptor)
+    }
+
+    /// Checks settings against what the driver declares: required ones present, every declared one of
+    /// its type. Undeclared settings are kept for the driver to read or ignore.
+    pub fn check_settings(
+        &self,
+        driver: &str,
+        settings: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), ValidationError> {
+        let Some(descriptor) = self.get(driver) else {
+            return Err(ValidationError::new("driver", format!("no driver named {driver:?} is registered")));
+        };
+        for param in &descriptor.settings {
+            match settings.get(&param.name).filter(|v| !v.is_null()) {
+                None if param.required => {
+                    return Err(ValidationError::new(format!("settings.{}", param.name), "is required by the driver"));
+                }
+                Some(value) if !param.json_type.admits(value) => {
+                    return Err(ValidationError::new(
+                        format!("settings.{}", param.name),
+                        format!("must be of type {}", serde_json::to_string(&param.json_type).unwrap_or_default()),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }

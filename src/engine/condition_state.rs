@@ -80,19 +80,21 @@ impl ConditionState {
 
     /// A webhook call at `now` with a debounce period of `period` ms.
     pub fn webhook_call(&mut self, now: u64, period: u64) -> Step {
-        let open = self.window_until.is_some_and(|until| now < until);
+        let before = self.triggered;
+        // A window that ended before this call is closed first, even if its timer has not run yet.
+        self.expire(now);
+        let open = self.window_until.is_some();
         self.window_until = Some(now.saturating_add(period));
-        if open || !self.values.contains_key(WEBHOOK) {
-            return Step { fired: false, changed: false };
+        let mut fired = false;
+        if !open && self.values.contains_key(WEBHOOK) {
+            self.values.insert(WEBHOOK.to_owned(), true);
+            fired = self.settle().fired;
+            if period == 0 {
+                // The window is already over: the call counts, and the condition drops at once.
+                self.expire(now);
+            }
         }
-        self.values.insert(WEBHOOK.to_owned(), true);
-        let step = self.settle();
-        if period == 0 {
-            // The window is already over: the call counts, and the condition drops at once.
-            let closed = self.expire(now);
-            return Step { fired: step.fired, changed: step.changed != closed.changed };
-        }
-        step
+        Step { fired, changed: self.triggered != before }
     }
 
     /// Closes the webhook window if it has ended by `now`.

@@ -3,6 +3,7 @@
 
 mod api_keys;
 pub mod condition_state;
+pub mod exec;
 pub mod inputs;
 mod instances;
 mod modules;
@@ -14,10 +15,12 @@ pub mod webhook;
 use std::sync::Arc;
 
 pub use api_keys::{Caller, KeyRing};
+pub use exec::ExecError;
 pub use instances::InstanceRecord;
 pub use modules::ModuleView;
 
 use crate::domain::ValidationError;
+use crate::drivers::runtime::ModuleRuntime;
 use crate::drivers::DriverRegistry;
 use crate::store::{Store, StoreError};
 use runtime::TriggerRuntime;
@@ -29,6 +32,9 @@ pub enum EngineError {
     NotFound(&'static str),
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// An expected refusal of an exec request or a module call.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -51,6 +57,7 @@ pub struct Engine {
     keys: KeyRing,
     runtime: Arc<TriggerRuntime>,
     limits: WebhookLimits,
+    modules: Arc<ModuleRuntime>,
 }
 
 impl Engine {
@@ -60,8 +67,13 @@ impl Engine {
         keys: KeyRing,
         runtime: Arc<TriggerRuntime>,
         limits: WebhookLimits,
+        modules: Arc<ModuleRuntime>,
     ) -> Self {
-        Self { store, drivers, keys, runtime, limits }
+        Self { store, drivers, keys, runtime, limits, modules }
+    }
+
+    pub fn modules(&self) -> &Arc<ModuleRuntime> {
+        &self.modules
     }
 
     pub fn drivers(&self) -> &DriverRegistry {

@@ -75,7 +75,10 @@ impl Engine {
     }
 
     pub async fn delete_module(&self, id: ModuleId) -> EngineResult<()> {
-        Ok(self.store.run(move |s| s.delete_module(&id)).await?)
+        let removed = id.clone();
+        self.store.run(move |s| s.delete_module(&id)).await?;
+        self.modules.remove(&removed);
+        Ok(())
     }
 
     /// A system's modules in order, each with the `Name_index` it is referred to by.
@@ -117,6 +120,7 @@ fn apply(drivers: &DriverRegistry, mut module: Module, patch: ModulePatch) -> Re
     if let Some(settings) = patch.settings {
         module.settings = settings;
     }
+    drivers.check_settings(&module.driver, &module.settings)?;
     module.updated_at = now_epoch_seconds();
     Ok(module)
 }

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::domain::ValidationError;
-use crate::engine::EngineError;
+use crate::engine::{EngineError, ExecError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -70,6 +70,18 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::NotFound(what) => Self::not_found(what),
             EngineError::Invalid(v) => Self::invalid(v),
+            EngineError::Exec(e) => {
+                let (status, code) = match &e {
+                    ExecError::Disabled => (StatusCode::FORBIDDEN, "exec_disabled"),
+                    ExecError::ModuleNotFound(_) => (StatusCode::NOT_FOUND, "module_not_found"),
+                    ExecError::MethodNotFound(_) => (StatusCode::NOT_FOUND, "method_not_found"),
+                    ExecError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden_method"),
+                    ExecError::InvalidArgs(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_args"),
+                    ExecError::Driver(_) => (StatusCode::BAD_GATEWAY, "driver_error"),
+                    ExecError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "driver_timeout"),
+                };
+                Self::client(status, code, e.to_string())
+            }
             EngineError::Store(inner) => Self::Internal(inner.to_string()),
         }
     }

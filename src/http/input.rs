@@ -14,16 +14,20 @@ const MAX_ADMIN_BODY: usize = 1024 * 1024;
 
 /// Reads a JSON body: wrong content type or malformed JSON is a 400, a field of the wrong type or
 /// shape a 422 naming it.
-pub async fn json_body<T: DeserializeOwned>(req: &HttpRequest, mut payload: web::Payload) -> Result<T, ApiError> {
-    let is_json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<mime::Mime>().ok())
-        .is_some_and(|m| m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON));
-    if !is_json {
-        return Err(ApiError::bad_request("unsupported_content_type", "the body must be sent as application/json"));
+pub async fn json_body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Payload) -> Result<T, ApiError> {
+    let value = json_value(req, payload).await?.unwrap_or(serde_json::Value::Null);
+    if !value.is_object() {
+        return Err(ApiError::bad_request("invalid_json", "the body must be a JSON object"));
     }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." { String::new() } else { field };
+        ApiError::invalid(ValidationError::new(field, e.into_inner().to_string()))
+    })
+}
+
+/// Reads any JSON value; `None` for an empty body.
+pub async fn json_value(req: &HttpRequest, mut payload: web::Payload) -> Result<Option<serde_json::Value>, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| ApiError::bad_request("invalid_body", "the request body could not be read"))?;
@@ -36,16 +40,21 @@ pub async fn json_body<T: DeserializeOwned>(req: &HttpRequest, mut payload: web:
         }
         body.extend_from_slice(&chunk);
     }
-    let value: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(ApiError::bad_request("invalid_json", "the body must be a JSON object"));
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|m| m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON));
+    if body.is_empty() && !is_json {
+        return Ok(None);
     }
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let field = e.path().to_string();
-        let field = if field == "." { String::new() } else { field };
-        ApiError::invalid(ValidationError::new(field, e.into_inner().to_string()))
-    })
+    if !is_json {
+        return Err(ApiError::bad_request("unsupported_content_type", "the body must be sent as application/json"));
+    }
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))
 }
 
 /// Reads the query string; a bad value is a 400 naming the parameter.

@@ -7,6 +7,7 @@ pub mod errors;
 mod health;
 mod input;
 mod instances;
+mod module_calls;
 mod modules;
 mod systems;
 mod triggers;
@@ -57,6 +58,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::delete().to(instances::delete)),
                 )
                 .route("/systems/{id}/triggers/{trig_id}/secret", web::post().to(instances::rotate_secret))
+                .route("/systems/{id}/{module}", web::get().to(module_calls::status))
+                .route("/systems/{id}/{module}/{method}", web::post().to(module_calls::call))
                 .service(
                     web::resource("/modules")
                         .route(web::get().to(modules::list))

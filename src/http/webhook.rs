@@ -3,7 +3,8 @@
 //!
 //! Checks run in a fixed order and all of them before anything fires, so a rejected call changes no
 //! state: secret and instance (404, the same for every kind of miss), method (405), rate (429), body
-//! size (413), exec parameters (400).
+//! size (413), exec parameters (400), then the exec target: exec enabled (403), module (404), webhook
+//! method (404), access (403). Only then does the trigger fire and the module method run.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -14,6 +15,7 @@ use super::errors::ApiError;
 use super::AppState;
 use crate::domain::module::ModuleRef;
 use crate::domain::InstanceId;
+use crate::drivers::sdk::{WebhookRequest, WebhookResponse};
 use crate::engine::webhook::{effective_method, WebhookTarget};
 
 /// What the caller asked a module to do with the call.
@@ -128,18 +130,35 @@ pub async fn notify(
     if let Err(wait) = state.engine.webhook_rate_check(&target) {
         return Err(rate_limited(wait));
     }
-    let _body = read_body(&req, payload, state.max_body_bytes).await?;
+    let body = read_body(&req, payload, state.max_body_bytes).await?;
     let exec = call.exec.map(RawExec::parse).transpose()?;
+    let plan = match &exec {
+        Some(exec) => Some(state.engine.plan_exec(&target, &exec.module, &exec.method).await?),
+        None => None,
+    };
 
     let id = target.instance.id.clone();
+    let system = target.instance.control_system_id.clone();
     let notified = state.engine.webhook_fire(target).await?;
-    if let Some(exec) = exec {
-        tracing::debug!(instance = %id, module = %exec.module, method = %exec.method, "exec requested");
-        return Err(ApiError::client(
-            StatusCode::NOT_IMPLEMENTED,
-            "exec_unavailable",
-            "the trigger fired, but dispatch to module methods is not available yet",
-        ));
+    if let Some(plan) = plan {
+        let request = WebhookRequest {
+            method: req.method().as_str().to_owned(),
+            headers: req
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect(),
+            query: form_urlencoded::parse(req.query_string().as_bytes())
+                .filter(|(k, _)| !RESERVED_QUERY.contains(&k.as_ref()))
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+            body: body.to_vec(),
+            trigger_instance_id: id.to_string(),
+            system_id: system.to_string(),
+            request_id: request_id(&req),
+        };
+        let answer = state.engine.run_exec(plan, request).await?;
+        return Ok(driver_response(answer));
     }
     Ok(HttpResponse::Accepted().json(NotifyResponse {
         trigger_instance: &id,
@@ -147,6 +166,40 @@ pub async fn notify(
         triggered: notified.triggered,
         trigger_count: notified.trigger_count,
     }))
+}
+
+/// Query parameters that address the engine, not the driver.
+const RESERVED_QUERY: &[&str] = &["secret", "exec", "mod", "index", "method"];
+
+/// Headers that belong to one connection, or that the server computes itself.
+const NOT_RELAYED: &[&str] =
+    &["connection", "keep-alive", "transfer-encoding", "upgrade", "content-length", "te", "trailer"];
+
+fn request_id(req: &HttpRequest) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// The driver's answer as the webhook caller's response; headers that are not valid HTTP are dropped.
+fn driver_response(answer: WebhookResponse) -> HttpResponse {
+    // run_exec checked the range; 100..=599 is always a valid status code.
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response = HttpResponse::build(status);
+    for (name, value) in &answer.headers {
+        if NOT_RELAYED.contains(&name.to_ascii_lowercase().as_str()) {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) =
+            (header::HeaderName::from_bytes(name.as_bytes()), header::HeaderValue::from_str(value))
+        {
+            response.append_header((name, value));
+        }
+    }
+    response.body(answer.body)
 }
 
 fn method_not_allowed(target: &WebhookTarget) -> ApiError {

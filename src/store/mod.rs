@@ -133,6 +133,21 @@ impl Store {
         Ok(Self { inner: Arc::new(SledStore::open(dir)?) })
     }
 
+    /// Flushes and waits (up to `timeout`) until this is the last handle, so that dropping it closes
+    /// sled and frees the data directory for the next process or test to open.
+    pub async fn close(self, timeout: std::time::Duration) -> StoreResult<()> {
+        self.run(|s| s.flush()).await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        // Worker threads of the HTTP server release their handles shortly after the server stops.
+        while Arc::strong_count(&self.inner) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        if Arc::strong_count(&self.inner) > 1 {
+            tracing::warn!("the store is still in use at shutdown; sled will close when its last user ends");
+        }
+        Ok(())
+    }
+
     pub async fn run<T, F>(&self, f: F) -> StoreResult<T>
     where
         F: FnOnce(&SledStore) -> StoreResult<T> + Send + 'static,

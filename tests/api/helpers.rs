@@ -45,8 +45,24 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
     start(config, dir).await
 }
 
+/// An app with the shipped drivers plus the given ones (and a short driver call timeout).
+pub async fn spawn_app_with_drivers(drivers: switchboard::drivers::sdk::RegistryBuilder) -> TestApp {
+    let dir = Arc::new(TempDir::new().expect("temp dir"));
+    let mut config = test_config(&dir);
+    config.drivers.call_timeout_ms = 500;
+    start_with(config, dir, drivers).await
+}
+
 async fn start(config: Config, data_dir: Arc<TempDir>) -> TestApp {
-    let app = Application::build(config.clone()).await.expect("the app builds");
+    start_with(config, data_dir, switchboard::drivers::DriverRegistry::builtin_builder()).await
+}
+
+async fn start_with(
+    config: Config,
+    data_dir: Arc<TempDir>,
+    drivers: switchboard::drivers::sdk::RegistryBuilder,
+) -> TestApp {
+    let app = Application::build_with_drivers(config.clone(), drivers).await.expect("the app builds");
     let port = app.port();
     let handle = app.handle();
     let admin_key =
@@ -326,5 +342,13 @@ impl TestApp {
         let text = res.text().await.unwrap();
         assert_eq!(status, 200, "POST {path} answered {text}");
         serde_json::from_str(&text).unwrap()
+    }
+}
+
+impl TestApp {
+    /// PATCHes with the admin key and returns only the status; an owned future for running many at once.
+    pub fn patch_owned(&self, path: String, body: Value) -> impl std::future::Future<Output = u16> + 'static {
+        let req = self.admin(Method::PATCH, &path).json(&body);
+        async move { req.send().await.expect("request sent").status().as_u16() }
     }
 }

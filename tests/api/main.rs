@@ -3,14 +3,21 @@
 
 mod helpers;
 
+#[path = "../../examples/counter_driver.rs"]
+mod counter_driver;
+
 mod api_keys;
 mod auth;
 mod config;
 mod crash;
+mod drivers;
+mod example_driver;
+mod exec;
 mod health;
 mod instances;
 mod modules;
 mod restart;
 mod systems;
+mod test_driver;
 mod triggers;
 mod webhook;

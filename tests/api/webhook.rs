@@ -224,21 +224,6 @@ async fn bad_exec_parameters_are_400_and_change_nothing() {
 }
 
 #[tokio::test]
-async fn exec_fires_then_reports_that_dispatch_is_unavailable() {
-    let app = spawn_app().await;
-    let (_, _, inst) = app.webhook_instance(webhook_trigger(0, &["POST"])).await;
-
-    for url in [
-        format!("{}&exec=true&mod=Display&index=2&method=request", url(&inst)),
-        format!("{}&exec=true&mod=Display_2&method=request", url(&inst)),
-        app.api(&format!("/webhook/{}/notify/{}/Display/2/request", id(&inst), secret(&inst))),
-    ] {
-        assert_error(call(&app, Method::POST, &url).await, 501, "exec_unavailable").await;
-    }
-    assert_eq!(count(&app, &inst).await, 3);
-}
-
-#[tokio::test]
 async fn calls_inside_the_debounce_window_fire_once_and_the_window_closes() {
     let app = spawn_app().await;
     let (_, _, inst) = app.webhook_instance(webhook_trigger(400, &["POST"])).await;

@@ -1,5 +1,5 @@
-//! What a driver declares about itself. The engine (`switchboard::drivers`) builds its registry from
-//! these descriptors.
+//! What a driver declares about itself: its name, the module name it answers to, its settings and its
+//! functions. `GET /api/engine/v2/drivers` shows these.
 
 use serde::Serialize;
 
@@ -23,6 +23,21 @@ pub enum JsonType {
     Object,
     Array,
     Any,
+}
+
+impl JsonType {
+    pub fn admits(self, value: &serde_json::Value) -> bool {
+        use serde_json::Value;
+        match self {
+            JsonType::String => value.is_string(),
+            JsonType::Number => value.is_number(),
+            JsonType::Integer => value.is_i64() || value.is_u64(),
+            JsonType::Boolean => value.is_boolean(),
+            JsonType::Object => value.is_object(),
+            JsonType::Array => value.is_array(),
+            JsonType::Any => !matches!(value, Value::Null),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -87,26 +102,33 @@ pub struct DriverDescriptor {
     /// The name a module of this driver answers to when it has no `custom_name`.
     pub default_module_name: String,
     pub description: String,
+    /// Settings a module of this driver takes, checked when the module is created or changed.
+    pub settings: Vec<Param>,
     pub functions: Vec<FunctionDescriptor>,
 }
 
-/// Collects the drivers a build ships with.
-#[derive(Debug, Default)]
-pub struct RegistryBuilder {
-    drivers: Vec<DriverDescriptor>,
-}
-
-impl RegistryBuilder {
-    pub fn new() -> Self {
-        Self::default()
+impl DriverDescriptor {
+    pub fn new(name: &str, default_module_name: &str, description: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            default_module_name: default_module_name.to_owned(),
+            description: description.to_owned(),
+            settings: Vec::new(),
+            functions: Vec::new(),
+        }
     }
 
-    pub fn register(&mut self, driver: DriverDescriptor) -> &mut Self {
-        self.drivers.push(driver);
+    pub fn setting(mut self, param: Param) -> Self {
+        self.settings.push(param);
         self
     }
 
-    pub fn into_descriptors(self) -> Vec<DriverDescriptor> {
-        self.drivers
+    pub fn function(mut self, function: FunctionDescriptor) -> Self {
+        self.functions.push(function);
+        self
+    }
+
+    pub fn find(&self, function: &str) -> Option<&FunctionDescriptor> {
+        self.functions.iter().find(|f| f.name == function)
     }
 }

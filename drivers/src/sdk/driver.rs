@@ -1,0 +1,122 @@
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use tokio::sync::broadcast;
+
+use super::{Args, DriverDescriptor, WebhookRequest, WebhookResponse};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriverError {
+    /// The module's settings cannot be used; `field` names the setting.
+    InvalidSettings { field: String, message: String },
+    /// The arguments were well-typed but not acceptable (e.g. a volume of 120).
+    InvalidArgs(String),
+    /// The driver does not implement the function it was asked for.
+    UnknownFunction(String),
+    /// The device or service behind the driver failed.
+    Failed(String),
+}
+
+impl std::fmt::Display for DriverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DriverError::InvalidSettings { field, message } => write!(f, "setting {field}: {message}"),
+            DriverError::InvalidArgs(m) => write!(f, "invalid arguments: {m}"),
+            DriverError::UnknownFunction(name) => write!(f, "the driver has no function {name}"),
+            DriverError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for DriverError {}
+
+/// One changed status value, broadcast inside the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChange {
+    pub module_id: String,
+    pub key: String,
+    pub value: Value,
+}
+
+/// A module's status map. Cloning shares the map.
+#[derive(Clone)]
+pub struct StatusHandle {
+    module_id: String,
+    map: Arc<RwLock<Map<String, Value>>>,
+    changes: broadcast::Sender<StatusChange>,
+}
+
+impl StatusHandle {
+    pub fn new(module_id: &str, changes: broadcast::Sender<StatusChange>) -> Self {
+        Self { module_id: module_id.to_owned(), map: Arc::default(), changes }
+    }
+
+    /// Publishes a value; an unchanged value is not broadcast again.
+    pub fn set(&self, key: &str, value: Value) {
+        let changed = {
+            let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+            if map.get(key) == Some(&value) {
+                false
+            } else {
+                map.insert(key.to_owned(), value.clone());
+                true
+            }
+        };
+        if changed {
+            // Nobody listening is fine: the map still holds the value.
+            let _ = self.changes.send(StatusChange { module_id: self.module_id.clone(), key: key.to_owned(), value });
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.map.read().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+    }
+
+    pub fn snapshot(&self) -> Map<String, Value> {
+        self.map.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// What a module is given when it starts.
+#[derive(Clone)]
+pub struct ModuleContext {
+    pub module_id: String,
+    pub system_id: Option<String>,
+    /// Already checked against the driver's declared settings.
+    pub settings: Map<String, Value>,
+    pub status: StatusHandle,
+}
+
+impl ModuleContext {
+    pub fn setting_str(&self, name: &str) -> Option<&str> {
+        self.settings.get(name).and_then(Value::as_str)
+    }
+
+    pub fn setting_u64(&self, name: &str) -> Option<u64> {
+        self.settings.get(name).and_then(Value::as_u64)
+    }
+}
+
+/// A driver. The engine creates one value per module with [`Driver::start`] and hands it calls one
+/// at a time, so `&mut self` needs no locking. A panic in a call restarts the module.
+#[async_trait]
+pub trait Driver: Send + 'static {
+    fn descriptor() -> DriverDescriptor
+    where
+        Self: Sized;
+
+    fn start(ctx: ModuleContext) -> Result<Self, DriverError>
+    where
+        Self: Sized;
+
+    /// An ordinary function, with its arguments by name.
+    async fn call(&mut self, function: &str, _args: Args) -> Result<Value, DriverError> {
+        Err(DriverError::UnknownFunction(function.to_owned()))
+    }
+
+    /// A webhook method, with the HTTP request that reached the trigger webhook.
+    async fn webhook(&mut self, function: &str, _request: WebhookRequest) -> Result<WebhookResponse, DriverError> {
+        Err(DriverError::UnknownFunction(function.to_owned()))
+    }
+}

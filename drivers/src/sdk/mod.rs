@@ -1,0 +1,14 @@
+//! The driver API. A driver is a type implementing [`Driver`]; a module is one running instance of it,
+//! fed calls one at a time from its mailbox by the engine.
+
+mod args;
+mod descriptor;
+mod driver;
+mod registry;
+mod webhook;
+
+pub use args::Args;
+pub use descriptor::{AccessLevel, DriverDescriptor, FunctionDescriptor, JsonType, Param};
+pub use driver::{Driver, DriverError, ModuleContext, StatusChange, StatusHandle};
+pub use registry::{DriverEntry, DriverFactory, RegistryBuilder};
+pub use webhook::{WebhookRequest, WebhookResponse};

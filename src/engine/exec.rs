@@ -1,0 +1,132 @@
+//! Calls into modules: webhook methods reached through a trigger webhook with `exec=true`, and
+//! ordinary functions reached through the admin API. Everything that can be refused is checked before
+//! the trigger fires (see [`Engine::plan_exec`]).
+
+use serde_json::{Map, Value};
+
+use super::webhook::WebhookTarget;
+use super::{Caller, Engine, EngineResult};
+use crate::domain::module::{Module, ModuleRef};
+use crate::domain::SystemId;
+use crate::drivers::args;
+use crate::drivers::runtime::CallError;
+use crate::drivers::sdk::{AccessLevel, DriverError, FunctionDescriptor, WebhookRequest, WebhookResponse};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("exec is not enabled for this trigger instance")]
+    Disabled,
+    #[error("the system has no module {0}")]
+    ModuleNotFound(String),
+    #[error("{0}")]
+    MethodNotFound(String),
+    #[error("{0} needs an admin key")]
+    Forbidden(String),
+    /// The driver refused the arguments' values (a volume of 120, say).
+    #[error("{0}")]
+    InvalidArgs(String),
+    #[error("{0}")]
+    Driver(String),
+    #[error("the driver did not answer in time")]
+    Timeout,
+}
+
+impl From<CallError> for ExecError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Timeout(_) => ExecError::Timeout,
+            CallError::Driver(DriverError::InvalidArgs(m)) => ExecError::InvalidArgs(m),
+            CallError::Driver(inner) => ExecError::Driver(inner.to_string()),
+            other => ExecError::Driver(other.to_string()),
+        }
+    }
+}
+
+/// A webhook method that passed every check and may be called once the trigger has fired.
+pub struct ExecPlan {
+    module: Module,
+    function: String,
+}
+
+impl Engine {
+    /// The module a reference names inside a system, counting same-named modules in system order.
+    async fn find_module(&self, system: SystemId, reference: &ModuleRef) -> EngineResult<Module> {
+        self.system_modules(system)
+            .await?
+            .into_iter()
+            .find(|v| v.name == reference.name() && v.index == Some(reference.index()))
+            .map(|v| v.module)
+            .ok_or_else(|| ExecError::ModuleNotFound(reference.to_string()).into())
+    }
+
+    fn function_of(
+        &self,
+        module: &Module,
+        reference: &ModuleRef,
+        method: &str,
+    ) -> Result<FunctionDescriptor, ExecError> {
+        self.drivers
+            .get(&module.driver)
+            .and_then(|d| d.find(method))
+            .cloned()
+            .ok_or_else(|| ExecError::MethodNotFound(format!("{reference} has no function {method}")))
+    }
+
+    /// Checks an exec request completely, before anything fires.
+    pub async fn plan_exec(
+        &self,
+        target: &WebhookTarget,
+        reference: &ModuleRef,
+        method: &str,
+    ) -> EngineResult<ExecPlan> {
+        if !target.instance.exec_enabled {
+            return Err(ExecError::Disabled.into());
+        }
+        let module = self.find_module(target.instance.control_system_id.clone(), reference).await?;
+        let function = self.function_of(&module, reference, method)?;
+        if !function.webhook {
+            return Err(ExecError::MethodNotFound(format!("{reference}.{method} is not a webhook method")).into());
+        }
+        if function.access == AccessLevel::Admin {
+            return Err(ExecError::Forbidden(format!("{reference}.{method}")).into());
+        }
+        Ok(ExecPlan { module, function: function.name })
+    }
+
+    pub async fn run_exec(&self, plan: ExecPlan, request: WebhookRequest) -> EngineResult<WebhookResponse> {
+        let response = self.modules.webhook(&plan.module, &plan.function, request).await.map_err(ExecError::from)?;
+        if !(100..=599).contains(&response.status) {
+            return Err(ExecError::Driver(format!("the driver answered with status {}", response.status)).into());
+        }
+        Ok(response)
+    }
+
+    /// Calls an ordinary function of a module with JSON arguments (array or object).
+    pub async fn call_function(
+        &self,
+        system: SystemId,
+        reference: &ModuleRef,
+        method: &str,
+        raw_args: Value,
+        caller: Caller,
+    ) -> EngineResult<Value> {
+        let module = self.find_module(system, reference).await?;
+        let function = self.function_of(&module, reference, method)?;
+        if function.webhook {
+            return Err(ExecError::MethodNotFound(format!(
+                "{reference}.{method} is a webhook method; call it through a trigger webhook"
+            ))
+            .into());
+        }
+        if function.access == AccessLevel::Admin && !caller.is_admin() {
+            return Err(ExecError::Forbidden(format!("{reference}.{method}")).into());
+        }
+        let args = args::bind(&function, raw_args)?;
+        Ok(self.modules.call(&module, method, args).await.map_err(ExecError::from)?)
+    }
+
+    pub async fn module_status(&self, system: SystemId, reference: &ModuleRef) -> EngineResult<Map<String, Value>> {
+        let module = self.find_module(system, reference).await?;
+        Ok(self.modules.status(&module).map_err(ExecError::from)?)
+    }
+}
