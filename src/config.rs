@@ -199,3 +199,20 @@ mod tests {
         assert!(err.contains("bnd"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_configuration_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/switchboard.toml");
+        let text = std::fs::read_to_string(&path).expect("example config exists");
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(&text))
+            .extract()
+            .expect("the example parses");
+        assert_eq!(config.bind, Config::default().bind);
+        assert_eq!(config.webhook.max_body_bytes, WebhookConfig::default().max_body_bytes);
+    }
+}
