@@ -22,6 +22,73 @@ pub struct Config {
     pub log_format: LogFormat,
     pub webhook: WebhookConfig,
     pub drivers: DriversConfig,
+    pub outbound: OutboundConfig,
+    pub smtp: SmtpConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// Let subscriptions deliver to loopback, private and link-local addresses (tests, labs).
+    pub allow_private_networks: bool,
+    /// Time one delivery attempt may take.
+    pub attempt_timeout_ms: u64,
+    /// Delays before each retry; its length is the number of retries.
+    pub retry_schedule_ms: Vec<u64>,
+    /// Consecutive failed attempts after which a subscription is paused.
+    pub pause_after_failures: u32,
+    /// How long undelivered events are kept for a paused subscription.
+    pub retention_days: u32,
+    /// How long the previous secret still signs after a rotation.
+    pub secret_grace_period_s: u64,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_networks: false,
+            attempt_timeout_ms: 30_000,
+            retry_schedule_ms: vec![
+                5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000, 28_800_000, 43_200_000,
+            ],
+            pause_after_failures: 10,
+            retention_days: 7,
+            secret_grace_period_s: 86_400,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Mail server for mailer actions; mailers fail (and count as action errors) when unset.
+    pub host: Option<String>,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub tls: SmtpTls,
+    pub from: String,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: 587,
+            username: None,
+            password: None,
+            tls: SmtpTls::Starttls,
+            from: "switchboard@localhost".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,6 +129,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             webhook: WebhookConfig::default(),
             drivers: DriversConfig::default(),
+            outbound: OutboundConfig::default(),
+            smtp: SmtpConfig::default(),
         }
     }
 }
@@ -132,6 +201,15 @@ impl Config {
         }
         if self.drivers.call_timeout_ms == 0 {
             return Err(ConfigError("drivers.call_timeout_ms: must be at least 1".into()));
+        }
+        if self.outbound.attempt_timeout_ms == 0 {
+            return Err(ConfigError("outbound.attempt_timeout_ms: must be at least 1".into()));
+        }
+        if self.outbound.pause_after_failures == 0 {
+            return Err(ConfigError("outbound.pause_after_failures: must be at least 1".into()));
+        }
+        if !self.smtp.from.contains('@') {
+            return Err(ConfigError("smtp.from: must be an email address".into()));
         }
         if self.webhook.max_body_bytes == 0 {
             return Err(ConfigError("webhook.max_body_bytes: must be at least 1".into()));

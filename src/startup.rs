@@ -17,8 +17,10 @@ use crate::drivers::sdk::RegistryBuilder;
 use crate::drivers::DriverRegistry;
 use crate::engine::runtime::TriggerRuntime;
 use crate::engine::webhook::WebhookLimits;
-use crate::engine::{Engine, KeyRing};
+use crate::engine::{Engine, EngineParts, KeyRing};
+use crate::events::EventBus;
 use crate::http::{self, AppState};
+use crate::outbound;
 use crate::store::{GroupCommit, Store};
 use crate::telemetry::RedactedRootSpan;
 
@@ -55,7 +57,10 @@ impl Application {
         let mut tasks = Vec::new();
         let (commit, flusher) = GroupCommit::start(store.clone(), shutdown.clone());
         tasks.push(flusher);
-        let runtime = TriggerRuntime::new(store.clone(), commit, shutdown.clone());
+        let events = EventBus::new();
+        tasks
+            .extend(outbound::start(&store, &events, &config.outbound, shutdown.clone()).context("starting outbound")?);
+        let runtime = TriggerRuntime::new(store.clone(), commit, Arc::clone(&events), shutdown.clone());
         let limits = WebhookLimits::new(&config.webhook);
         let drivers = Arc::new(DriverRegistry::from_builder(drivers));
         let modules = Arc::new(ModuleRuntime::new(
@@ -63,7 +68,16 @@ impl Application {
             Duration::from_millis(config.drivers.call_timeout_ms),
             shutdown.clone(),
         ));
-        let engine = Arc::new(Engine::new(store.clone(), drivers, keys, runtime, limits, modules));
+        tasks.push(tokio::spawn(forward_status_changes(modules.subscribe(), Arc::clone(&events), shutdown.clone())));
+        let engine = Arc::new(Engine::new(EngineParts {
+            store: store.clone(),
+            drivers,
+            keys,
+            runtime,
+            limits,
+            modules,
+            events,
+        }));
         tasks.push(tokio::spawn(prune_rate_limits(Arc::downgrade(&engine), shutdown.clone())));
         let bootstrap_admin_key = engine.bootstrap_admin_key().await.context("creating the first admin key")?;
 
@@ -122,6 +136,30 @@ async fn prune_rate_limits(engine: std::sync::Weak<Engine>, shutdown: Cancellati
         match engine.upgrade() {
             Some(engine) => engine.webhook_limits().prune(),
             None => return,
+        }
+    }
+}
+
+/// Turns module status changes into `module.status_changed` events.
+async fn forward_status_changes(
+    mut changes: tokio::sync::broadcast::Receiver<crate::drivers::sdk::StatusChange>,
+    events: Arc<EventBus>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let change = tokio::select! {
+            change = changes.recv() => change,
+            _ = shutdown.cancelled() => return,
+        };
+        match change {
+            Ok(c) => {
+                let data = serde_json::json!({"module_id": c.module_id, "key": c.key, "value": c.value});
+                events.emit("module.status_changed", c.system_id.as_deref(), data).await;
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "status changes were dropped before they became events");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
     }
 }

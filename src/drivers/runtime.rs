@@ -85,9 +85,13 @@ impl ModuleRuntime {
         self.changes.subscribe()
     }
 
-    fn status_handle(&self, id: &ModuleId) -> StatusHandle {
+    fn status_handle(&self, module: &Module) -> StatusHandle {
+        let system = module.control_system_id.as_ref().map(|s| s.as_str());
         let mut statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
-        statuses.entry(id.clone()).or_insert_with(|| StatusHandle::new(id.as_str(), self.changes.clone())).clone()
+        statuses
+            .entry(module.id.clone())
+            .or_insert_with(|| StatusHandle::new(module.id.as_str(), system, self.changes.clone()))
+            .in_system(system)
     }
 
     /// The module's mailbox, starting (or restarting, if its settings changed) its task.
@@ -109,7 +113,7 @@ impl ModuleRuntime {
             module_id: module.id.to_string(),
             system_id: module.control_system_id.as_ref().map(ToString::to_string),
             settings: module.settings.clone(),
-            status: self.status_handle(&module.id),
+            status: self.status_handle(module),
         };
         let (tx, rx) = mpsc::channel(MAILBOX);
         let stop = self.shutdown.child_token();
@@ -152,7 +156,7 @@ impl ModuleRuntime {
     /// The module's status map, starting the module if it is not running so its initial status exists.
     pub fn status(&self, module: &Module) -> Result<Map<String, Value>, CallError> {
         self.mailbox(module)?;
-        Ok(self.status_handle(&module.id).snapshot())
+        Ok(self.status_handle(module).snapshot())
     }
 
     /// Stops a deleted module and forgets its status.

@@ -94,11 +94,21 @@ impl Engine {
     }
 
     pub async fn run_exec(&self, plan: ExecPlan, request: WebhookRequest) -> EngineResult<WebhookResponse> {
-        let response = self.modules.webhook(&plan.module, &plan.function, request).await.map_err(ExecError::from)?;
-        if !(100..=599).contains(&response.status) {
-            return Err(ExecError::Driver(format!("the driver answered with status {}", response.status)).into());
+        let instance = request.trigger_instance_id.clone();
+        let outcome = match self.modules.webhook(&plan.module, &plan.function, request).await {
+            Ok(r) if (100..=599).contains(&r.status) => Ok(r),
+            Ok(r) => Err(ExecError::Driver(format!("the driver answered with status {}", r.status))),
+            Err(e) => Err(ExecError::from(e)),
+        };
+        if let Err(e) = &outcome {
+            let data = serde_json::json!({
+                "module_id": plan.module.id, "method": plan.function, "trigger_instance": instance,
+                "error": e.to_string(),
+            });
+            let system = plan.module.control_system_id.as_ref().map(|s| s.as_str());
+            self.events.emit("module.exec_failed", system, data).await;
         }
-        Ok(response)
+        Ok(outcome?)
     }
 
     /// Calls an ordinary function of a module with JSON arguments (array or object).

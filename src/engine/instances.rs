@@ -1,3 +1,5 @@
+use serde_json::json;
+
 use super::inputs::{InstanceIn, InstancePatch};
 use super::{Engine, EngineResult};
 use crate::domain::instance::{InstanceState, TriggerInstance};
@@ -9,7 +11,7 @@ pub type InstanceRecord = (TriggerInstance, InstanceState);
 
 impl Engine {
     pub async fn apply_trigger(&self, system: SystemId, input: InstanceIn) -> EngineResult<InstanceRecord> {
-        Ok(self
+        let created = self
             .store
             .run(move |s| {
                 s.insert_instance(&system, &input.trigger_id, |trigger| {
@@ -27,7 +29,12 @@ impl Engine {
                     }
                 })
             })
-            .await?)
+            .await?;
+        let inst = &created.0;
+        let data =
+            json!({"trigger_instance": inst.id, "trigger_id": inst.trigger_id, "system_id": inst.control_system_id});
+        self.events.emit("trigger_instance.created", Some(inst.control_system_id.as_str()), data).await;
+        Ok(created)
     }
 
     pub async fn list_instances(
@@ -78,6 +85,10 @@ impl Engine {
     }
 
     pub async fn delete_instance(&self, system: SystemId, id: InstanceId) -> EngineResult<()> {
-        Ok(self.store.run(move |s| s.delete_instance(&system, &id)).await?)
+        let (sys, inst) = (system.clone(), id.clone());
+        self.store.run(move |s| s.delete_instance(&system, &id)).await?;
+        let data = json!({"trigger_instance": inst, "system_id": sys});
+        self.events.emit("trigger_instance.deleted", Some(sys.as_str()), data).await;
+        Ok(())
     }
 }

@@ -22,6 +22,7 @@ pub use modules::ModuleView;
 use crate::domain::ValidationError;
 use crate::drivers::runtime::ModuleRuntime;
 use crate::drivers::DriverRegistry;
+use crate::events::EventBus;
 use crate::store::{Store, StoreError};
 use runtime::TriggerRuntime;
 use webhook::WebhookLimits;
@@ -58,18 +59,28 @@ pub struct Engine {
     runtime: Arc<TriggerRuntime>,
     limits: WebhookLimits,
     modules: Arc<ModuleRuntime>,
+    events: Arc<EventBus>,
+}
+
+/// Everything an [`Engine`] is built from.
+pub struct EngineParts {
+    pub store: Store,
+    pub drivers: Arc<DriverRegistry>,
+    pub keys: KeyRing,
+    pub runtime: Arc<TriggerRuntime>,
+    pub limits: WebhookLimits,
+    pub modules: Arc<ModuleRuntime>,
+    pub events: Arc<EventBus>,
 }
 
 impl Engine {
-    pub fn new(
-        store: Store,
-        drivers: Arc<DriverRegistry>,
-        keys: KeyRing,
-        runtime: Arc<TriggerRuntime>,
-        limits: WebhookLimits,
-        modules: Arc<ModuleRuntime>,
-    ) -> Self {
-        Self { store, drivers, keys, runtime, limits, modules }
+    pub fn new(parts: EngineParts) -> Self {
+        let EngineParts { store, drivers, keys, runtime, limits, modules, events } = parts;
+        Self { store, drivers, keys, runtime, limits, modules, events }
+    }
+
+    pub fn events(&self) -> &Arc<EventBus> {
+        &self.events
     }
 
     pub fn modules(&self) -> &Arc<ModuleRuntime> {

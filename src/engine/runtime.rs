@@ -11,9 +11,12 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::condition_state::{ConditionState, Step, WEBHOOK};
-use crate::domain::instance::InstanceState;
+use serde_json::json;
+
+use crate::domain::instance::{InstanceState, TriggerInstance};
 use crate::domain::trigger::TriggerSpec;
 use crate::domain::{now_epoch_seconds, InstanceId};
+use crate::events::EventBus;
 use crate::store::{GroupCommit, Store, StoreResult};
 
 struct Live {
@@ -32,6 +35,7 @@ pub struct Notified {
 pub struct TriggerRuntime {
     store: Store,
     commit: GroupCommit,
+    events: Arc<EventBus>,
     shutdown: CancellationToken,
     epoch: Instant,
     live: Mutex<HashMap<InstanceId, Live>>,
@@ -46,8 +50,8 @@ fn condition_names(spec: &TriggerSpec) -> impl Iterator<Item = String> + '_ {
 }
 
 impl TriggerRuntime {
-    pub fn new(store: Store, commit: GroupCommit, shutdown: CancellationToken) -> Arc<Self> {
-        Arc::new(Self { store, commit, shutdown, epoch: Instant::now(), live: Mutex::new(HashMap::new()) })
+    pub fn new(store: Store, commit: GroupCommit, events: Arc<EventBus>, shutdown: CancellationToken) -> Arc<Self> {
+        Arc::new(Self { store, commit, events, shutdown, epoch: Instant::now(), live: Mutex::new(HashMap::new()) })
     }
 
     fn now_ms(&self) -> u64 {
@@ -62,10 +66,11 @@ impl TriggerRuntime {
     /// Applies one accepted webhook call. `stored` seeds the instance the first time it is seen.
     pub async fn webhook_call(
         self: &Arc<Self>,
-        id: &InstanceId,
+        inst: &TriggerInstance,
         spec: &TriggerSpec,
         stored: InstanceState,
     ) -> StoreResult<Notified> {
+        let id = &inst.id;
         let now = self.now_ms();
         let (step, snapshot, window_opened) = {
             let mut live = self.live();
@@ -81,11 +86,12 @@ impl TriggerRuntime {
             (step, entry.state.clone(), window_opened)
         };
         if window_opened {
-            self.watch_window(id.clone());
+            self.watch_window(inst.clone());
         }
         if step.fired || step.changed {
             let (store_id, state) = (id.clone(), snapshot.clone());
             self.store.run(move |s| s.write_state(&store_id, &state)).await?;
+            self.announce(inst, step, &snapshot).await;
         }
         if step.fired {
             self.commit.durable().await?;
@@ -93,8 +99,28 @@ impl TriggerRuntime {
         Ok(Notified { fired: step.fired, triggered: snapshot.triggered, trigger_count: snapshot.trigger_count })
     }
 
+    /// Publishes what a step did: a fire, and a reset when the instance is no longer triggered.
+    async fn announce(&self, inst: &TriggerInstance, step: Step, state: &InstanceState) {
+        let data = json!({
+            "trigger_instance": inst.id,
+            "trigger_id": inst.trigger_id,
+            "system_id": inst.control_system_id,
+            "triggered": state.triggered,
+            "trigger_count": state.trigger_count,
+            "last_fired_at": state.last_fired_at,
+        });
+        let system = Some(inst.control_system_id.as_str());
+        if step.fired {
+            self.events.emit("trigger.fired", system, data.clone()).await;
+        }
+        if !state.triggered && (step.fired || step.changed) {
+            self.events.emit("trigger.reset", system, data).await;
+        }
+    }
+
     /// Closes the instance's webhook window when it ends, following any extensions.
-    fn watch_window(self: &Arc<Self>, id: InstanceId) {
+    fn watch_window(self: &Arc<Self>, inst: TriggerInstance) {
+        let id = inst.id.clone();
         let weak: Weak<Self> = Arc::downgrade(self);
         let shutdown = self.shutdown.clone();
         let epoch = self.epoch;
@@ -110,7 +136,7 @@ impl TriggerRuntime {
                     _ = shutdown.cancelled() => return,
                 }
                 let Some(rt) = weak.upgrade() else { return };
-                match rt.close_window(&id).await {
+                match rt.close_window(&inst).await {
                     Ok(Some(next)) => deadline = next,
                     Ok(None) => return,
                     Err(e) => {
@@ -127,7 +153,8 @@ impl TriggerRuntime {
     }
 
     /// Expires the window if it has ended; returns the new end if it was extended meanwhile.
-    async fn close_window(&self, id: &InstanceId) -> StoreResult<Option<u64>> {
+    async fn close_window(&self, inst: &TriggerInstance) -> StoreResult<Option<u64>> {
+        let id = &inst.id;
         let now = self.now_ms();
         let (step, snapshot, next) = {
             let mut live = self.live();
@@ -137,8 +164,9 @@ impl TriggerRuntime {
             (step, entry.state.clone(), entry.conditions.window_until())
         };
         if step.changed {
-            let id = id.clone();
-            self.store.run(move |s| s.write_state(&id, &snapshot)).await?;
+            let (store_id, state) = (id.clone(), snapshot.clone());
+            self.store.run(move |s| s.write_state(&store_id, &state)).await?;
+            self.announce(inst, step, &snapshot).await;
         }
         Ok(next)
     }

@@ -1,3 +1,5 @@
+use serde_json::json;
+
 use super::inputs::{SystemIn, SystemPatch};
 use super::{Engine, EngineResult};
 use crate::domain::system::System;
@@ -30,7 +32,9 @@ impl Engine {
             updated_at: now,
         };
         let system = apply(blank, input.into())?;
-        Ok(self.store.run(move |s| s.insert_system(system)).await?)
+        let system = self.store.run(move |s| s.insert_system(system)).await?;
+        self.events.emit("system.created", Some(system.id.as_str()), json!({ "system": system })).await;
+        Ok(system)
     }
 
     pub async fn get_system(&self, id: SystemId) -> EngineResult<System> {
@@ -42,10 +46,15 @@ impl Engine {
     }
 
     pub async fn update_system(&self, id: SystemId, patch: SystemPatch) -> EngineResult<System> {
-        Ok(self.store.run(move |s| s.update_system(&id, |system| apply(system, patch))).await?)
+        let system = self.store.run(move |s| s.update_system(&id, |system| apply(system, patch))).await?;
+        self.events.emit("system.updated", Some(system.id.as_str()), json!({ "system": system })).await;
+        Ok(system)
     }
 
     pub async fn delete_system(&self, id: SystemId) -> EngineResult<()> {
-        Ok(self.store.run(move |s| s.delete_system(&id)).await?)
+        let deleted = id.clone();
+        self.store.run(move |s| s.delete_system(&id)).await?;
+        self.events.emit("system.deleted", Some(deleted.as_str()), json!({ "system_id": deleted })).await;
+        Ok(())
     }
 }

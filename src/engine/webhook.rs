@@ -89,8 +89,14 @@ impl Engine {
     }
 
     /// Fires the instance's webhook condition.
-    pub async fn webhook_fire(&self, target: WebhookTarget) -> EngineResult<Notified> {
-        Ok(self.runtime.webhook_call(&target.instance.id, &target.trigger.spec, target.state).await?)
+    pub async fn webhook_fire(&self, target: WebhookTarget, method: &str) -> EngineResult<Notified> {
+        let inst = &target.instance;
+        let data = serde_json::json!({
+            "trigger_instance": inst.id, "trigger_id": inst.trigger_id, "system_id": inst.control_system_id,
+            "method": method,
+        });
+        self.events.emit("webhook.received", Some(inst.control_system_id.as_str()), data).await;
+        Ok(self.runtime.webhook_call(inst, &target.trigger.spec, target.state).await?)
     }
 
     pub fn webhook_limits(&self) -> &WebhookLimits {

@@ -9,6 +9,7 @@ mod input;
 mod instances;
 mod module_calls;
 mod modules;
+mod outbound;
 mod systems;
 mod triggers;
 mod views;
@@ -96,6 +97,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::delete().to(api_keys::delete)),
                 )
                 .route("/drivers", web::get().to(drivers::list))
+                .configure(outbound::routes)
                 .route("/webhook/{trig_id}/notify", web::route().to(webhook::notify))
                 .route("/webhook/{trig_id}/notify/{secret}", web::route().to(webhook::notify))
                 .route("/webhook/{trig_id}/notify/{secret}/{mod}/{index}/{method}", web::route().to(webhook::notify)),

@@ -133,6 +133,11 @@ impl Store {
         Ok(Self { inner: Arc::new(SledStore::open(dir)?) })
     }
 
+    /// The underlying database, for components that keep trees of their own (outbound deliveries).
+    pub fn db(&self) -> &sled::Db {
+        &self.inner.db
+    }
+
     /// Flushes and waits (up to `timeout`) until this is the last handle, so that dropping it closes
     /// sled and frees the data directory for the next process or test to open.
     pub async fn close(self, timeout: std::time::Duration) -> StoreResult<()> {

@@ -35,6 +35,7 @@ impl std::error::Error for DriverError {}
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusChange {
     pub module_id: String,
+    pub system_id: Option<String>,
     pub key: String,
     pub value: Value,
 }
@@ -43,13 +44,19 @@ pub struct StatusChange {
 #[derive(Clone)]
 pub struct StatusHandle {
     module_id: String,
+    system_id: Option<String>,
     map: Arc<RwLock<Map<String, Value>>>,
     changes: broadcast::Sender<StatusChange>,
 }
 
 impl StatusHandle {
-    pub fn new(module_id: &str, changes: broadcast::Sender<StatusChange>) -> Self {
-        Self { module_id: module_id.to_owned(), map: Arc::default(), changes }
+    pub fn new(module_id: &str, system_id: Option<&str>, changes: broadcast::Sender<StatusChange>) -> Self {
+        Self { module_id: module_id.to_owned(), system_id: system_id.map(str::to_owned), map: Arc::default(), changes }
+    }
+
+    /// The same map, reporting changes as belonging to another system (after the module moved).
+    pub fn in_system(&self, system_id: Option<&str>) -> Self {
+        Self { system_id: system_id.map(str::to_owned), ..self.clone() }
     }
 
     /// Publishes a value; an unchanged value is not broadcast again.
@@ -65,7 +72,12 @@ impl StatusHandle {
         };
         if changed {
             // Nobody listening is fine: the map still holds the value.
-            let _ = self.changes.send(StatusChange { module_id: self.module_id.clone(), key: key.to_owned(), value });
+            let _ = self.changes.send(StatusChange {
+                module_id: self.module_id.clone(),
+                system_id: self.system_id.clone(),
+                key: key.to_owned(),
+                value,
+            });
         }
     }
 

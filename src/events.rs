@@ -1,0 +1,83 @@
+//! Engine events: what happened, in the envelope outbound webhooks and the live event stream share.
+//!
+//! [`EventBus::publish`] first hands the event to the durable sink (the outbound delivery queue), then
+//! broadcasts it to live listeners (the SSE stream). Callers that acknowledge something to a client
+//! publish before their group-commit flush, so an acknowledged action's events are on disk too.
+
+use std::sync::{Arc, OnceLock};
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+/// `{"id": "evt_…", "event": "trigger.fired", "timestamp": RFC 3339, "system_id": …, "data": {…}}`
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct EngineEvent {
+    pub id: String,
+    pub event: String,
+    pub timestamp: String,
+    pub system_id: Option<String>,
+    pub data: Value,
+}
+
+impl EngineEvent {
+    pub fn new(event: &str, system_id: Option<&str>, data: Value) -> Self {
+        Self {
+            id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
+            event: event.to_owned(),
+            timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            system_id: system_id.map(str::to_owned),
+            data,
+        }
+    }
+}
+
+/// Where events are recorded durably. `record` may block on storage; the bus calls it on the
+/// blocking pool.
+pub trait EventSink: Send + Sync + 'static {
+    /// Whether anyone wants this event recorded; cheap and in memory, so events nobody subscribed to
+    /// cost no storage call.
+    fn wants(&self, event: &EngineEvent) -> bool;
+    fn record(&self, event: &EngineEvent);
+}
+
+pub struct EventBus {
+    live: broadcast::Sender<EngineEvent>,
+    sink: OnceLock<Arc<dyn EventSink>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self { live: broadcast::channel(4096).0, sink: OnceLock::new() }
+    }
+}
+
+impl EventBus {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Installs the durable sink; only the first call has an effect.
+    pub fn set_sink(&self, sink: Arc<dyn EventSink>) {
+        let _ = self.sink.set(sink);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.live.subscribe()
+    }
+
+    pub async fn publish(&self, event: EngineEvent) {
+        if let Some(sink) = self.sink.get().filter(|s| s.wants(&event)).cloned() {
+            let recorded = event.clone();
+            if let Err(e) = tokio::task::spawn_blocking(move || sink.record(&recorded)).await {
+                tracing::error!(error = %e, event = %event.event, "recording an event failed");
+            }
+        }
+        // No live listener is fine.
+        let _ = self.live.send(event);
+    }
+
+    pub async fn emit(&self, event: &str, system_id: Option<&str>, data: Value) {
+        self.publish(EngineEvent::new(event, system_id, data)).await;
+    }
+}
