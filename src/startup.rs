@@ -15,6 +15,10 @@ use crate::config::Config;
 use crate::drivers::runtime::ModuleRuntime;
 use crate::drivers::sdk::RegistryBuilder;
 use crate::drivers::DriverRegistry;
+use crate::engine::actions::{action_worker, ActionRunner};
+use crate::engine::clock::{Clock, SystemClock};
+use crate::engine::evaluator::{scheduler, status_listener, Evaluator};
+use crate::engine::mailer::Mailer;
 use crate::engine::runtime::TriggerRuntime;
 use crate::engine::webhook::WebhookLimits;
 use crate::engine::{Engine, EngineParts, KeyRing};
@@ -23,6 +27,18 @@ use crate::http::{self, AppState};
 use crate::outbound;
 use crate::store::{GroupCommit, Store};
 use crate::telemetry::RedactedRootSpan;
+
+/// What a build may swap out.
+pub struct Options {
+    pub drivers: RegistryBuilder,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { drivers: DriverRegistry::builtin_builder(), clock: Arc::new(SystemClock) }
+    }
+}
 
 pub struct Application {
     port: u16,
@@ -42,13 +58,19 @@ impl Application {
 
     /// Like [`Application::build`], with the drivers given (the shipped ones plus a build's own, say).
     pub async fn build_with_drivers(config: Config, drivers: RegistryBuilder) -> anyhow::Result<Self> {
+        Self::build_with(config, Options { drivers, ..Options::default() }).await
+    }
+
+    /// Builds with explicit drivers and clock (tests inject a manual clock).
+    pub async fn build_with(config: Config, options: Options) -> anyhow::Result<Self> {
+        let Options { drivers, clock } = options;
         let data_dir = config.data_dir.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
             .await
             .context("opening the store")?
             .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
         let keys = KeyRing::load(&store, config.admin_key.as_deref()).await.context("loading API keys")?;
-        let cleared = store.run(|s| s.clear_triggered()).await.context("resetting trigger state")?;
+        let cleared = store.run(|s| s.clear_pulses()).await.context("resetting trigger state")?;
         if cleared > 0 {
             tracing::info!(cleared, "reset instances left triggered by the previous run");
         }
@@ -60,7 +82,7 @@ impl Application {
         let events = EventBus::new();
         tasks
             .extend(outbound::start(&store, &events, &config.outbound, shutdown.clone()).context("starting outbound")?);
-        let runtime = TriggerRuntime::new(store.clone(), commit, Arc::clone(&events), shutdown.clone());
+        let (runtime, fires) = TriggerRuntime::new(store.clone(), commit, Arc::clone(&events), clock, shutdown.clone());
         let limits = WebhookLimits::new(&config.webhook);
         let drivers = Arc::new(DriverRegistry::from_builder(drivers));
         let modules = Arc::new(ModuleRuntime::new(
@@ -69,6 +91,24 @@ impl Application {
             shutdown.clone(),
         ));
         tasks.push(tokio::spawn(forward_status_changes(modules.subscribe(), Arc::clone(&events), shutdown.clone())));
+
+        let runner = Arc::new(ActionRunner {
+            store: store.clone(),
+            drivers: Arc::clone(&drivers),
+            modules: Arc::clone(&modules),
+            mailer: Mailer::from_config(&config.smtp).context("configuring SMTP")?,
+        });
+        tasks.push(tokio::spawn(action_worker(runner, Arc::downgrade(&runtime), fires, shutdown.clone())));
+        let evaluator = Evaluator::new(store.clone(), Arc::clone(&drivers), Arc::clone(&modules), Arc::clone(&runtime));
+        tasks.push(tokio::spawn(status_listener(Arc::clone(&evaluator), modules.subscribe(), shutdown.clone())));
+        tasks.push(tokio::spawn(scheduler(Arc::clone(&evaluator), shutdown.clone())));
+        let loader = Arc::clone(&evaluator);
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = loader.load_all().await {
+                tracing::error!(error = %e, "loading trigger conditions failed");
+            }
+        }));
+
         let engine = Arc::new(Engine::new(EngineParts {
             store: store.clone(),
             drivers,
@@ -77,6 +117,7 @@ impl Application {
             limits,
             modules,
             events,
+            evaluator,
         }));
         tasks.push(tokio::spawn(prune_rate_limits(Arc::downgrade(&engine), shutdown.clone())));
         let bootstrap_admin_key = engine.bootstrap_admin_key().await.context("creating the first admin key")?;

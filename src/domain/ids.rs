@@ -98,6 +98,10 @@ prefixed_id!(
     /// An API key's public identifier (the secret part is never stored).
     ApiKeyId, "key-"
 );
+prefixed_id!(
+    /// An outbound webhook subscription: a URL that receives signed engine events.
+    SubscriptionId, "wh-"
+);
 
 #[cfg(test)]
 mod tests {

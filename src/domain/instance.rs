@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::secret::WebhookSecret;
@@ -17,6 +19,11 @@ pub struct TriggerInstance {
     pub updated_at: u64,
 }
 
+/// Conditions held true by a pulse (a webhook call or a schedule) rather than by a level.
+pub fn is_pulse_condition(name: &str) -> bool {
+    name == "webhook" || name.starts_with("time_")
+}
+
 /// What the engine records about an instance as it runs. Kept apart from [`TriggerInstance`] so that
 /// firing never rewrites the admin's configuration and an admin edit never loses a count.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -24,6 +31,15 @@ pub struct InstanceState {
     pub triggered: bool,
     pub trigger_count: u64,
     pub last_fired_at: Option<u64>,
+    /// Actions that failed, over the instance's life.
+    #[serde(default)]
+    pub action_errors: u64,
+    /// Comparisons that met values they could not compare.
+    #[serde(default)]
+    pub comparison_errors: u64,
+    /// The value of every condition (`webhook`, `comparison_0`, `time_0`, …).
+    #[serde(default)]
+    pub conditions: BTreeMap<String, bool>,
     /// Grows with every change, so writes that reach the store out of order cannot undo a newer one.
     #[serde(default)]
     pub version: u64,

@@ -2,8 +2,9 @@
 //!
 //! An instance holds a set of named conditions (`webhook`, `comparison_0`, `time_0`, …). It is
 //! *triggered* while all of them hold (any one, with `any_match`; never with none) and *fires* on the
-//! rising edge. A webhook call holds `webhook` true for the debounce period from the call, extending the
-//! window if it is already open; a call inside an open window changes nothing else.
+//! rising edge. A *pulse* (a webhook call, a schedule coming due) holds its condition true for the
+//! debounce period, extending the window if it is already open; a pulse inside an open window changes
+//! nothing else. Comparisons are *set* to their current value (level-triggered).
 //!
 //! Time is milliseconds on a monotonic clock chosen by the caller.
 
@@ -15,8 +16,8 @@ pub const WEBHOOK: &str = "webhook";
 pub struct ConditionState {
     any_match: bool,
     values: BTreeMap<String, bool>,
-    /// End of the open webhook window (exclusive).
-    window_until: Option<u64>,
+    /// End (exclusive) of each open pulse window, by condition.
+    windows: BTreeMap<String, u64>,
     triggered: bool,
 }
 
@@ -30,9 +31,14 @@ pub struct Step {
 }
 
 impl ConditionState {
-    /// Starts untriggered; `triggered` is never restored from storage because no window survives a restart.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Resumes from stored values. Pulse windows do not survive a restart, so the caller passes only
+    /// level conditions as true.
+    pub fn restore(values: BTreeMap<String, bool>, triggered: bool) -> Self {
+        Self { values, triggered, ..Self::default() }
     }
 
     /// Sets which conditions exist. Known values are kept; new ones start false.
@@ -44,14 +50,16 @@ impl ConditionState {
             values.insert(name, value);
         }
         self.values = values;
+        self.windows.retain(|name, _| self.values.contains_key(name));
     }
 
     pub fn triggered(&self) -> bool {
         self.triggered
     }
 
-    pub fn window_until(&self) -> Option<u64> {
-        self.window_until
+    /// When the next open window ends.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.windows.values().min().copied()
     }
 
     pub fn values(&self) -> &BTreeMap<String, bool> {
@@ -80,35 +88,46 @@ impl ConditionState {
 
     /// A webhook call at `now` with a debounce period of `period` ms.
     pub fn webhook_call(&mut self, now: u64, period: u64) -> Step {
+        self.pulse(WEBHOOK, now, period)
+    }
+
+    /// Holds `name` true from `now` for `period` ms.
+    pub fn pulse(&mut self, name: &str, now: u64, period: u64) -> Step {
         let before = self.triggered;
-        // A window that ended before this call is closed first, even if its timer has not run yet.
+        // A window that ended before this pulse is closed first, even if its timer has not run yet.
         self.expire(now);
-        let open = self.window_until.is_some();
-        self.window_until = Some(now.saturating_add(period));
+        let open = self.windows.contains_key(name);
         let mut fired = false;
-        if !open && self.values.contains_key(WEBHOOK) {
-            self.values.insert(WEBHOOK.to_owned(), true);
-            fired = self.settle().fired;
-            if period == 0 {
-                // The window is already over: the call counts, and the condition drops at once.
-                self.expire(now);
+        if self.values.contains_key(name) {
+            self.windows.insert(name.to_owned(), now.saturating_add(period));
+            if !open {
+                self.values.insert(name.to_owned(), true);
+                fired = self.settle().fired;
+                if period == 0 {
+                    // The window is already over: the pulse counts, and the condition drops at once.
+                    self.expire(now);
+                }
             }
         }
         Step { fired, changed: self.triggered != before }
     }
 
-    /// Closes the webhook window if it has ended by `now`.
+    /// Closes every window that has ended by `now`.
     pub fn expire(&mut self, now: u64) -> Step {
-        match self.window_until {
-            Some(until) if until <= now => {
-                self.window_until = None;
-                if let Some(v) = self.values.get_mut(WEBHOOK) {
-                    *v = false;
-                }
-                self.settle()
-            }
-            _ => Step { fired: false, changed: false },
+        let before = self.triggered;
+        let lapsed: Vec<String> =
+            self.windows.iter().filter(|(_, until)| **until <= now).map(|(n, _)| n.clone()).collect();
+        if lapsed.is_empty() {
+            return Step { fired: false, changed: false };
         }
+        for name in lapsed {
+            self.windows.remove(&name);
+            if let Some(v) = self.values.get_mut(&name) {
+                *v = false;
+            }
+        }
+        let fired = self.settle().fired;
+        Step { fired, changed: self.triggered != before }
     }
 
     /// Sets a non-webhook condition (comparisons and schedules).
@@ -143,7 +162,7 @@ mod tests {
         assert!(!s.webhook_call(50, 100).fired);
         assert!(!s.expire(120).changed, "the second call extended the window to 150");
         assert!(!s.webhook_call(149, 100).fired);
-        assert_eq!(s.window_until(), Some(249));
+        assert_eq!(s.next_deadline(), Some(249));
         let reset = s.expire(249);
         assert!(reset.changed && !s.triggered());
         assert!(s.webhook_call(250, 100).fired);
@@ -171,6 +190,28 @@ mod tests {
         any.configure(true, names());
         assert!(any.webhook_call(0, 100).fired);
         assert!(!any.set("comparison_0", true).fired, "already triggered");
+    }
+
+    #[test]
+    fn pulses_of_different_conditions_keep_their_own_windows() {
+        let mut s = ConditionState::new();
+        s.configure(false, [WEBHOOK.to_owned(), "time_0".to_owned()]);
+        assert!(!s.webhook_call(0, 100).fired);
+        assert!(s.pulse("time_0", 50, 100).fired, "both hold at 50");
+        assert_eq!(s.next_deadline(), Some(100));
+        assert!(s.expire(100).changed, "the webhook window ends first");
+        assert!(s.values()["time_0"]);
+        assert_eq!(s.next_deadline(), Some(150));
+    }
+
+    #[test]
+    fn restored_level_conditions_do_not_fire_again() {
+        let values = [("comparison_0".to_owned(), true)].into_iter().collect();
+        let mut s = ConditionState::restore(values, true);
+        s.configure(false, ["comparison_0".to_owned()]);
+        assert!(!s.set("comparison_0", true).fired);
+        assert!(s.set("comparison_0", false).changed);
+        assert!(s.set("comparison_0", true).fired);
     }
 
     #[test]

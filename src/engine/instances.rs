@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::inputs::{InstanceIn, InstancePatch};
-use super::{Engine, EngineResult};
+use super::{Engine, EngineResult, Refresh};
 use crate::domain::instance::{InstanceState, TriggerInstance};
 use crate::domain::secret::WebhookSecret;
 use crate::domain::{now_epoch_seconds, InstanceId, SystemId};
@@ -10,6 +10,14 @@ use crate::store::{InstanceFilter, Page, PageRequest};
 pub type InstanceRecord = (TriggerInstance, InstanceState);
 
 impl Engine {
+    /// Drops deleted instances from condition tracking and memory.
+    pub(super) fn forget_instances(&self, ids: &[InstanceId]) {
+        for id in ids {
+            self.evaluator.unload(id);
+            self.runtime.forget(id);
+        }
+    }
+
     pub async fn apply_trigger(&self, system: SystemId, input: InstanceIn) -> EngineResult<InstanceRecord> {
         let created = self
             .store
@@ -31,6 +39,7 @@ impl Engine {
             })
             .await?;
         let inst = &created.0;
+        self.refresh(Refresh::Instance(&inst.id)).await;
         let data =
             json!({"trigger_instance": inst.id, "trigger_id": inst.trigger_id, "system_id": inst.control_system_id});
         self.events.emit("trigger_instance.created", Some(inst.control_system_id.as_str()), data).await;
@@ -56,7 +65,7 @@ impl Engine {
         id: InstanceId,
         patch: InstancePatch,
     ) -> EngineResult<InstanceRecord> {
-        Ok(self
+        let updated = self
             .store
             .run(move |s| {
                 s.update_instance(&system, &id, |mut inst| {
@@ -67,7 +76,9 @@ impl Engine {
                     inst
                 })
             })
-            .await?)
+            .await?;
+        self.refresh(Refresh::Instance(&updated.0.id)).await;
+        Ok(updated)
     }
 
     /// Replaces the webhook secret; the old one stops matching as soon as this returns.
@@ -87,6 +98,7 @@ impl Engine {
     pub async fn delete_instance(&self, system: SystemId, id: InstanceId) -> EngineResult<()> {
         let (sys, inst) = (system.clone(), id.clone());
         self.store.run(move |s| s.delete_instance(&system, &id)).await?;
+        self.forget_instances(std::slice::from_ref(&inst));
         let data = json!({"trigger_instance": inst, "system_id": sys});
         self.events.emit("trigger_instance.deleted", Some(sys.as_str()), data).await;
         Ok(())

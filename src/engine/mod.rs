@@ -1,13 +1,19 @@
 //! The engine decides: it turns validated input into stored records, enforces the rules that need
 //! stored data (registered drivers, existing modules) and answers the queries the HTTP layer needs.
 
+pub mod actions;
 mod api_keys;
+pub mod clock;
+pub mod comparison;
 pub mod condition_state;
+pub mod evaluator;
 pub mod exec;
 pub mod inputs;
 mod instances;
+pub mod mailer;
 mod modules;
 pub mod runtime;
+pub mod schedule;
 mod systems;
 mod triggers;
 pub mod webhook;
@@ -24,6 +30,7 @@ use crate::drivers::runtime::ModuleRuntime;
 use crate::drivers::DriverRegistry;
 use crate::events::EventBus;
 use crate::store::{Store, StoreError};
+use evaluator::Evaluator;
 use runtime::TriggerRuntime;
 use webhook::WebhookLimits;
 
@@ -52,6 +59,12 @@ impl From<StoreError> for EngineError {
 
 pub type EngineResult<T> = Result<T, EngineError>;
 
+enum Refresh<'a> {
+    Instance(&'a crate::domain::InstanceId),
+    System(&'a crate::domain::SystemId),
+    Trigger(&'a crate::domain::TriggerId),
+}
+
 pub struct Engine {
     store: Store,
     drivers: Arc<DriverRegistry>,
@@ -60,6 +73,7 @@ pub struct Engine {
     limits: WebhookLimits,
     modules: Arc<ModuleRuntime>,
     events: Arc<EventBus>,
+    evaluator: Arc<Evaluator>,
 }
 
 /// Everything an [`Engine`] is built from.
@@ -71,16 +85,30 @@ pub struct EngineParts {
     pub limits: WebhookLimits,
     pub modules: Arc<ModuleRuntime>,
     pub events: Arc<EventBus>,
+    pub evaluator: Arc<Evaluator>,
 }
 
 impl Engine {
     pub fn new(parts: EngineParts) -> Self {
-        let EngineParts { store, drivers, keys, runtime, limits, modules, events } = parts;
-        Self { store, drivers, keys, runtime, limits, modules, events }
+        let EngineParts { store, drivers, keys, runtime, limits, modules, events, evaluator } = parts;
+        Self { store, drivers, keys, runtime, limits, modules, events, evaluator }
     }
 
     pub fn events(&self) -> &Arc<EventBus> {
         &self.events
+    }
+
+    /// Rebuilds condition tracking after an admin change; failures are logged, never surfaced, since
+    /// the change itself is stored.
+    async fn refresh(&self, what: Refresh<'_>) {
+        let result = match what {
+            Refresh::Instance(id) => self.evaluator.load(id).await,
+            Refresh::System(id) => self.evaluator.reload_system(id).await,
+            Refresh::Trigger(id) => self.evaluator.reload_trigger(id).await,
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "refreshing trigger conditions failed");
+        }
     }
 
     pub fn modules(&self) -> &Arc<ModuleRuntime> {

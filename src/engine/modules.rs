@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::inputs::{ModuleIn, ModulePatch};
-use super::{Engine, EngineResult};
+use super::{Engine, EngineResult, Refresh};
 use crate::domain::module::Module;
 use crate::domain::{now_epoch_seconds, ModuleId, SystemId, ValidationError};
 use crate::drivers::DriverRegistry;
@@ -19,19 +19,8 @@ pub struct ModuleView {
 }
 
 impl Engine {
-    fn resolved_name(&self, module: &Module) -> String {
-        match &module.custom_name {
-            Some(name) => name.as_str().to_owned(),
-            None => self
-                .drivers
-                .get(&module.driver)
-                .map(|d| d.default_module_name.clone())
-                .unwrap_or_else(|| module.driver.clone()),
-        }
-    }
-
     pub fn module_view(&self, module: Module) -> ModuleView {
-        let name = self.resolved_name(&module);
+        let name = resolved_name(&self.drivers, &module);
         ModuleView { module, name, index: None }
     }
 
@@ -48,6 +37,9 @@ impl Engine {
         };
         let module = apply(&self.drivers, blank, input.into())?;
         let module = self.store.run(move |s| s.insert_module(module)).await?;
+        if let Some(system) = &module.control_system_id {
+            self.refresh(Refresh::System(system)).await;
+        }
         Ok(self.module_view(module))
     }
 
@@ -70,38 +62,64 @@ impl Engine {
 
     pub async fn update_module(&self, id: ModuleId, patch: ModulePatch) -> EngineResult<ModuleView> {
         let drivers = Arc::clone(&self.drivers);
+        let lookup = id.clone();
+        let before = self.store.run(move |s| s.get_module(&lookup)).await?;
         let module = self.store.run(move |s| s.update_module(&id, |m| apply(&drivers, m, patch))).await?;
+        for system in before.control_system_id.iter().chain(module.control_system_id.iter()) {
+            self.refresh(Refresh::System(system)).await;
+        }
         Ok(self.module_view(module))
     }
 
     pub async fn delete_module(&self, id: ModuleId) -> EngineResult<()> {
-        let removed = id.clone();
+        let lookup = id.clone();
+        let module = self.store.run(move |s| s.get_module(&lookup)).await?;
         self.store.run(move |s| s.delete_module(&id)).await?;
-        self.modules.remove(&removed);
+        self.modules.remove(&module.id);
+        if let Some(system) = &module.control_system_id {
+            self.refresh(Refresh::System(system)).await;
+        }
         Ok(())
     }
 
     /// A system's modules in order, each with the `Name_index` it is referred to by.
     pub async fn system_modules(&self, system: SystemId) -> EngineResult<Vec<ModuleView>> {
-        let modules = self
-            .store
-            .run(move |s| {
-                let system = s.get_system(&system)?;
-                s.modules_of_system(&system)
-            })
-            .await?;
-        let mut seen: HashMap<String, u32> = HashMap::new();
-        Ok(modules
-            .into_iter()
-            .map(|m| {
-                let mut view = self.module_view(m);
-                let count = seen.entry(view.name.clone()).or_default();
-                *count += 1;
-                view.index = Some(*count);
-                view
-            })
-            .collect())
+        Ok(system_modules(&self.store, &self.drivers, system).await?)
     }
+}
+
+/// A module's name: `custom_name`, else its driver's default module name.
+pub fn resolved_name(drivers: &DriverRegistry, module: &Module) -> String {
+    match &module.custom_name {
+        Some(name) => name.as_str().to_owned(),
+        None => {
+            drivers.get(&module.driver).map(|d| d.default_module_name.clone()).unwrap_or_else(|| module.driver.clone())
+        }
+    }
+}
+
+/// A system's modules in order, each with its name and its 1-based index among same-named modules.
+pub async fn system_modules(
+    store: &crate::store::Store,
+    drivers: &DriverRegistry,
+    system: SystemId,
+) -> crate::store::StoreResult<Vec<ModuleView>> {
+    let modules = store
+        .run(move |s| {
+            let system = s.get_system(&system)?;
+            s.modules_of_system(&system)
+        })
+        .await?;
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    Ok(modules
+        .into_iter()
+        .map(|module| {
+            let name = resolved_name(drivers, &module);
+            let count = seen.entry(name.clone()).or_default();
+            *count += 1;
+            ModuleView { module, name, index: Some(*count) }
+        })
+        .collect())
 }
 
 fn apply(drivers: &DriverRegistry, mut module: Module, patch: ModulePatch) -> Result<Module, ValidationError> {

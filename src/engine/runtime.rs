@@ -1,19 +1,20 @@
 //! Live trigger instances: their condition state in memory, their counters in the store.
 //!
 //! The in-memory [`ConditionState`] decides; every change it reports is written to the store with a
-//! growing version, and a fire is acknowledged only after a group-committed flush, so an acknowledged
-//! fire survives a crash.
+//! growing version (so writes that land out of order cannot undo a newer one), and a webhook fire is
+//! acknowledged only after a group-committed flush, so an acknowledged fire survives a crash. Fires
+//! are handed to the action worker and never wait for actions.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
 
+use serde_json::json;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::condition_state::{ConditionState, Step, WEBHOOK};
-use serde_json::json;
-
-use crate::domain::instance::{InstanceState, TriggerInstance};
+use super::clock::Clock;
+use super::condition_state::{ConditionState, WEBHOOK};
+use crate::domain::instance::{is_pulse_condition, InstanceState, TriggerInstance};
 use crate::domain::trigger::TriggerSpec;
 use crate::domain::{now_epoch_seconds, InstanceId};
 use crate::events::EventBus;
@@ -22,6 +23,16 @@ use crate::store::{GroupCommit, Store, StoreResult};
 struct Live {
     conditions: ConditionState,
     state: InstanceState,
+    /// A window watcher task is running for this instance.
+    watching: bool,
+}
+
+impl Live {
+    fn resume(stored: InstanceState) -> Self {
+        let levels = stored.conditions.iter().filter(|(k, _)| !is_pulse_condition(k)).map(|(k, v)| (k.clone(), *v));
+        let conditions = ConditionState::restore(levels.collect(), stored.triggered);
+        Self { conditions, state: stored, watching: false }
+    }
 }
 
 /// The state after a webhook call.
@@ -32,17 +43,36 @@ pub struct Notified {
     pub trigger_count: u64,
 }
 
+/// What happened to an instance's conditions.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// Hold a condition true for the debounce period (webhook call, schedule due).
+    Pulse(&'a str),
+    /// Set a level condition; `error` counts a comparison error.
+    Set { name: &'a str, value: bool, error: bool },
+    /// Only bring the instance's condition set in line with its trigger (after an edit or a load).
+    Configure,
+}
+
+/// An instance that fired; its actions are due.
+#[derive(Debug, Clone)]
+pub struct Fired {
+    pub instance: TriggerInstance,
+    pub spec: TriggerSpec,
+}
+
 pub struct TriggerRuntime {
     store: Store,
     commit: GroupCommit,
     events: Arc<EventBus>,
+    clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
-    epoch: Instant,
+    fires: mpsc::UnboundedSender<Fired>,
     live: Mutex<HashMap<InstanceId, Live>>,
 }
 
 /// The condition names a trigger defines, in a stable order.
-fn condition_names(spec: &TriggerSpec) -> impl Iterator<Item = String> + '_ {
+pub fn condition_names(spec: &TriggerSpec) -> impl Iterator<Item = String> + '_ {
     let webhook = spec.enable_webhook.then(|| WEBHOOK.to_owned());
     let comparisons = (0..spec.conditions.comparisons.len()).map(|i| format!("comparison_{i}"));
     let times = (0..spec.conditions.time_dependents.len()).map(|i| format!("time_{i}"));
@@ -50,12 +80,21 @@ fn condition_names(spec: &TriggerSpec) -> impl Iterator<Item = String> + '_ {
 }
 
 impl TriggerRuntime {
-    pub fn new(store: Store, commit: GroupCommit, events: Arc<EventBus>, shutdown: CancellationToken) -> Arc<Self> {
-        Arc::new(Self { store, commit, events, shutdown, epoch: Instant::now(), live: Mutex::new(HashMap::new()) })
+    pub fn new(
+        store: Store,
+        commit: GroupCommit,
+        events: Arc<EventBus>,
+        clock: Arc<dyn Clock>,
+        shutdown: CancellationToken,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<Fired>) {
+        let (fires, fired) = mpsc::unbounded_channel();
+        let runtime =
+            Arc::new(Self { store, commit, events, clock, shutdown, fires, live: Mutex::new(HashMap::new()) });
+        (runtime, fired)
     }
 
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     fn live(&self) -> std::sync::MutexGuard<'_, HashMap<InstanceId, Live>> {
@@ -63,44 +102,91 @@ impl TriggerRuntime {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Applies one accepted webhook call. `stored` seeds the instance the first time it is seen.
+    /// One accepted webhook call; the answer comes after a fire is on disk.
     pub async fn webhook_call(
         self: &Arc<Self>,
         inst: &TriggerInstance,
         spec: &TriggerSpec,
         stored: InstanceState,
     ) -> StoreResult<Notified> {
-        let id = &inst.id;
-        let now = self.now_ms();
-        let (step, snapshot, window_opened) = {
-            let mut live = self.live();
-            let entry = live.entry(id.clone()).or_insert_with(|| Live {
-                conditions: ConditionState::new(),
-                state: InstanceState { triggered: false, ..stored },
-            });
-            entry.conditions.configure(spec.any_match, condition_names(spec));
-            let had_window = entry.conditions.window_until().is_some();
-            let step = entry.conditions.webhook_call(now, spec.debounce_period);
-            record(entry, step);
-            let window_opened = !had_window && entry.conditions.window_until().is_some();
-            (step, entry.state.clone(), window_opened)
-        };
-        if window_opened {
-            self.watch_window(inst.clone());
-        }
-        if step.fired || step.changed {
-            let (store_id, state) = (id.clone(), snapshot.clone());
-            self.store.run(move |s| s.write_state(&store_id, &state)).await?;
-            self.announce(inst, step, &snapshot).await;
-        }
-        if step.fired {
-            self.commit.durable().await?;
-        }
-        Ok(Notified { fired: step.fired, triggered: snapshot.triggered, trigger_count: snapshot.trigger_count })
+        let state = self.apply(inst, spec, Some(stored), Change::Pulse(WEBHOOK), true).await?;
+        Ok(Notified { fired: state.1, triggered: state.0.triggered, trigger_count: state.0.trigger_count })
     }
 
-    /// Publishes what a step did: a fire, and a reset when the instance is no longer triggered.
-    async fn announce(&self, inst: &TriggerInstance, step: Step, state: &InstanceState) {
+    /// Applies a change to an instance's conditions, storing and announcing what it did. `stored`
+    /// seeds an instance not yet live (it is read from the store when `None`). With `durable`, returns
+    /// only once a fire is flushed. Returns the state after the change and whether it fired.
+    pub async fn apply(
+        self: &Arc<Self>,
+        inst: &TriggerInstance,
+        spec: &TriggerSpec,
+        stored: Option<InstanceState>,
+        change: Change<'_>,
+        durable: bool,
+    ) -> StoreResult<(InstanceState, bool)> {
+        let stored = match stored {
+            Some(s) => Some(s),
+            None if !self.live().contains_key(&inst.id) => {
+                let id = inst.id.clone();
+                Some(self.store.run(move |s| s.get_state(&id)).await?)
+            }
+            None => None,
+        };
+        let now = self.clock.now_ms();
+        let (fired, changed, was_triggered, snapshot, start_watch) = {
+            let mut live = self.live();
+            let entry = live.entry(inst.id.clone()).or_insert_with(|| Live::resume(stored.unwrap_or_default()));
+            let before = entry.state.clone();
+            entry.conditions.configure(spec.any_match, condition_names(spec));
+            let step = match change {
+                Change::Pulse(name) => entry.conditions.pulse(name, now, spec.debounce_period),
+                Change::Set { name, value, error } => {
+                    entry.state.comparison_errors += u64::from(error);
+                    entry.conditions.set(name, value)
+                }
+                Change::Configure => entry.conditions.expire(now),
+            };
+            if step.fired {
+                entry.state.trigger_count += 1;
+                entry.state.last_fired_at = Some(now_epoch_seconds());
+            }
+            entry.state.triggered = entry.conditions.triggered();
+            entry.state.conditions = entry.conditions.values().clone();
+            let changed = entry.state != before;
+            if changed {
+                entry.state.version += 1;
+            }
+            let start_watch = !entry.watching && entry.conditions.next_deadline().is_some();
+            entry.watching |= start_watch;
+            (step.fired, changed, before.triggered, entry.state.clone(), start_watch)
+        };
+        if start_watch {
+            self.watch_windows(inst.clone());
+        }
+        if changed {
+            self.store_and_announce(inst, fired, was_triggered, &snapshot).await?;
+        }
+        if fired {
+            // The action worker lives as long as the runtime; a send can fail only during shutdown.
+            let _ = self.fires.send(Fired { instance: inst.clone(), spec: spec.clone() });
+            if durable {
+                self.commit.durable().await?;
+            }
+        }
+        Ok((snapshot, fired))
+    }
+
+    /// Stores the state and publishes a fire, a reset (no longer triggered after being triggered or
+    /// firing) and the state change.
+    async fn store_and_announce(
+        &self,
+        inst: &TriggerInstance,
+        fired: bool,
+        was_triggered: bool,
+        state: &InstanceState,
+    ) -> StoreResult<()> {
+        let (id, stored) = (inst.id.clone(), state.clone());
+        self.store.run(move |s| s.write_state(&id, &stored)).await?;
         let data = json!({
             "trigger_instance": inst.id,
             "trigger_id": inst.trigger_id,
@@ -108,78 +194,86 @@ impl TriggerRuntime {
             "triggered": state.triggered,
             "trigger_count": state.trigger_count,
             "last_fired_at": state.last_fired_at,
+            "conditions": state.conditions,
         });
         let system = Some(inst.control_system_id.as_str());
-        if step.fired {
+        if fired {
             self.events.emit("trigger.fired", system, data.clone()).await;
         }
-        if !state.triggered && (step.fired || step.changed) {
-            self.events.emit("trigger.reset", system, data).await;
+        if !state.triggered && (fired || was_triggered) {
+            self.events.emit("trigger.reset", system, data.clone()).await;
         }
+        self.events.emit("trigger.state_changed", system, data).await;
+        Ok(())
     }
 
-    /// Closes the instance's webhook window when it ends, following any extensions.
-    fn watch_window(self: &Arc<Self>, inst: TriggerInstance) {
-        let id = inst.id.clone();
+    /// Counts failed actions of a fire.
+    pub async fn add_action_errors(&self, inst: &TriggerInstance, errors: u64) -> StoreResult<()> {
+        let snapshot = {
+            let mut live = self.live();
+            let Some(entry) = live.get_mut(&inst.id) else { return Ok(()) };
+            entry.state.action_errors += errors;
+            entry.state.version += 1;
+            entry.state.clone()
+        };
+        self.store_and_announce(inst, false, snapshot.triggered, &snapshot).await
+    }
+
+    /// The live state of an instance, if it is live.
+    pub fn live_state(&self, id: &InstanceId) -> Option<InstanceState> {
+        self.live().get(id).map(|l| l.state.clone())
+    }
+
+    /// Drops a deleted or disabled instance from memory.
+    pub fn forget(&self, id: &InstanceId) {
+        self.live().remove(id);
+    }
+
+    /// Closes the instance's windows as they end, following extensions, until none is open.
+    fn watch_windows(self: &Arc<Self>, inst: TriggerInstance) {
         let weak: Weak<Self> = Arc::downgrade(self);
         let shutdown = self.shutdown.clone();
-        let epoch = self.epoch;
+        let clock = Arc::clone(&self.clock);
         tokio::spawn(async move {
-            let mut deadline = match weak.upgrade().and_then(|rt| rt.window_end(&id)) {
-                Some(until) => until,
-                None => return,
-            };
             loop {
-                let wake = epoch + Duration::from_millis(deadline);
+                let Some(deadline) = weak.upgrade().and_then(|rt| rt.next_deadline(&inst.id)) else { return };
                 tokio::select! {
-                    _ = tokio::time::sleep_until(wake.into()) => {}
+                    _ = clock.sleep_until(deadline) => {}
                     _ = shutdown.cancelled() => return,
                 }
                 let Some(rt) = weak.upgrade() else { return };
-                match rt.close_window(&inst).await {
-                    Ok(Some(next)) => deadline = next,
-                    Ok(None) => return,
-                    Err(e) => {
-                        tracing::error!(instance = %id, error = %e, "storing a closed webhook window failed");
-                        return;
-                    }
+                if let Err(e) = rt.close_windows(&inst).await {
+                    tracing::error!(instance = %inst.id, error = %e, "storing a closed window failed");
                 }
             }
         });
     }
 
-    fn window_end(&self, id: &InstanceId) -> Option<u64> {
-        self.live().get(id).and_then(|l| l.conditions.window_until())
+    /// The next window end; clears the watching flag when there is none, so a later pulse starts a
+    /// new watcher.
+    fn next_deadline(&self, id: &InstanceId) -> Option<u64> {
+        let mut live = self.live();
+        let entry = live.get_mut(id)?;
+        let next = entry.conditions.next_deadline();
+        entry.watching = next.is_some();
+        next
     }
 
-    /// Expires the window if it has ended; returns the new end if it was extended meanwhile.
-    async fn close_window(&self, inst: &TriggerInstance) -> StoreResult<Option<u64>> {
-        let id = &inst.id;
-        let now = self.now_ms();
-        let (step, snapshot, next) = {
+    async fn close_windows(&self, inst: &TriggerInstance) -> StoreResult<()> {
+        let now = self.clock.now_ms();
+        let (was_triggered, snapshot) = {
             let mut live = self.live();
-            let Some(entry) = live.get_mut(id) else { return Ok(None) };
+            let Some(entry) = live.get_mut(&inst.id) else { return Ok(()) };
+            let was_triggered = entry.state.triggered;
             let step = entry.conditions.expire(now);
-            record(entry, step);
-            (step, entry.state.clone(), entry.conditions.window_until())
+            if !step.changed && entry.state.conditions == *entry.conditions.values() {
+                return Ok(());
+            }
+            entry.state.triggered = entry.conditions.triggered();
+            entry.state.conditions = entry.conditions.values().clone();
+            entry.state.version += 1;
+            (was_triggered, entry.state.clone())
         };
-        if step.changed {
-            let (store_id, state) = (id.clone(), snapshot.clone());
-            self.store.run(move |s| s.write_state(&store_id, &state)).await?;
-            self.announce(inst, step, &snapshot).await;
-        }
-        Ok(next)
-    }
-}
-
-/// Folds a step into the instance's counters.
-fn record(live: &mut Live, step: Step) {
-    if step.fired {
-        live.state.trigger_count += 1;
-        live.state.last_fired_at = Some(now_epoch_seconds());
-    }
-    if step.fired || step.changed {
-        live.state.triggered = live.conditions.triggered();
-        live.state.version += 1;
+        self.store_and_announce(inst, false, was_triggered, &snapshot).await
     }
 }

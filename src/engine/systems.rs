@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::inputs::{SystemIn, SystemPatch};
-use super::{Engine, EngineResult};
+use super::{Engine, EngineResult, Refresh};
 use crate::domain::system::System;
 use crate::domain::{now_epoch_seconds, parse_description, parse_name, SystemId, ValidationError};
 use crate::store::{Page, PageRequest};
@@ -47,13 +47,17 @@ impl Engine {
 
     pub async fn update_system(&self, id: SystemId, patch: SystemPatch) -> EngineResult<System> {
         let system = self.store.run(move |s| s.update_system(&id, |system| apply(system, patch))).await?;
+        self.refresh(Refresh::System(&system.id)).await;
         self.events.emit("system.updated", Some(system.id.as_str()), json!({ "system": system })).await;
         Ok(system)
     }
 
     pub async fn delete_system(&self, id: SystemId) -> EngineResult<()> {
         let deleted = id.clone();
+        let lookup = id.clone();
+        let instances = self.store.run(move |s| s.instance_ids_of_system(&lookup)).await?;
         self.store.run(move |s| s.delete_system(&id)).await?;
+        self.forget_instances(&instances);
         self.events.emit("system.deleted", Some(deleted.as_str()), json!({ "system_id": deleted })).await;
         Ok(())
     }

@@ -1,5 +1,6 @@
 use super::inputs::{TriggerIn, TriggerPatch};
-use super::{Engine, EngineResult};
+use super::schedule::Schedule;
+use super::{Engine, EngineResult, Refresh};
 use crate::domain::instance::{InstanceState, TriggerInstance};
 use crate::domain::trigger::{Trigger, TriggerSpec};
 use crate::domain::{now_epoch_seconds, parse_description, parse_name, TriggerId, ValidationError};
@@ -18,7 +19,16 @@ fn spec_from(input: TriggerIn) -> Result<TriggerSpec, ValidationError> {
         supported_methods: input.supported_methods,
     };
     spec.validate()?;
+    check_schedules(&spec)?;
     Ok(spec)
+}
+
+/// Cron expressions and time zones are checked when a trigger is saved, not when they would run.
+fn check_schedules(spec: &TriggerSpec) -> Result<(), ValidationError> {
+    for (i, td) in spec.conditions.time_dependents.iter().enumerate() {
+        Schedule::parse(td, &format!("conditions.time_dependents[{i}]"))?;
+    }
+    Ok(())
 }
 
 fn apply(mut trigger: Trigger, patch: TriggerPatch) -> Result<Trigger, ValidationError> {
@@ -51,6 +61,7 @@ fn apply(mut trigger: Trigger, patch: TriggerPatch) -> Result<Trigger, Validatio
         spec.supported_methods = v;
     }
     spec.validate()?;
+    check_schedules(spec)?;
     trigger.updated_at = now_epoch_seconds();
     Ok(trigger)
 }
@@ -72,18 +83,26 @@ impl Engine {
 
     pub async fn replace_trigger(&self, id: TriggerId, input: TriggerIn) -> EngineResult<Trigger> {
         let spec = spec_from(input)?;
-        Ok(self
+        let trigger = self
             .store
             .run(move |s| s.update_trigger(&id, |t| Ok(Trigger { spec, updated_at: now_epoch_seconds(), ..t })))
-            .await?)
+            .await?;
+        self.refresh(Refresh::Trigger(&trigger.id)).await;
+        Ok(trigger)
     }
 
     pub async fn update_trigger(&self, id: TriggerId, patch: TriggerPatch) -> EngineResult<Trigger> {
-        Ok(self.store.run(move |s| s.update_trigger(&id, |t| apply(t, patch))).await?)
+        let trigger = self.store.run(move |s| s.update_trigger(&id, |t| apply(t, patch))).await?;
+        self.refresh(Refresh::Trigger(&trigger.id)).await;
+        Ok(trigger)
     }
 
     pub async fn delete_trigger(&self, id: TriggerId) -> EngineResult<()> {
-        Ok(self.store.run(move |s| s.delete_trigger(&id)).await?)
+        let lookup = id.clone();
+        let instances = self.store.run(move |s| s.instance_ids_of_trigger(&lookup)).await?;
+        self.store.run(move |s| s.delete_trigger(&id)).await?;
+        self.forget_instances(&instances);
+        Ok(())
     }
 
     pub async fn trigger_instances(&self, id: TriggerId) -> EngineResult<Vec<(TriggerInstance, InstanceState)>> {

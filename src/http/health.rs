@@ -9,3 +9,11 @@ pub async fn healthz() -> HttpResponse {
 pub async fn unknown_route() -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found("route"))
 }
+
+pub async fn method_not_allowed(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::client(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not supported on this route", req.method()),
+    ))
+}

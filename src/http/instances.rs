@@ -95,3 +95,24 @@ pub async fn delete(
     state.engine.delete_instance(system, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+pub async fn state(
+    _: Reader,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (system, id) = ids(&path)?;
+    let (inst, s) = state.engine.get_instance(system, id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "trigger_instance": inst.id,
+        "control_system_id": inst.control_system_id,
+        "trigger_id": inst.trigger_id,
+        "enabled": inst.enabled,
+        "triggered": s.triggered,
+        "trigger_count": s.trigger_count,
+        "action_errors": s.action_errors,
+        "comparison_errors": s.comparison_errors,
+        "last_fired_at": s.last_fired_at,
+        "conditions": s.conditions,
+    })))
+}

@@ -4,6 +4,7 @@ mod api_keys;
 mod auth;
 mod drivers;
 pub mod errors;
+mod events;
 mod health;
 mod input;
 mod instances;
@@ -29,18 +30,21 @@ pub struct AppState {
     pub public_url: String,
 }
 
+/// A resource that answers methods it does not have with a JSON 405.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(health::method_not_allowed))
+}
+
 /// The whole route table.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .service(
             web::scope("/api/engine/v2")
                 .service(
-                    web::resource("/systems")
-                        .route(web::get().to(systems::list))
-                        .route(web::post().to(systems::create)),
+                    resource("/systems").route(web::get().to(systems::list)).route(web::post().to(systems::create)),
                 )
                 .service(
-                    web::resource("/systems/{id}")
+                    resource("/systems/{id}")
                         .route(web::get().to(systems::get))
                         .route(web::put().to(systems::replace))
                         .route(web::patch().to(systems::update))
@@ -48,38 +52,35 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .route("/systems/{id}/modules", web::get().to(systems::modules))
                 .service(
-                    web::resource("/systems/{id}/triggers")
+                    resource("/systems/{id}/triggers")
                         .route(web::get().to(instances::list))
                         .route(web::post().to(instances::create)),
                 )
                 .service(
-                    web::resource("/systems/{id}/triggers/{trig_id}")
+                    resource("/systems/{id}/triggers/{trig_id}")
                         .route(web::get().to(instances::get))
                         .route(web::patch().to(instances::update))
                         .route(web::delete().to(instances::delete)),
                 )
                 .route("/systems/{id}/triggers/{trig_id}/secret", web::post().to(instances::rotate_secret))
+                .route("/systems/{id}/triggers/{trig_id}/state", web::get().to(instances::state))
                 .route("/systems/{id}/{module}", web::get().to(module_calls::status))
                 .route("/systems/{id}/{module}/{method}", web::post().to(module_calls::call))
                 .service(
-                    web::resource("/modules")
-                        .route(web::get().to(modules::list))
-                        .route(web::post().to(modules::create)),
+                    resource("/modules").route(web::get().to(modules::list)).route(web::post().to(modules::create)),
                 )
                 .service(
-                    web::resource("/modules/{id}")
+                    resource("/modules/{id}")
                         .route(web::get().to(modules::get))
                         .route(web::put().to(modules::replace))
                         .route(web::patch().to(modules::update))
                         .route(web::delete().to(modules::delete)),
                 )
                 .service(
-                    web::resource("/triggers")
-                        .route(web::get().to(triggers::list))
-                        .route(web::post().to(triggers::create)),
+                    resource("/triggers").route(web::get().to(triggers::list)).route(web::post().to(triggers::create)),
                 )
                 .service(
-                    web::resource("/triggers/{id}")
+                    resource("/triggers/{id}")
                         .route(web::get().to(triggers::get))
                         .route(web::put().to(triggers::replace))
                         .route(web::patch().to(triggers::update))
@@ -87,16 +88,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .route("/triggers/{id}/instances", web::get().to(triggers::instances))
                 .service(
-                    web::resource("/api_keys")
-                        .route(web::get().to(api_keys::list))
-                        .route(web::post().to(api_keys::create)),
+                    resource("/api_keys").route(web::get().to(api_keys::list)).route(web::post().to(api_keys::create)),
                 )
                 .service(
-                    web::resource("/api_keys/{id}")
+                    resource("/api_keys/{id}")
                         .route(web::get().to(api_keys::get))
                         .route(web::delete().to(api_keys::delete)),
                 )
                 .route("/drivers", web::get().to(drivers::list))
+                .route("/events", web::get().to(events::stream))
                 .configure(outbound::routes)
                 .route("/webhook/{trig_id}/notify", web::route().to(webhook::notify))
                 .route("/webhook/{trig_id}/notify/{secret}", web::route().to(webhook::notify))

@@ -1,20 +1,420 @@
-//! Outbound webhook subscriptions and their deliveries. (Being built: see the outbound issue.)
+//! Outbound webhook subscriptions and their deliveries.
+//!
+//! **Recording.** [`Shared`] is the event bus's durable sink. For every event some subscription
+//! wants (an in-memory check), `record` appends one [`store::QueuedDelivery`] per matching enabled
+//! subscription, paused ones included, in one sled transaction, and flushes before returning: the
+//! engine acknowledges the action only after that, so an acknowledged action's deliveries survive a
+//! crash. Then it wakes the worker.
+//!
+//! **Delivering.** Each subscription's queue is delivered in order, one attempt at a time (the head
+//! blocks the events behind it while it is retried). The [`worker`] claims a due head with a lease
+//! (a compare-and-swap that also counts the attempt), sends it, and records the result in one
+//! transaction: the log entry, the failure count, the pause, and the removal or the next retry time.
+//! Leases carry the id of the process run that took them. Only one process can open the data
+//! directory, so a lease from another run was left by a process that stopped or crashed mid-attempt:
+//! the delivery is attempted again at once (at least once, never lost). Within a run a lease expires
+//! after the attempt timeout plus a margin, which recovers from an attempt task that died.
+//!
+//! **Failing.** A failed attempt is retried after the `retry_schedule_ms` entry for it plus jitter (or
+//! a longer `Retry-After` on 429/503); with no retry left the event is dropped for that subscription.
+//! After `pause_after_failures` consecutive failures, or at once on 410 Gone, the subscription is
+//! paused: its events keep queueing and wait (up to `retention_days`) until `POST …/enable`, which
+//! gives the kept head a fresh schedule. Pausing publishes `subscription.paused`.
 
-use std::sync::Arc;
+pub mod backoff;
+pub mod catalog;
+pub mod sender;
+pub mod signing;
+pub mod ssrf;
+pub mod store;
+pub mod subscription;
+mod worker;
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::time::Duration;
+
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::config::OutboundConfig;
-use crate::events::EventBus;
-use crate::store::Store;
+use crate::domain::ids::SubscriptionId;
+use crate::domain::{now_epoch_seconds, parse_name, SystemId, ValidationError};
+use crate::events::{EngineEvent, EventBus, EventSink};
+use crate::store::{Page, PageRequest, Store, StoreError};
+use sender::{Outcome, Sender};
+use store::{DeliveryAttempt, OutboundRepo, RetryPolicy};
+use subscription::{EventType, NewSubscription, RetiredSecret, SigningSecret, Subscription, SubscriptionPatch};
 
-/// Starts outbound delivery: installs the durable sink on `bus` and returns the background tasks.
-pub fn start(
-    _store: &Store,
-    _bus: &Arc<EventBus>,
-    _config: &OutboundConfig,
-    _shutdown: CancellationToken,
-) -> anyhow::Result<Vec<JoinHandle<()>>> {
-    Ok(Vec::new())
+/// Time, beyond the attempt timeout, that a lease allows for recording the attempt's result.
+const LEASE_MARGIN: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("webhook subscription not found")]
+    NotFound,
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored outbound record could not be decoded: {0}")]
+    Codec(#[from] serde_json::Error),
+    #[error("engine store: {0}")]
+    Store(#[from] StoreError),
+    #[error("the blocking storage task failed: {0}")]
+    Task(String),
+}
+
+pub type OutboundResult<T> = Result<T, OutboundError>;
+
+/// What the sink, the worker and the handlers share: the trees and an in-memory copy of every
+/// subscription (for the sink's cheap `wants` and the worker's list of what to deliver).
+struct Shared {
+    /// Held so that `Store::close` waits until outbound has let go of sled too.
+    store: Store,
+    repo: OutboundRepo,
+    subscriptions: RwLock<HashMap<SubscriptionId, Subscription>>,
+    wake: Notify,
+}
+
+impl Shared {
+    fn cache(&self) -> RwLockReadGuard<'_, HashMap<SubscriptionId, Subscription>> {
+        // Entries are replaced whole, so a poisoned lock still holds consistent records.
+        self.subscriptions.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cache_mut(&self) -> RwLockWriteGuard<'_, HashMap<SubscriptionId, Subscription>> {
+        self.subscriptions.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Copies the stored record into the cache. Reading under the write lock, after the write it
+    /// follows, means a slower writer can never put back an older record than the newest stored one.
+    fn reload(&self, id: &SubscriptionId) -> OutboundResult<()> {
+        let mut cache = self.cache_mut();
+        match self.repo.get(id)? {
+            Some(sub) => cache.insert(id.clone(), sub),
+            None => cache.remove(id),
+        };
+        Ok(())
+    }
+}
+
+impl EventSink for Shared {
+    fn wants(&self, event: &EngineEvent) -> bool {
+        self.cache().values().any(|s| s.wants(event))
+    }
+
+    fn record(&self, event: &EngineEvent) {
+        let targets: Vec<SubscriptionId> =
+            self.cache().values().filter(|s| s.wants(event)).map(|s| s.id.clone()).collect();
+        if targets.is_empty() {
+            return;
+        }
+        match self.repo.enqueue(event, &targets, now_ms()) {
+            Ok(0) => {}
+            Ok(queued) => {
+                tracing::debug!(event = %event.event, event_id = %event.id, queued, "queued for outbound delivery");
+                self.wake.notify_one();
+            }
+            Err(e) => tracing::error!(
+                error = %e, event = %event.event, event_id = %event.id, "queueing an event for outbound delivery failed"
+            ),
+        }
+    }
+}
+
+/// Runs `f` on the blocking pool with the caller's span, like `Store::run` does for the engine.
+async fn blocking<T, F>(shared: &Arc<Shared>, f: F) -> OutboundResult<T>
+where
+    F: FnOnce(&Shared) -> OutboundResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let shared = Arc::clone(shared);
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(|| f(&shared)))
+        .instrument(tracing::Span::current())
+        .await
+        .map_err(|e| OutboundError::Task(e.to_string()))?
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The outbound service: subscriptions for the HTTP handlers, deliveries for the worker.
+pub struct Outbound {
+    shared: Arc<Shared>,
+    /// Weak: the bus holds the sink, and the sink must not keep the bus (and so sled) alive.
+    bus: Weak<EventBus>,
+    sender: Sender,
+    policy: RetryPolicy,
+    lease_for: Duration,
+    secret_grace: Duration,
+    /// This process run's lease owner id.
+    run: u64,
+}
+
+/// Opens the outbound trees, installs the durable sink on `bus` and starts the delivery worker.
+pub async fn start(
+    store: &Store,
+    bus: &Arc<EventBus>,
+    config: &OutboundConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(Arc<Outbound>, Vec<JoinHandle<()>>)> {
+    if config.retry_schedule_ms.len() > backoff::MAX_RETRIES {
+        tracing::warn!(
+            configured = config.retry_schedule_ms.len(),
+            "outbound.retry_schedule_ms lists more than {} retries; the rest are ignored",
+            backoff::MAX_RETRIES
+        );
+    }
+    let policy = RetryPolicy {
+        schedule_ms: config.retry_schedule_ms.iter().take(backoff::MAX_RETRIES).copied().collect(),
+        pause_after_failures: config.pause_after_failures,
+        retention: Duration::from_secs(u64::from(config.retention_days) * 86_400),
+    };
+    let db = store.db().clone();
+    let retention = policy.retention;
+    let (repo, subscriptions) = tokio::task::spawn_blocking(move || -> OutboundResult<_> {
+        let repo = OutboundRepo::open(&db)?;
+        let swept = repo.sweep_orphans()?;
+        let (dropped, pruned) = repo.prune(now_ms(), retention)?;
+        if swept + dropped + pruned > 0 {
+            tracing::info!(swept, dropped, pruned, "cleaned outbound queue and log at start");
+        }
+        let subscriptions = repo.all_subscriptions()?;
+        Ok((repo, subscriptions))
+    })
+    .await??;
+    let shared = Arc::new(Shared {
+        store: store.clone(),
+        repo,
+        subscriptions: RwLock::new(subscriptions.into_iter().map(|s| (s.id.clone(), s)).collect()),
+        wake: Notify::new(),
+    });
+    bus.set_sink(Arc::clone(&shared) as Arc<dyn EventSink>);
+    let outbound = Arc::new(Outbound {
+        shared,
+        bus: Arc::downgrade(bus),
+        sender: Sender::new(config)?,
+        policy,
+        lease_for: Duration::from_millis(config.attempt_timeout_ms) + LEASE_MARGIN,
+        secret_grace: Duration::from_secs(config.secret_grace_period_s),
+        run: rand::random(),
+    });
+    let worker = tokio::spawn(
+        worker::run(Arc::clone(&outbound), shutdown).instrument(tracing::info_span!("outbound_worker")),
+    );
+    Ok((outbound, vec![worker]))
+}
+
+impl DeliveryAttempt {
+    fn from_outcome(event_id: &str, event_type: &str, attempt: u32, outcome: &Outcome) -> Self {
+        Self {
+            event_id: event_id.to_owned(),
+            event_type: event_type.to_owned(),
+            attempt,
+            attempted_at: now_epoch_seconds(),
+            status_code: outcome.status,
+            duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+            response_body: outcome.response_body.clone(),
+            error: outcome.error.clone(),
+            success: outcome.success(),
+        }
+    }
+}
+
+impl Outbound {
+    /// A system a subscription is scoped to must exist when the scope is set.
+    async fn check_system(&self, system: &SystemId) -> OutboundResult<()> {
+        let id = system.clone();
+        match self.shared.store.run(move |s| s.get_system(&id)).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::NotFound(_)) => {
+                Err(ValidationError::new("system_id", format!("system {system} does not exist")).into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn create(&self, input: NewSubscription) -> OutboundResult<Subscription> {
+        if let Some(system) = &input.system_id {
+            self.check_system(system).await?;
+        }
+        let now = now_epoch_seconds();
+        let sub = Subscription {
+            id: SubscriptionId::generate(),
+            name: input.name,
+            url: input.url,
+            events: input.events,
+            system_id: input.system_id,
+            enabled: input.enabled,
+            paused_at: None,
+            consecutive_failures: 0,
+            last_failure_reason: None,
+            auth_header: input.auth_header,
+            secret: SigningSecret::generate(),
+            previous_secret: None,
+            created_at: now,
+            updated_at: now,
+        };
+        blocking(&self.shared, move |s| {
+            s.repo.insert(&sub)?;
+            s.reload(&sub.id)?;
+            Ok(sub)
+        })
+        .await
+    }
+
+    pub async fn list(&self, q: Option<String>, page: PageRequest) -> OutboundResult<Page<Subscription>> {
+        blocking(&self.shared, move |s| s.repo.list(q.as_deref(), page)).await
+    }
+
+    pub async fn get(&self, id: SubscriptionId) -> OutboundResult<Subscription> {
+        blocking(&self.shared, move |s| s.repo.get(&id)?.ok_or(OutboundError::NotFound)).await
+    }
+
+    pub async fn update(&self, id: SubscriptionId, patch: SubscriptionPatch) -> OutboundResult<Subscription> {
+        let name = patch.name.as_deref().map(|n| parse_name("name", n)).transpose()?;
+        if let Some(Some(system)) = &patch.system_id {
+            self.check_system(system).await?;
+        }
+        let sub = blocking(&self.shared, move |s| {
+            let sub = s.repo.update(&id, |mut sub| {
+                if let Some(name) = &name {
+                    sub.name = name.clone();
+                }
+                if let Some(url) = &patch.url {
+                    sub.url = url.clone();
+                }
+                if let Some(events) = &patch.events {
+                    sub.events = events.clone();
+                }
+                if let Some(system) = &patch.system_id {
+                    sub.system_id = system.clone();
+                }
+                if let Some(enabled) = patch.enabled {
+                    sub.enabled = enabled;
+                }
+                if let Some(auth) = &patch.auth_header {
+                    sub.auth_header = auth.clone();
+                }
+                sub.updated_at = now_epoch_seconds();
+                Ok(sub)
+            })?;
+            s.reload(&id)?;
+            Ok(sub)
+        })
+        .await?;
+        // Enabling may have made kept events deliverable.
+        self.shared.wake.notify_one();
+        Ok(sub)
+    }
+
+    pub async fn delete(&self, id: SubscriptionId) -> OutboundResult<()> {
+        blocking(&self.shared, move |s| {
+            let deleted = s.repo.delete(&id);
+            s.reload(&id)?;
+            deleted
+        })
+        .await
+    }
+
+    /// Clears a pause (and a disable): kept events are delivered again, oldest first.
+    pub async fn enable(&self, id: SubscriptionId) -> OutboundResult<Subscription> {
+        let sub = blocking(&self.shared, move |s| {
+            let sub = s.repo.enable(&id, now_epoch_seconds())?;
+            s.reload(&id)?;
+            Ok(sub)
+        })
+        .await?;
+        tracing::info!(subscription = %sub.id, "subscription enabled");
+        self.shared.wake.notify_one();
+        Ok(sub)
+    }
+
+    /// A new secret signs from now on; the previous one also signs for `secret_grace_period_s`.
+    pub async fn rotate_secret(&self, id: SubscriptionId) -> OutboundResult<Subscription> {
+        let grace = self.secret_grace.as_secs();
+        // Generated outside the transaction, which may run more than once.
+        let fresh = SigningSecret::generate();
+        blocking(&self.shared, move |s| {
+            let sub = s.repo.update(&id, |mut sub| {
+                let now = now_epoch_seconds();
+                let old = std::mem::replace(&mut sub.secret, fresh.clone());
+                sub.previous_secret = (grace > 0).then(|| RetiredSecret { secret: old, signs_until: now + grace });
+                sub.updated_at = now;
+                Ok(sub)
+            })?;
+            s.reload(&id)?;
+            Ok(sub)
+        })
+        .await
+    }
+
+    /// Sends a `test` event to this subscription only, at once, whatever its state, and logs it.
+    /// It does not count towards pausing.
+    pub async fn send_test(&self, id: SubscriptionId) -> OutboundResult<DeliveryAttempt> {
+        let sub = self.get(id.clone()).await?;
+        let event = EngineEvent::new(
+            EventType::Test.as_str(),
+            sub.system_id.as_ref().map(SystemId::as_str),
+            catalog::test_data(id.as_str()),
+        );
+        // Live listeners see it; the sink never queues `test` events (Subscription::wants).
+        if let Some(bus) = self.bus.upgrade() {
+            bus.publish(event.clone()).await;
+        }
+        let payload = serde_json::to_string(&event)?;
+        let outcome = self.sender.send(&sub, &event.id, &payload).await;
+        let attempt = DeliveryAttempt::from_outcome(&event.id, &event.event, 1, &outcome);
+        let logged = attempt.clone();
+        blocking(&self.shared, move |s| s.repo.log_attempt(&id, &logged)).await?;
+        Ok(attempt)
+    }
+
+    /// The delivery log, newest first.
+    pub async fn deliveries(&self, id: SubscriptionId, page: PageRequest) -> OutboundResult<Page<DeliveryAttempt>> {
+        blocking(&self.shared, move |s| {
+            if s.repo.get(&id)?.is_none() {
+                return Err(OutboundError::NotFound);
+            }
+            s.repo.attempts(&id, page)
+        })
+        .await
+    }
+
+    /// Publishes `subscription.paused` for a subscription this run just paused.
+    async fn announce_pause(&self, id: &SubscriptionId) {
+        let id = id.clone();
+        let sub = match blocking(&self.shared, move |s| s.repo.get(&id)).await {
+            Ok(Some(sub)) => sub,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "reading a paused subscription failed");
+                return;
+            }
+        };
+        tracing::warn!(
+            subscription = %sub.id,
+            failures = sub.consecutive_failures,
+            reason = sub.last_failure_reason.as_deref().unwrap_or(""),
+            "outbound subscription paused"
+        );
+        let data = serde_json::json!({
+            "subscription_id": sub.id,
+            "name": sub.name,
+            "consecutive_failures": sub.consecutive_failures,
+            "reason": sub.last_failure_reason,
+            "paused_at": sub.paused_at,
+        });
+        if let Some(bus) = self.bus.upgrade() {
+            bus.emit(EventType::SubscriptionPaused.as_str(), None, data).await;
+        }
+    }
 }

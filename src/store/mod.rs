@@ -85,7 +85,7 @@ pub struct SledStore {
 
 impl SledStore {
     pub fn open(dir: &Path) -> StoreResult<Self> {
-        let db = sled::Config::new().path(dir).open()?;
+        let db = open_waiting_for_lock(dir)?;
         let meta = db.open_tree("meta")?;
         match meta.get(FORMAT_KEY)? {
             Some(v) if v.as_ref() != FORMAT_VERSION.to_string().as_bytes() => {
@@ -119,6 +119,24 @@ impl SledStore {
     pub fn flush(&self) -> StoreResult<()> {
         self.db.flush()?;
         Ok(())
+    }
+}
+
+/// sled releases its directory lock from its background flusher thread, a moment after the last
+/// handle is dropped; a process reopening the directory right after closing it (a restart in tests,
+/// a supervisor restarting quickly) waits for that rather than failing.
+fn open_waiting_for_lock(dir: &Path) -> StoreResult<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(sled::Error::Io(e).into());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return Ok(other?),
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::codec::{self, decode, encode};
 use super::{SledStore, StoreResult};
-use crate::domain::instance::{InstanceState, TriggerInstance};
+use crate::domain::instance::{is_pulse_condition, InstanceState, TriggerInstance};
 use crate::domain::trigger::Trigger;
 use crate::domain::InstanceId;
 
@@ -19,6 +19,10 @@ impl SledStore {
         Ok(Some((inst, trigger, state)))
     }
 
+    pub fn get_state(&self, id: &InstanceId) -> StoreResult<InstanceState> {
+        Ok(codec::get(&self.instance_state, id)?.unwrap_or_default())
+    }
+
     /// Stores `state` unless the stored one is newer, and never for an instance that was deleted.
     pub fn write_state(&self, id: &InstanceId, state: &InstanceState) -> StoreResult<()> {
         let encoded = encode(state)?;
@@ -32,13 +36,20 @@ impl SledStore {
         Ok(())
     }
 
-    /// No debounce window survives a restart, so nothing can still be triggered when the process starts.
-    pub fn clear_triggered(&self) -> StoreResult<usize> {
+    /// No pulse window (webhook, schedule) survives a restart: conditions held by one are false when the
+    /// process starts, and an instance they held triggered is not triggered any more. Comparisons keep
+    /// their values so that a still-true comparison does not fire again.
+    pub fn clear_pulses(&self) -> StoreResult<usize> {
         let mut cleared = 0;
         for entry in self.instance_state.iter() {
             let (key, value) = entry?;
             let mut state: InstanceState = decode(&value)?;
-            if state.triggered {
+            let held: Vec<String> =
+                state.conditions.iter().filter(|(k, v)| **v && is_pulse_condition(k)).map(|(k, _)| k.clone()).collect();
+            if !held.is_empty() || (state.triggered && state.conditions.is_empty()) {
+                for name in held {
+                    state.conditions.insert(name, false);
+                }
                 state.triggered = false;
                 state.version += 1;
                 self.instance_state.compare_and_swap(&key, Some(value), Some(encode(&state)?))?.ok();
@@ -46,5 +57,39 @@ impl SledStore {
             }
         }
         Ok(cleared)
+    }
+}
+
+impl SledStore {
+    /// Instances whose trigger has comparisons or time conditions, the ones the evaluator tracks.
+    pub fn instances_with_levels_or_times(&self) -> StoreResult<Vec<InstanceId>> {
+        let mut triggers: std::collections::HashMap<Vec<u8>, bool> = std::collections::HashMap::new();
+        let mut ids = Vec::new();
+        for entry in self.instances.iter().values() {
+            let inst: TriggerInstance = decode(&entry?)?;
+            let key = inst.trigger_id.as_str().as_bytes().to_vec();
+            let wanted = match triggers.get(&key) {
+                Some(w) => *w,
+                None => {
+                    let w = codec::get::<Trigger>(&self.triggers, &inst.trigger_id)?.is_some_and(|t| {
+                        !t.spec.conditions.comparisons.is_empty() || !t.spec.conditions.time_dependents.is_empty()
+                    });
+                    triggers.insert(key, w);
+                    w
+                }
+            };
+            if wanted {
+                ids.push(inst.id);
+            }
+        }
+        Ok(ids)
+    }
+
+    pub fn instance_ids_of_system(&self, system: &crate::domain::SystemId) -> StoreResult<Vec<InstanceId>> {
+        Ok(self.instances_of_system(system)?.into_iter().map(|i| i.id).collect())
+    }
+
+    pub fn instance_ids_of_trigger(&self, trigger: &crate::domain::TriggerId) -> StoreResult<Vec<InstanceId>> {
+        Ok(self.instances_of_trigger(trigger)?.into_iter().map(|i| i.id).collect())
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
 use switchboard::config::Config;
-use switchboard::startup::Application;
+use switchboard::startup::{Application, Options};
 use tempfile::TempDir;
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
@@ -53,6 +53,14 @@ pub async fn spawn_app_with_drivers(drivers: switchboard::drivers::sdk::Registry
     start_with(config, dir, drivers).await
 }
 
+/// An app built with explicit options (drivers, a manual clock) and customised settings.
+pub async fn spawn_app_with_options(customise: impl FnOnce(&mut Config), options: Options) -> TestApp {
+    let dir = Arc::new(TempDir::new().expect("temp dir"));
+    let mut config = test_config(&dir);
+    customise(&mut config);
+    start_with_options(config, dir, options).await
+}
+
 async fn start(config: Config, data_dir: Arc<TempDir>) -> TestApp {
     start_with(config, data_dir, switchboard::drivers::DriverRegistry::builtin_builder()).await
 }
@@ -62,7 +70,11 @@ async fn start_with(
     data_dir: Arc<TempDir>,
     drivers: switchboard::drivers::sdk::RegistryBuilder,
 ) -> TestApp {
-    let app = Application::build_with_drivers(config.clone(), drivers).await.expect("the app builds");
+    start_with_options(config, data_dir, Options { drivers, ..Options::default() }).await
+}
+
+async fn start_with_options(config: Config, data_dir: Arc<TempDir>, options: Options) -> TestApp {
+    let app = Application::build_with(config.clone(), options).await.expect("the app builds");
     let port = app.port();
     let handle = app.handle();
     let admin_key =
@@ -350,5 +362,21 @@ impl TestApp {
     pub fn patch_owned(&self, path: String, body: Value) -> impl std::future::Future<Output = u16> + 'static {
         let req = self.admin(Method::PATCH, &path).json(&body);
         async move { req.send().await.expect("request sent").status().as_u16() }
+    }
+}
+
+/// Polls `probe` until it returns `Some`, failing after `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

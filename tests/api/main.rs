@@ -8,6 +8,7 @@ mod counter_driver;
 
 mod api_keys;
 mod auth;
+mod conditions;
 mod config;
 mod crash;
 mod drivers;
@@ -17,6 +18,7 @@ mod health;
 mod instances;
 mod modules;
 mod restart;
+mod smtp_server;
 mod systems;
 mod test_driver;
 mod triggers;

@@ -26,6 +26,15 @@ impl Driver for Probe {
             .function(FunctionDescriptor::new("admin_hook", "An admin-only webhook method").webhook().admin_only())
             .function(FunctionDescriptor::new("calls", "How many calls this driver value has seen"))
             .function(
+                FunctionDescriptor::new("record", "Appends a tag to the `log` status")
+                    .param(Param::required("tag", JsonType::String)),
+            )
+            .function(
+                FunctionDescriptor::new("set", "Sets any status value")
+                    .param(Param::required("key", JsonType::String))
+                    .param(Param::optional("value", JsonType::Any)),
+            )
+            .function(
                 FunctionDescriptor::new("reset", "An admin-only function")
                     .param(Param::optional("to", JsonType::Integer))
                     .admin_only(),
@@ -41,6 +50,16 @@ impl Driver for Probe {
         self.calls += 1;
         match function {
             "calls" => Ok(json!(self.calls)),
+            "record" => {
+                let mut log = self.status.get("log").and_then(|l| l.as_array().cloned()).unwrap_or_default();
+                log.push(json!(args.str("tag")?));
+                self.status.set("log", Value::Array(log));
+                Ok(json!(null))
+            }
+            "set" => {
+                self.status.set(args.str("key")?, args.get("value").cloned().unwrap_or(Value::Null));
+                Ok(json!(null))
+            }
             "reset" => {
                 self.calls = args.get("to").and_then(Value::as_u64).unwrap_or(0);
                 Ok(json!(self.calls))

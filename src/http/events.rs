@@ -1,0 +1,58 @@
+//! `GET /api/engine/v2/events`: a Server-Sent Events stream of engine events (trigger fires, resets and
+//! state changes, module status changes, …), optionally for one system, for a backoffice page that
+//! watches live.
+
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::stream;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::auth::Reader;
+use super::errors::ApiError;
+use super::input::query;
+use super::AppState;
+use crate::domain::SystemId;
+use crate::events::EngineEvent;
+
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    system_id: Option<SystemId>,
+}
+
+fn frame(event: &EngineEvent) -> Bytes {
+    let data = serde_json::to_string(event).unwrap_or_else(|_| "{}".into());
+    Bytes::from(format!("id: {}\nevent: {}\ndata: {data}\n\n", event.id, event.event))
+}
+
+pub async fn stream(_: Reader, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let q: EventsQuery = query(&req)?;
+    let system = q.system_id.map(|s| s.to_string());
+    let events = state.engine.events().subscribe();
+    let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
+    keep_alive.reset();
+    let opening = stream::once(async { Ok::<_, actix_web::Error>(Bytes::from_static(b": connected\n\n")) });
+    let body = stream::unfold((events, keep_alive, system), |(mut events, mut keep_alive, system)| async move {
+        loop {
+            let chunk = tokio::select! {
+                received = events.recv() => match received {
+                    Ok(event) if system.is_none() || event.system_id == system => frame(&event),
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(missed)) => Bytes::from(format!(": missed {missed} events\n\n")),
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = keep_alive.tick() => Bytes::from_static(b": keep-alive\n\n"),
+            };
+            return Some((Ok::<_, actix_web::Error>(chunk), (events, keep_alive, system)));
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(futures_util::StreamExt::chain(opening, body)))
+}
