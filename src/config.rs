@@ -20,6 +20,8 @@ pub struct Config {
     /// A key accepted with the admin role, in addition to stored keys.
     pub admin_key: Option<String>,
     pub log_format: LogFormat,
+    /// How long a stopping server waits for in-flight requests.
+    pub shutdown_timeout_s: u64,
     pub webhook: WebhookConfig,
     pub drivers: DriversConfig,
     pub outbound: OutboundConfig,
@@ -127,6 +129,7 @@ impl Default for Config {
             public_url: None,
             admin_key: None,
             log_format: LogFormat::Text,
+            shutdown_timeout_s: 30,
             webhook: WebhookConfig::default(),
             drivers: DriversConfig::default(),
             outbound: OutboundConfig::default(),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use tokio::task::JoinHandle;
@@ -23,8 +24,10 @@ use crate::engine::runtime::TriggerRuntime;
 use crate::engine::webhook::WebhookLimits;
 use crate::engine::{Engine, EngineParts, KeyRing};
 use crate::events::EventBus;
+use crate::http::middleware::request_context;
 use crate::http::{self, AppState};
 use crate::outbound;
+use crate::readiness::Readiness;
 use crate::store::{GroupCommit, Store};
 use crate::telemetry::RedactedRootSpan;
 
@@ -80,8 +83,9 @@ impl Application {
         let (commit, flusher) = GroupCommit::start(store.clone(), shutdown.clone());
         tasks.push(flusher);
         let events = EventBus::new();
-        tasks
-            .extend(outbound::start(&store, &events, &config.outbound, shutdown.clone()).context("starting outbound")?);
+        let (outbound, outbound_tasks) =
+            outbound::start(&store, &events, &config.outbound, shutdown.clone()).await.context("starting outbound")?;
+        tasks.extend(outbound_tasks);
         let (runtime, fires) = TriggerRuntime::new(store.clone(), commit, Arc::clone(&events), clock, shutdown.clone());
         let limits = WebhookLimits::new(&config.webhook);
         let drivers = Arc::new(DriverRegistry::from_builder(drivers));
@@ -103,11 +107,11 @@ impl Application {
         tasks.push(tokio::spawn(status_listener(Arc::clone(&evaluator), modules.subscribe(), shutdown.clone())));
         tasks.push(tokio::spawn(scheduler(Arc::clone(&evaluator), shutdown.clone())));
         let loader = Arc::clone(&evaluator);
-        tasks.push(tokio::spawn(async move {
+        let loading = tokio::spawn(async move {
             if let Err(e) = loader.load_all().await {
                 tracing::error!(error = %e, "loading trigger conditions failed");
             }
-        }));
+        });
 
         let engine = Arc::new(Engine::new(EngineParts {
             store: store.clone(),
@@ -128,12 +132,24 @@ impl Application {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}:{port}", listener.local_addr()?.ip()),
         };
-        let state = web::Data::new(AppState { engine, public_url, max_body_bytes: config.webhook.max_body_bytes });
+        let readiness = Readiness::new();
+        for worker in &tasks {
+            readiness.watch(worker);
+        }
+        let state =
+            web::Data::new(AppState { engine, public_url, max_body_bytes: config.webhook.max_body_bytes, readiness });
         let server = HttpServer::new(move || {
-            App::new().wrap(TracingLogger::<RedactedRootSpan>::new()).app_data(state.clone()).configure(http::routes)
+            App::new()
+                .wrap(TracingLogger::<RedactedRootSpan>::new())
+                .wrap(from_fn(request_context))
+                .app_data(state.clone())
+                .app_data(web::Data::from(Arc::clone(&outbound)))
+                .configure(http::routes)
         })
+        .shutdown_timeout(config.shutdown_timeout_s)
         .listen(listener)?
         .run();
+        tasks.push(loading);
         Ok(Self { port, server, store, bootstrap_admin_key, shutdown, tasks })
     }
 

@@ -20,11 +20,15 @@ pub struct RedactedRootSpan;
 
 impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
     fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        use actix_web::HttpMessage;
         let target = redact_target(request.path(), request.query_string());
+        let request_id =
+            request.extensions().get::<crate::http::middleware::RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         tracing::info_span!(
             "http_request",
             method = %request.method(),
             target = %target,
+            request_id = %request_id,
             status = tracing::field::Empty,
         )
     }

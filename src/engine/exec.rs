@@ -95,7 +95,13 @@ impl Engine {
 
     pub async fn run_exec(&self, plan: ExecPlan, request: WebhookRequest) -> EngineResult<WebhookResponse> {
         let instance = request.trigger_instance_id.clone();
-        let outcome = match self.modules.webhook(&plan.module, &plan.function, request).await {
+        let started = std::time::Instant::now();
+        let answer = self.modules.webhook(&plan.module, &plan.function, request).await;
+        crate::metrics::METRICS
+            .exec_latency
+            .with_label_values(&[&plan.module.driver])
+            .observe(started.elapsed().as_secs_f64());
+        let outcome = match answer {
             Ok(r) if (100..=599).contains(&r.status) => Ok(r),
             Ok(r) => Err(ExecError::Driver(format!("the driver answered with status {}", r.status))),
             Err(e) => Err(ExecError::from(e)),

@@ -167,6 +167,7 @@ impl TriggerRuntime {
             self.store_and_announce(inst, fired, was_triggered, &snapshot).await?;
         }
         if fired {
+            crate::metrics::METRICS.fires.inc();
             // The action worker lives as long as the runtime; a send can fail only during shutdown.
             let _ = self.fires.send(Fired { instance: inst.clone(), spec: spec.clone() });
             if durable {

@@ -8,6 +8,7 @@ mod events;
 mod health;
 mod input;
 mod instances;
+pub mod middleware;
 mod module_calls;
 mod modules;
 mod outbound;
@@ -26,6 +27,7 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// Largest trigger webhook body accepted.
     pub max_body_bytes: usize,
+    pub readiness: Arc<crate::readiness::Readiness>,
     /// Base of the webhook URLs shown to admins, without a trailing slash.
     pub public_url: String,
 }
@@ -38,6 +40,8 @@ fn resource(path: &str) -> actix_web::Resource {
 /// The whole route table.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
         .service(
             web::scope("/api/engine/v2")
                 .service(

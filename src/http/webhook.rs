@@ -176,12 +176,8 @@ const NOT_RELAYED: &[&str] =
     &["connection", "keep-alive", "transfer-encoding", "upgrade", "content-length", "te", "trailer"];
 
 fn request_id(req: &HttpRequest) -> String {
-    req.headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+    use actix_web::HttpMessage;
+    req.extensions().get::<super::middleware::RequestId>().map(|r| r.0.clone()).unwrap_or_default()
 }
 
 /// The driver's answer as the webhook caller's response; headers that are not valid HTTP are dropped.

@@ -207,9 +207,8 @@ pub async fn start(
         secret_grace: Duration::from_secs(config.secret_grace_period_s),
         run: rand::random(),
     });
-    let worker = tokio::spawn(
-        worker::run(Arc::clone(&outbound), shutdown).instrument(tracing::info_span!("outbound_worker")),
-    );
+    let worker =
+        tokio::spawn(worker::run(Arc::clone(&outbound), shutdown).instrument(tracing::info_span!("outbound_worker")));
     Ok((outbound, vec![worker]))
 }
 

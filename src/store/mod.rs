@@ -116,6 +116,12 @@ impl SledStore {
         self.structure.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A cheap read that fails if the store cannot be read.
+    pub fn probe(&self) -> StoreResult<()> {
+        self.systems.first()?;
+        Ok(())
+    }
+
     pub fn flush(&self) -> StoreResult<()> {
         self.db.flush()?;
         Ok(())

@@ -66,6 +66,25 @@ fn start(data_dir: &std::path::Path) -> Server {
 }
 
 impl Server {
+    fn pid(&self) -> u32 {
+        self.child.0.as_ref().expect("running").id()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().expect("kill runs");
+        assert!(status.success());
+        let mut child = self.child.0.take().expect("running");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn api(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}/api/engine/v2{path}", self.port)
     }
@@ -130,4 +149,80 @@ async fn acknowledged_fires_survive_sigkill_and_secrets_stay_out_of_logs() {
     assert_eq!(state["trigger_count"].as_u64().unwrap() as usize, acked);
     assert!(logs.contains("[redacted]"), "request targets are logged, redacted");
     assert!(!logs.contains(&secret), "a webhook secret reached the logs");
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_webhook_finish_and_keeps_its_fire() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    // An upstream that answers slowly, so the webhook is in flight when SIGTERM arrives.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&hits);
+    let upstream = actix_web::HttpServer::new(move || {
+        let seen = Arc::clone(&seen);
+        actix_web::App::new().default_service(actix_web::web::to(move || {
+            seen.fetch_add(1, Ordering::SeqCst);
+            async {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                actix_web::HttpResponse::Ok().body("slow ok")
+            }
+        }))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let upstream_port = upstream.addrs()[0].port();
+    let upstream = upstream.run();
+    let upstream_handle = upstream.handle();
+    tokio::spawn(upstream);
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let client = reqwest::Client::new();
+    let server = start(dir.path());
+    let system = create(&client, server.api("/systems"), json!({"name": "Shutdown room"})).await;
+    let sys_id = system["id"].as_str().unwrap().to_owned();
+    let module = json!({"driver": "HTTP Forward", "control_system_id": sys_id,
+        "settings": {"url": format!("http://127.0.0.1:{upstream_port}/")}});
+    create(&client, server.api("/modules"), module).await;
+    let trigger = create(&client, server.api("/triggers"), json!({"name": "Slow", "enable_webhook": true})).await;
+    let inst = create(
+        &client,
+        server.api(&format!("/systems/{sys_id}/triggers")),
+        json!({"trigger_id": trigger["id"], "exec_enabled": true}),
+    )
+    .await;
+    let inst_id = inst["id"].as_str().unwrap().to_owned();
+    let url = format!("{}&exec=true&mod=Forward&method=forward", inst["webhook_url"].as_str().unwrap());
+
+    let in_flight = tokio::spawn({
+        let client = client.clone();
+        async move {
+            let res = client.post(url).send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hits.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the webhook never reached the upstream");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let exit = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
+    let (status, body) = in_flight.await.unwrap();
+
+    assert_eq!((status, body.as_str()), (200, "slow ok"), "the in-flight call completed");
+    assert!(exit.success(), "exit status {exit:?}");
+    let server = start(dir.path());
+    let state: Value = client
+        .get(server.api(&format!("/systems/{sys_id}/triggers/{inst_id}/state")))
+        .header("X-API-Key", ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["trigger_count"], 1, "the fire of the in-flight call was kept");
+    server.kill_and_collect_logs();
+    upstream_handle.stop(false).await;
 }

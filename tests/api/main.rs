@@ -17,6 +17,8 @@ mod exec;
 mod health;
 mod instances;
 mod modules;
+mod operability;
+mod outbound;
 mod restart;
 mod smtp_server;
 mod systems;

@@ -1,0 +1,134 @@
+//! Prometheus metrics. One registry per process: what it counts is the process's traffic, so several
+//! apps in one test process share it (tests look at differences, not absolute values).
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_latency: HistogramVec,
+    pub webhook_outcomes: IntCounterVec,
+    pub fires: IntCounter,
+    pub exec_latency: HistogramVec,
+    pub delivery_attempts: IntCounterVec,
+    pub delivery_queue_depth: IntGauge,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+fn build() -> Result<Metrics, prometheus::Error> {
+    let registry = Registry::new_custom(Some("switchboard".into()), None)?;
+    let http_requests = IntCounterVec::new(
+        Opts::new("http_requests_total", "HTTP requests by route group and status class"),
+        &["route", "status"],
+    )?;
+    let http_latency = HistogramVec::new(
+        HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route group")
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        &["route"],
+    )?;
+    let webhook_outcomes =
+        IntCounterVec::new(Opts::new("webhook_responses_total", "Trigger webhook answers by status code"), &["code"])?;
+    let fires = IntCounter::new("trigger_fires_total", "Trigger instances that fired")?;
+    let exec_latency = HistogramVec::new(
+        HistogramOpts::new("exec_duration_seconds", "Webhook exec calls into drivers")
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        &["driver"],
+    )?;
+    let delivery_attempts = IntCounterVec::new(
+        Opts::new("delivery_attempts_total", "Outbound webhook delivery attempts by outcome"),
+        &["outcome"],
+    )?;
+    let delivery_queue_depth = IntGauge::new("delivery_queue_depth", "Outbound deliveries waiting to be sent")?;
+    registry.register(Box::new(http_requests.clone()))?;
+    registry.register(Box::new(http_latency.clone()))?;
+    registry.register(Box::new(webhook_outcomes.clone()))?;
+    registry.register(Box::new(fires.clone()))?;
+    registry.register(Box::new(exec_latency.clone()))?;
+    registry.register(Box::new(delivery_attempts.clone()))?;
+    registry.register(Box::new(delivery_queue_depth.clone()))?;
+    Ok(Metrics {
+        registry,
+        http_requests,
+        http_latency,
+        webhook_outcomes,
+        fires,
+        exec_latency,
+        delivery_attempts,
+        delivery_queue_depth,
+    })
+}
+
+/// The process's metrics. Building them can fail only on a programming error (duplicate names),
+/// which the unit test below would catch.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| build().expect("metric definitions are valid"));
+
+impl Metrics {
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    pub fn observe_http(&self, route: &str, status: u16, elapsed: Duration) {
+        let class = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.http_requests.with_label_values(&[route, class]).inc();
+        self.http_latency.with_label_values(&[route]).observe(elapsed.as_secs_f64());
+    }
+}
+
+/// The route group a request path belongs to: the first segment after `/api/engine/v2` (`systems`,
+/// `webhook`, …), or the path itself for the few top-level routes. Bounded, so labels stay few.
+pub fn route_group(path: &str) -> &'static str {
+    const GROUPS: &[&str] =
+        &["systems", "modules", "triggers", "webhook", "webhooks", "api_keys", "drivers", "events", "openapi.json"];
+    match path.strip_prefix("/api/engine/v2/") {
+        Some(rest) => {
+            let first = rest.split('/').next().unwrap_or_default();
+            GROUPS.iter().find(|g| **g == first).copied().unwrap_or("other")
+        }
+        None => match path {
+            "/healthz" => "healthz",
+            "/readyz" => "readyz",
+            "/metrics" => "metrics",
+            _ => "other",
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_build_and_render() {
+        METRICS.fires.inc();
+        METRICS.observe_http("systems", 201, Duration::from_millis(3));
+        let text = METRICS.render();
+        assert!(text.contains("switchboard_trigger_fires_total"));
+        assert!(text.contains("switchboard_http_requests_total{route=\"systems\",status=\"2xx\"}"));
+    }
+
+    #[test]
+    fn route_groups_are_bounded() {
+        assert_eq!(route_group("/api/engine/v2/webhook/trig-1/notify/abc"), "webhook");
+        assert_eq!(route_group("/api/engine/v2/systems/sys-1/triggers"), "systems");
+        assert_eq!(route_group("/api/engine/v2/anything-else"), "other");
+        assert_eq!(route_group("/healthz"), "healthz");
+        assert_eq!(route_group("/random/path"), "other");
+    }
+}

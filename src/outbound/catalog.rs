@@ -1,0 +1,118 @@
+//! The event types a subscription can ask for, described for `GET /webhooks/event_types`. The
+//! examples follow the data the engine publishes (src/engine, src/startup.rs).
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::subscription::EventType;
+use crate::events::EngineEvent;
+
+#[derive(Debug, Serialize)]
+pub struct EventTypeInfo {
+    pub event: &'static str,
+    pub description: &'static str,
+    /// A complete body as a receiver gets it.
+    pub example: EngineEvent,
+}
+
+const SYSTEM: &str = "sys-0190f0c0a1b27c3d8e9f0a1b2c3d4e5f";
+const INSTANCE: &str = "trig-0190f0c0a1b27c3d8e9f0a1b2c3d4e60";
+const TRIGGER: &str = "trigger-0190f0c0a1b27c3d8e9f0a1b2c3d4e61";
+const MODULE: &str = "mod-0190f0c0a1b27c3d8e9f0a1b2c3d4e62";
+const SUBSCRIPTION: &str = "wh-0190f0c0a1b27c3d8e9f0a1b2c3d4e63";
+
+fn describe(t: EventType) -> (&'static str, Option<&'static str>, Value) {
+    let instance_state = |triggered: bool| {
+        json!({
+            "trigger_instance": INSTANCE, "trigger_id": TRIGGER, "system_id": SYSTEM,
+            "triggered": triggered, "trigger_count": 3, "last_fired_at": 1_700_000_000,
+        })
+    };
+    let system = json!({
+        "id": SYSTEM, "name": "Lobby", "description": "", "modules": [MODULE],
+        "created_at": 1_700_000_000, "updated_at": 1_700_000_000,
+    });
+    match t {
+        EventType::TriggerFired => {
+            ("A trigger instance fired: its conditions became true.", Some(SYSTEM), instance_state(true))
+        }
+        EventType::TriggerReset => (
+            "A trigger instance is no longer triggered (its webhook window closed, or it fired with no window).",
+            Some(SYSTEM),
+            instance_state(false),
+        ),
+        EventType::WebhookReceived => (
+            "A trigger webhook call passed every check and is about to be applied.",
+            Some(SYSTEM),
+            json!({ "trigger_instance": INSTANCE, "trigger_id": TRIGGER, "system_id": SYSTEM, "method": "POST" }),
+        ),
+        EventType::ModuleStatusChanged => (
+            "A module published a new status value.",
+            Some(SYSTEM),
+            json!({ "module_id": MODULE, "key": "power", "value": true }),
+        ),
+        EventType::ModuleExecFailed => (
+            "A module call made by a trigger webhook failed (driver error, panic or timeout).",
+            Some(SYSTEM),
+            json!({
+                "module_id": MODULE, "method": "request", "trigger_instance": INSTANCE,
+                "error": "the driver took longer than 10000 ms",
+            }),
+        ),
+        EventType::SystemCreated => ("A system was created.", Some(SYSTEM), json!({ "system": system })),
+        EventType::SystemUpdated => ("A system was changed (PUT or PATCH).", Some(SYSTEM), json!({ "system": system })),
+        EventType::SystemDeleted => {
+            ("A system was deleted, with its trigger instances.", Some(SYSTEM), json!({ "system_id": SYSTEM }))
+        }
+        EventType::TriggerInstanceCreated => (
+            "A trigger was applied to a system.",
+            Some(SYSTEM),
+            json!({ "trigger_instance": INSTANCE, "trigger_id": TRIGGER, "system_id": SYSTEM }),
+        ),
+        EventType::TriggerInstanceDeleted => (
+            "A trigger instance was removed from its system.",
+            Some(SYSTEM),
+            json!({ "trigger_instance": INSTANCE, "system_id": SYSTEM }),
+        ),
+        EventType::SubscriptionPaused => (
+            "An outbound webhook subscription was paused after repeated failures or a 410 Gone; its events \
+             are kept until it is enabled again.",
+            None,
+            json!({
+                "subscription_id": SUBSCRIPTION, "name": "Ops", "consecutive_failures": 10,
+                "reason": "the receiver answered HTTP 503", "paused_at": 1_700_000_000,
+            }),
+        ),
+        EventType::Test => (
+            "Sent by POST /webhooks/{id}/test to that subscription only.",
+            None,
+            json!({ "subscription_id": SUBSCRIPTION, "message": "a test event from Switchboard" }),
+        ),
+    }
+}
+
+/// Every event type, with a description and an example body.
+pub fn event_types() -> Vec<EventTypeInfo> {
+    EventType::ALL
+        .into_iter()
+        .map(|t| {
+            let (description, system, data) = describe(t);
+            EventTypeInfo {
+                event: t.as_str(),
+                description,
+                example: EngineEvent {
+                    id: "evt_0190f0c0a1b27c3d8e9f0a1b2c3d4e64".into(),
+                    event: t.as_str().into(),
+                    timestamp: "2023-11-14T22:13:20.000Z".into(),
+                    system_id: system.map(str::to_owned),
+                    data,
+                },
+            }
+        })
+        .collect()
+}
+
+/// The data of a `test` event.
+pub fn test_data(subscription_id: &str) -> Value {
+    json!({ "subscription_id": subscription_id, "message": "a test event from Switchboard" })
+}

@@ -1,0 +1,161 @@
+//! The delivery worker: claims due queue heads, runs their attempts concurrently (one per
+//! subscription, so each subscription's events arrive in order) and records the results.
+//!
+//! It sleeps until the earliest known retry time, a wake-up from the sink or a finished attempt, or a
+//! polling interval that catches anything else (a lease that expired, a clock jump).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::{Id, JoinSet};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::store::{Claim, Completion, DeliveryAttempt, QueuedDelivery};
+use super::subscription::Subscription;
+use super::{blocking, now_ms, Outbound};
+use crate::domain::ids::SubscriptionId;
+
+/// Longest sleep without a reason to wake.
+const POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// Attempts running at once, across all subscriptions.
+const MAX_IN_FLIGHT: usize = 64;
+/// How often old events and log entries are pruned.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+
+pub(super) async fn run(outbound: Arc<Outbound>, shutdown: CancellationToken) {
+    let mut attempts: JoinSet<()> = JoinSet::new();
+    let mut in_flight: HashMap<Id, SubscriptionId> = HashMap::new();
+    let mut next_prune = Instant::now() + PRUNE_INTERVAL;
+    loop {
+        let wake_at = dispatch(&outbound, &mut attempts, &mut in_flight).await;
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some(joined) = attempts.join_next_with_id(), if !attempts.is_empty() => {
+                let id = match joined {
+                    Ok((id, ())) => id,
+                    Err(e) => {
+                        // Its lease expires and the delivery is attempted again.
+                        tracing::error!(error = %e, "a delivery attempt task failed");
+                        e.id()
+                    }
+                };
+                in_flight.remove(&id);
+            }
+            _ = outbound.shared.wake.notified() => {}
+            _ = tokio::time::sleep_until(wake_at) => {}
+        }
+        if Instant::now() >= next_prune {
+            next_prune = Instant::now() + PRUNE_INTERVAL;
+            prune(&outbound).await;
+        }
+    }
+    // Attempts cut short here keep their lease, which the next run ignores: they are made again then.
+    attempts.shutdown().await;
+}
+
+/// Claims the due heads of deliverable subscriptions that have no attempt running and starts their
+/// attempts. Returns when the worker should look again at the latest.
+async fn dispatch(
+    outbound: &Arc<Outbound>,
+    attempts: &mut JoinSet<()>,
+    in_flight: &mut HashMap<Id, SubscriptionId>,
+) -> Instant {
+    let busy: HashSet<&SubscriptionId> = in_flight.values().collect();
+    let candidates: Vec<SubscriptionId> = outbound
+        .shared
+        .cache()
+        .values()
+        .filter(|s| s.deliverable() && !busy.contains(&s.id))
+        .map(|s| s.id.clone())
+        .collect();
+    let room = MAX_IN_FLIGHT.saturating_sub(attempts.len());
+    let started = Instant::now();
+    let mut wake_at = started + POLL_INTERVAL;
+    if candidates.is_empty() || room == 0 {
+        return wake_at;
+    }
+    let (run, lease_for, retention) = (outbound.run, outbound.lease_for, outbound.policy.retention);
+    let now = now_ms();
+    let claims = blocking(&outbound.shared, move |s| {
+        let mut claims = Vec::new();
+        let mut claimed = 0;
+        for id in candidates {
+            if claimed == room {
+                break;
+            }
+            let claim = s.repo.claim_head(&id, now, run, lease_for, retention)?;
+            claimed += usize::from(matches!(claim, Claim::Claimed { .. }));
+            claims.push((id, claim));
+        }
+        Ok(claims)
+    })
+    .await;
+    let claims = match claims {
+        Ok(claims) => claims,
+        Err(e) => {
+            tracing::error!(error = %e, "claiming outbound deliveries failed");
+            return started + Duration::from_secs(1);
+        }
+    };
+    for (id, claim) in claims {
+        match claim {
+            Claim::Claimed { subscription, key, delivery } => {
+                let span = tracing::info_span!(
+                    "outbound_attempt",
+                    subscription = %id,
+                    event_id = %delivery.event_id,
+                    attempt = delivery.attempts
+                );
+                let handle =
+                    attempts.spawn(attempt(Arc::clone(outbound), *subscription, key, delivery).instrument(span));
+                in_flight.insert(handle.id(), id);
+            }
+            Claim::NotDue(at_ms) | Claim::Leased(at_ms) => {
+                wake_at = wake_at.min(started + Duration::from_millis(at_ms.saturating_sub(now)));
+            }
+            Claim::Idle => {}
+        }
+    }
+    wake_at
+}
+
+/// Sends one delivery and records what happened.
+async fn attempt(outbound: Arc<Outbound>, sub: Subscription, key: Vec<u8>, delivery: QueuedDelivery) {
+    let outcome = outbound.sender.send(&sub, &delivery.event_id, &delivery.payload).await;
+    let record = DeliveryAttempt::from_outcome(&delivery.event_id, &delivery.event_type, delivery.attempts, &outcome);
+    if record.success {
+        tracing::info!(status = ?outcome.status, duration_ms = record.duration_ms, "delivered");
+    } else {
+        tracing::warn!(status = ?outcome.status, error = record.error.as_deref().unwrap_or(""), "delivery attempt failed");
+    }
+    let id = sub.id.clone();
+    let policy = outbound.policy.clone();
+    let (gone, retry_after) = (outcome.gone(), outcome.retry_after);
+    let jitter: f64 = rand::random();
+    let completed = blocking(&outbound.shared, move |s| {
+        let completion = s.repo.complete(&id, &key, &record, gone, retry_after, &policy, now_ms(), jitter)?;
+        s.reload(&id)?;
+        Ok(completion)
+    })
+    .await;
+    match completed {
+        Ok(Completion::Held { newly_paused: true }) => outbound.announce_pause(&sub.id).await,
+        Ok(Completion::GaveUp) => tracing::warn!("no retry left; the event is dropped for this subscription"),
+        Ok(_) => {}
+        // The lease expires and the attempt is made again.
+        Err(e) => tracing::error!(error = %e, "recording a delivery attempt failed"),
+    }
+}
+
+async fn prune(outbound: &Arc<Outbound>) {
+    let retention = outbound.policy.retention;
+    match blocking(&outbound.shared, move |s| s.repo.prune(now_ms(), retention)).await {
+        Ok((0, 0)) => {}
+        Ok((dropped, pruned)) => tracing::info!(dropped, pruned, "pruned outbound events and log entries"),
+        Err(e) => tracing::error!(error = %e, "pruning outbound events failed"),
+    }
+}

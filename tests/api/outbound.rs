@@ -1,0 +1,763 @@
+//! Outbound webhook subscriptions end to end: a receiver server inside the test records what the
+//! engine delivers and can be told to fail.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use reqwest::Method;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use switchboard::config::OutboundConfig;
+
+use crate::helpers::*;
+
+// ---------------------------------------------------------------------------------------------
+// The receiver
+// ---------------------------------------------------------------------------------------------
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    headers: HashMap<String, String>,
+    body: String,
+    at: Instant,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map(String::as_str).unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("the body is JSON: {}", self.body))
+    }
+
+    fn event(&self) -> String {
+        self.json()["event"].as_str().expect("event is a string").to_owned()
+    }
+}
+
+/// How the receiver answers one request.
+#[derive(Debug, Clone)]
+struct Reply {
+    status: u16,
+    body: String,
+    retry_after: Option<&'static str>,
+    /// Held this long before answering (the request is recorded on arrival).
+    delay: Duration,
+}
+
+impl Reply {
+    fn status(status: u16) -> Self {
+        Self { status, body: String::new(), retry_after: None, delay: Duration::ZERO }
+    }
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    received: HashMap<String, Vec<Received>>,
+    /// One-off replies per path, used first, in order.
+    script: HashMap<String, VecDeque<Reply>>,
+    /// The reply per path once the script is used up (200 when unset).
+    standing: HashMap<String, Reply>,
+}
+
+/// A tiny HTTP server on 127.0.0.1:0 that records every request by path.
+struct Receiver {
+    port: u16,
+    state: Arc<Mutex<ReceiverState>>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<ReceiverState>>) -> HttpResponse {
+    let reply = {
+        let mut state = state.lock().unwrap();
+        let path = req.path().to_owned();
+        let headers = req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("<binary>").to_owned()))
+            .collect();
+        let received = Received { headers, body: String::from_utf8_lossy(&body).into_owned(), at: Instant::now() };
+        state.received.entry(path.clone()).or_default().push(received);
+        let scripted = state.script.get_mut(&path).and_then(VecDeque::pop_front);
+        scripted.or_else(|| state.standing.get(&path).cloned()).unwrap_or_else(|| Reply::status(200))
+    };
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let mut res = HttpResponse::build(actix_web::http::StatusCode::from_u16(reply.status).unwrap());
+    if let Some(after) = reply.retry_after {
+        res.insert_header(("retry-after", after));
+    }
+    res.body(reply.body)
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        let state = Arc::new(Mutex::new(ReceiverState::default()));
+        let data = web::Data::from(Arc::clone(&state));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(receive)))
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .unwrap()
+            .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self { port, state, handle }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// How `path` answers from now on (after any scripted replies).
+    fn respond(&self, path: &str, reply: Reply) {
+        self.state.lock().unwrap().standing.insert(path.to_owned(), reply);
+    }
+
+    /// One-off replies for the next requests to `path`.
+    fn script(&self, path: &str, replies: Vec<Reply>) {
+        self.state.lock().unwrap().script.entry(path.to_owned()).or_default().extend(replies);
+    }
+
+    fn received(&self, path: &str) -> Vec<Received> {
+        self.state.lock().unwrap().received.get(path).cloned().unwrap_or_default()
+    }
+
+    /// Waits (at most 10 s) until `path` has received at least `n` requests.
+    async fn wait_for(&self, path: &str, n: usize) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.received(path);
+            if got.len() >= n {
+                return got;
+            }
+            assert!(Instant::now() < deadline, "{path} received {} of {n} requests in 10 s: {got:#?}", got.len());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        // Stops the worker thread; held replies are cut off.
+        drop(self.handle.stop(false));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// An app that may deliver to 127.0.0.1, with quick retries.
+async fn outbound_app(customise: impl FnOnce(&mut OutboundConfig)) -> TestApp {
+    spawn_app_with(|c| {
+        c.outbound.allow_private_networks = true;
+        c.outbound.retry_schedule_ms = vec![20, 20, 20];
+        c.outbound.attempt_timeout_ms = 2000;
+        customise(&mut c.outbound);
+    })
+    .await
+}
+
+/// Creates a subscription (asserting 201) and returns it with its secret.
+async fn subscribe(app: &TestApp, body: Value) -> (Value, String) {
+    let sub = app.create("/webhooks", body).await;
+    let secret = sub["secret"].as_str().expect("the secret is shown at creation").to_owned();
+    (sub, secret)
+}
+
+/// The Standard Webhooks signature, computed here from the specification rather than by the server's
+/// code: HMAC-SHA256 keyed with the base64-decoded part after `whsec_`, over `id.timestamp.body`.
+fn expected_signature(secret: &str, msg_id: &str, timestamp: &str, body: &str) -> String {
+    let key = STANDARD.decode(secret.strip_prefix("whsec_").expect("whsec_ prefix")).expect("base64 secret");
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{msg_id}.{timestamp}.{body}").as_bytes());
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+/// What a receiver does: some signature in the header matches, and the timestamp is recent.
+fn verifies(secret: &str, r: &Received) -> bool {
+    let (id, ts) = (r.header("webhook-id"), r.header("webhook-timestamp"));
+    let age = now_epoch_seconds() as i64 - ts.parse::<i64>().expect("unix seconds");
+    let expected = expected_signature(secret, id, ts, &r.body);
+    age.abs() < 300 && r.header("webhook-signature").split(' ').any(|s| s == expected)
+}
+
+/// Polls `check` every 10 ms until it gives a value (at most 10 s).
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "waited 10 s for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The delivery log once it holds at least `n` entries.
+async fn deliveries(app: &TestApp, sub: &Value, n: usize) -> Vec<Value> {
+    let path = format!("/webhooks/{}/deliveries", id(sub));
+    eventually(&format!("{n} entries in the delivery log"), || async {
+        let (items, _) = app.list(&path).await;
+        (items.len() >= n).then_some(items)
+    })
+    .await
+}
+
+fn webhook_trigger() -> Value {
+    json!({ "name": "Doorbell", "enable_webhook": true, "debounce_period": 0, "supported_methods": ["POST"] })
+}
+
+fn system_of(r: &Received) -> String {
+    let body = r.json();
+    body["system_id"].as_str().expect("the event names its system").to_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn deliveries_carry_the_envelope_and_a_standard_webhooks_signature() {
+    // Arrange
+    let app = outbound_app(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let (_, secret) = subscribe(
+        &app,
+        json!({
+            "name": "Ops", "url": receiver.url("/hook"), "events": ["system.created"],
+            "auth_header": { "name": "Authorization", "value": "Bearer t0ken" },
+        }),
+    )
+    .await;
+
+    // Act
+    let system = app.create_system("Lobby").await;
+
+    // Assert
+    let got = receiver.wait_for("/hook", 1).await;
+    let r = &got[0];
+    assert!(verifies(&secret, r), "the signature verifies: {:?}", r.headers);
+    assert!(!verifies(&format!("whsec_{}", STANDARD.encode([7u8; 32])), r), "and only with the right secret");
+    assert!(!r.header("webhook-signature").contains(' '), "one secret, one signature");
+    assert_eq!(r.header("content-type"), "application/json");
+    assert_eq!(r.header("user-agent"), format!("Switchboard/{}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(r.header("authorization"), "Bearer t0ken");
+    let body = r.json();
+    let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys.len(), 5, "exactly the envelope: {body}");
+    assert_eq!(r.header("webhook-id"), body["id"]);
+    assert!(body["id"].as_str().unwrap().starts_with("evt_"), "{body}");
+    assert_eq!(body["event"], "system.created");
+    assert_eq!(body["system_id"], id(&system));
+    assert_eq!(body["data"]["system"]["id"], id(&system));
+    assert_eq!(body["data"]["system"]["name"], "Lobby");
+    let timestamp = body["timestamp"].as_str().unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(timestamp).is_ok(), "RFC 3339 timestamp: {timestamp}");
+}
+
+#[tokio::test]
+async fn subscriptions_get_only_their_event_types_and_their_system() {
+    // Arrange
+    let app = outbound_app(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let sys1 = app.create_system("One").await;
+    let sys2 = app.create_system("Two").await;
+    let sub = |path: &str, events: Value, extra: Value| {
+        let mut body = json!({ "name": path, "url": receiver.url(path), "events": events });
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    subscribe(&app, sub("/updates", json!(["system.updated", "system.deleted"]), json!({}))).await;
+    subscribe(&app, sub("/sys1", json!(["*"]), json!({ "system_id": id(&sys1) }))).await;
+    let (off, _) = subscribe(&app, sub("/off", json!(["*"]), json!({ "enabled": false }))).await;
+    subscribe(&app, sub("/fired", json!(["trigger.fired", "system.deleted"]), json!({}))).await;
+
+    // Act
+    let sys3 = app.create_system("Three").await;
+    app.send_ok(Method::PATCH, &format!("/systems/{}", id(&sys2)), &json!({ "name": "Two!" })).await;
+    let (_, _, inst) = app.webhook_instance(webhook_trigger()).await;
+    let webhook_url = inst["webhook_url"].as_str().unwrap();
+    for _ in 0..2 {
+        assert_eq!(app.client.post(webhook_url).send().await.unwrap().status(), 202);
+    }
+    app.send_ok(Method::PATCH, &format!("/systems/{}", id(&sys1)), &json!({ "name": "One!" })).await;
+    // Every subscription but the disabled one wants this last event; each subscription's deliveries
+    // arrive in order, so once it has arrived anything wrongly delivered before it has too.
+    app.delete_ok(&format!("/systems/{}", id(&sys1))).await;
+
+    // Assert
+    let updates = receiver.wait_for("/updates", 3).await;
+    let seen: Vec<(String, String)> = updates.iter().map(|r| (r.event(), system_of(r))).collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("system.updated".into(), id(&sys2).into()),
+            ("system.updated".into(), id(&sys1).into()),
+            ("system.deleted".into(), id(&sys1).into()),
+        ],
+        "only its event types; system.created for {} and the trigger events are not among them",
+        id(&sys3)
+    );
+    let scoped = receiver.wait_for("/sys1", 2).await;
+    let seen: Vec<(String, String)> = scoped.iter().map(|r| (r.event(), system_of(r))).collect();
+    assert_eq!(seen, vec![("system.updated".into(), id(&sys1).into()), ("system.deleted".into(), id(&sys1).into())]);
+    let fired = receiver.wait_for("/fired", 3).await;
+    let seen: Vec<String> = fired.iter().map(Received::event).collect();
+    assert_eq!(seen, vec!["trigger.fired", "trigger.fired", "system.deleted"]);
+    let counts: Vec<Value> = fired[..2].iter().map(|r| r.json()["data"]["trigger_count"].clone()).collect();
+    assert_eq!(counts, vec![json!(1), json!(2)]);
+    assert_eq!(fired[0].json()["data"]["trigger_instance"], id(&inst));
+    assert_eq!(receiver.received("/off").len(), 0, "a disabled subscription gets nothing");
+    assert_eq!(deliveries(&app, &off, 0).await.len(), 0);
+    assert_eq!(receiver.received("/updates").len(), 3, "nothing more arrived");
+}
+
+#[tokio::test]
+async fn the_subscription_api_validates_input_hides_secrets_and_pages() {
+    let app = outbound_app(|_| {}).await;
+    let system = app.create_system("Room").await;
+    let url = "https://hooks.example.com/in?token=abc";
+
+    // Create: 201, an id like the others, the secret shown once.
+    let (sub, secret) = subscribe(
+        &app,
+        json!({
+            "name": " Ops ", "url": url, "events": ["trigger.fired", "*"], "system_id": id(&system),
+            "auth_header": { "name": "X-Api-Key", "value": "s3cret-value" },
+        }),
+    )
+    .await;
+    assert_id_shape(&sub["id"], "wh-");
+    assert_eq!(STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap().len(), 32);
+    assert_eq!(sub["name"], "Ops");
+    assert_eq!(sub["url"], url);
+    assert_eq!(sub["events"], json!(["trigger.fired", "*"]));
+    assert_eq!(sub["system_id"], id(&system));
+    assert_eq!(sub["enabled"], true);
+    assert_eq!(sub["paused_at"], Value::Null);
+    assert_eq!(sub["consecutive_failures"], 0);
+    assert_eq!(sub["last_failure_reason"], Value::Null);
+    assert_eq!(sub["auth_header"], json!({ "name": "X-Api-Key" }));
+    assert_recent(&sub["created_at"], "created_at");
+    assert_recent(&sub["updated_at"], "updated_at");
+
+    // Read: never the secret nor the auth header's value.
+    let path = format!("/webhooks/{}", id(&sub));
+    let got = app.get_ok(&path).await;
+    let mut without_secret = sub.clone();
+    without_secret.as_object_mut().unwrap().remove("secret");
+    assert_eq!(got, without_secret);
+    assert!(!got.to_string().contains("s3cret-value"));
+
+    // Bad input: 422 naming the field.
+    let long_url = format!("https://example.com/{}", "a".repeat(3000));
+    let cases = [
+        ("name missing", json!({ "url": url, "events": ["*"] }), "name"),
+        ("name empty", json!({ "name": " ", "url": url, "events": ["*"] }), "name"),
+        ("url missing", json!({ "name": "x", "events": ["*"] }), "url"),
+        ("url ftp", json!({ "name": "x", "url": "ftp://example.com/", "events": ["*"] }), "url"),
+        ("url relative", json!({ "name": "x", "url": "/hook", "events": ["*"] }), "url"),
+        ("url a number", json!({ "name": "x", "url": 5, "events": ["*"] }), "url"),
+        ("url too long", json!({ "name": "x", "url": long_url, "events": ["*"] }), "url"),
+        ("events missing", json!({ "name": "x", "url": url }), "events"),
+        ("events empty", json!({ "name": "x", "url": url, "events": [] }), "events"),
+        ("events a string", json!({ "name": "x", "url": url, "events": "*" }), "events"),
+        ("unknown event", json!({ "name": "x", "url": url, "events": ["system.created", "x.y"] }), "events[1]"),
+        (
+            "system_id not sys-",
+            json!({ "name": "x", "url": url, "events": ["*"], "system_id": unknown_id("mod-") }),
+            "system_id",
+        ),
+        (
+            "system_id unknown",
+            json!({ "name": "x", "url": url, "events": ["*"], "system_id": unknown_id("sys-") }),
+            "system_id",
+        ),
+        ("enabled not a bool", json!({ "name": "x", "url": url, "events": ["*"], "enabled": "yes" }), "enabled"),
+        (
+            "auth header replacing the signature",
+            json!({ "name": "x", "url": url, "events": ["*"], "auth_header": { "name": "Webhook-Signature", "value": "v" } }),
+            "auth_header.name",
+        ),
+        (
+            "auth header value with a line break",
+            json!({ "name": "x", "url": url, "events": ["*"], "auth_header": { "name": "A", "value": "a\r\nb" } }),
+            "auth_header.value",
+        ),
+    ];
+    for (case, body, field) in cases {
+        let res = app.post("/webhooks", &body).await;
+        assert_rejected(res, case, 422, "invalid_field", Some(field)).await;
+    }
+    assert_rejects_malformed_bodies(&app, Method::POST, "/webhooks").await;
+
+    // PATCH: absent fields stay, null clears.
+    let patched = app
+        .send_ok(
+            Method::PATCH,
+            &path,
+            &json!({ "name": "Ops 2", "system_id": null, "auth_header": null, "enabled": false, "events": ["test"] }),
+        )
+        .await;
+    assert_eq!(patched["name"], "Ops 2");
+    assert_eq!(patched["system_id"], Value::Null);
+    assert_eq!(patched["auth_header"], Value::Null);
+    assert_eq!(patched["enabled"], false);
+    assert_eq!(patched["events"], json!(["test"]));
+    assert_eq!(patched["url"], url, "absent, so unchanged");
+    assert!(patched.get("secret").is_none());
+    let res = app.patch(&path, &json!({ "url": "gopher://x" })).await;
+    assert_rejected(res, "PATCH bad url", 422, "invalid_field", Some("url")).await;
+    let res = app.patch(&path, &json!({ "system_id": unknown_id("sys-") })).await;
+    assert_rejected(res, "PATCH unknown system", 422, "invalid_field", Some("system_id")).await;
+
+    // Lists page like the others.
+    for n in 0..2 {
+        subscribe(&app, json!({ "name": format!("Other {n}"), "url": url, "events": ["*"] })).await;
+    }
+    let (page, total) = app.list("/webhooks?limit=2").await;
+    assert_eq!((page.len(), total), (2, 3));
+    assert_eq!(page[0]["id"], sub["id"], "creation order");
+    assert!(page.iter().all(|s| s.get("secret").is_none()));
+    let (rest, _) = app.list("/webhooks?limit=2&offset=2").await;
+    assert_eq!(rest.len(), 1);
+    let (found, total) = app.list("/webhooks?q=other%201").await;
+    assert_eq!((found.len(), total), (1, 1));
+
+    // Event types: every one, described, with an example body.
+    let types = app.get_ok("/webhooks/event_types").await;
+    let names: Vec<&str> = types.as_array().unwrap().iter().map(|t| t["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "trigger.fired",
+            "trigger.reset",
+            "webhook.received",
+            "module.status_changed",
+            "module.exec_failed",
+            "system.created",
+            "system.updated",
+            "system.deleted",
+            "trigger_instance.created",
+            "trigger_instance.deleted",
+            "subscription.paused",
+            "test",
+        ]
+    );
+    for t in types.as_array().unwrap() {
+        assert!(t["description"].as_str().is_some_and(|d| !d.is_empty()), "{t}");
+        assert_eq!(t["example"]["event"], t["event"]);
+        assert!(t["example"]["id"].as_str().unwrap().starts_with("evt_"));
+        assert!(t["example"]["data"].is_object(), "{t}");
+    }
+
+    // Roles: support reads, only admins write; no key, no access.
+    let support = app.key_with_role("support").await;
+    let as_support = |method: Method, p: &str| app.with_key(Some(&support), method, p).send();
+    assert_eq!(as_support(Method::GET, "/webhooks").await.unwrap().status(), 200);
+    assert_eq!(as_support(Method::GET, &path).await.unwrap().status(), 200);
+    assert_eq!(as_support(Method::GET, &format!("{path}/deliveries")).await.unwrap().status(), 200);
+    assert_eq!(as_support(Method::GET, "/webhooks/event_types").await.unwrap().status(), 200);
+    for (method, p) in [
+        (Method::POST, "/webhooks".to_owned()),
+        (Method::PATCH, path.clone()),
+        (Method::DELETE, path.clone()),
+        (Method::POST, format!("{path}/enable")),
+        (Method::POST, format!("{path}/rotate-secret")),
+        (Method::POST, format!("{path}/test")),
+    ] {
+        let res = app.with_key(Some(&support), method.clone(), &p).json(&json!({})).send().await.unwrap();
+        assert_error(res, 403, "forbidden").await;
+    }
+    let res = app.with_key(None, Method::GET, "/webhooks").send().await.unwrap();
+    assert_error(res, 401, "unauthorized").await;
+
+    // Delete: 204, then gone everywhere.
+    app.delete_ok(&path).await;
+    for p in [path.clone(), format!("{path}/deliveries")] {
+        assert_error(app.get(&p).await, 404, "not_found").await;
+    }
+    assert_error(app.delete(&path).await, 404, "not_found").await;
+    assert_error(app.get("/webhooks/wh-nope").await, 404, "not_found").await;
+    assert_error(app.get(&format!("/webhooks/{}", unknown_id("wh-"))).await, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_retried_until_it_succeeds_and_every_attempt_is_logged() {
+    // Arrange
+    let app = outbound_app(|_| {}).await;
+    let receiver = Receiver::start().await;
+    receiver.script("/hook", vec![Reply { body: "boom".into(), ..Reply::status(500) }, Reply::status(502)]);
+    receiver.respond("/hook", Reply { body: "x".repeat(5000), ..Reply::status(200) });
+    let (sub, _) =
+        subscribe(&app, json!({ "name": "r", "url": receiver.url("/hook"), "events": ["system.created"] })).await;
+
+    // Act
+    app.create_system("Lobby").await;
+
+    // Assert: the same event, byte for byte, three times.
+    let got = receiver.wait_for("/hook", 3).await;
+    assert_eq!(got[1].header("webhook-id"), got[0].header("webhook-id"));
+    assert_eq!(got[2].header("webhook-id"), got[0].header("webhook-id"));
+    assert!(got.iter().all(|r| r.body == got[0].body));
+    let log = deliveries(&app, &sub, 3).await;
+    let summary: Vec<(Value, Value, Value)> =
+        log.iter().map(|a| (a["attempt"].clone(), a["status_code"].clone(), a["success"].clone())).collect();
+    assert_eq!(
+        summary,
+        vec![
+            (json!(3), json!(200), json!(true)),
+            (json!(2), json!(502), json!(false)),
+            (json!(1), json!(500), json!(false))
+        ],
+        "newest first"
+    );
+    let event_id = got[0].header("webhook-id");
+    for entry in &log {
+        assert_eq!(entry["event_id"], event_id);
+        assert_eq!(entry["event_type"], "system.created");
+        assert_eq!(entry["error"], Value::Null);
+        assert!(entry["duration_ms"].is_u64());
+        assert_recent(&entry["attempted_at"], "attempted_at");
+    }
+    assert_eq!(log[0]["response_body"].as_str().unwrap().len(), 2048, "the first 2 KiB");
+    assert_eq!(log[2]["response_body"], "boom");
+    let (page, total) = app.list(&format!("/webhooks/{}/deliveries?limit=1&offset=1", id(&sub))).await;
+    assert_eq!((total, page[0]["attempt"].clone()), (3, json!(2)));
+    let after = app.get_ok(&format!("/webhooks/{}", id(&sub))).await;
+    assert_eq!(after["consecutive_failures"], 0, "a success resets the count");
+    assert!(after["last_failure_reason"].as_str().unwrap().contains("502"), "{after}");
+    assert_eq!(after["paused_at"], Value::Null);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let app = outbound_app(|_| {}).await;
+    let receiver = Receiver::start().await;
+    receiver.script("/hook", vec![Reply { retry_after: Some("1"), ..Reply::status(429) }]);
+    subscribe(&app, json!({ "name": "r", "url": receiver.url("/hook"), "events": ["system.created"] })).await;
+
+    app.create_system("Lobby").await;
+
+    let got = receiver.wait_for("/hook", 2).await;
+    let waited = got[1].at - got[0].at;
+    assert!(waited >= Duration::from_millis(950), "the retry waited {waited:?}, not the 1 s asked for");
+}
+
+#[tokio::test]
+async fn repeated_failures_pause_and_enable_delivers_the_kept_events_in_order() {
+    // Arrange
+    let app = outbound_app(|o| {
+        o.pause_after_failures = 3;
+        o.retry_schedule_ms = vec![20, 20, 20, 20, 20];
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.respond("/down", Reply::status(500));
+    let (sub, _) =
+        subscribe(&app, json!({ "name": "Down", "url": receiver.url("/down"), "events": ["system.created"] })).await;
+    subscribe(&app, json!({ "name": "Watch", "url": receiver.url("/ops"), "events": ["subscription.paused"] })).await;
+    let path = format!("/webhooks/{}", id(&sub));
+
+    // Act: three failures in a row.
+    let first = app.create_system("First").await;
+
+    // Assert: paused, announced, and nothing more sent.
+    let paused = receiver.wait_for("/ops", 1).await;
+    let announced = paused[0].json();
+    assert_eq!(announced["event"], "subscription.paused");
+    assert_eq!(announced["data"]["subscription_id"], id(&sub));
+    assert_eq!(announced["data"]["consecutive_failures"], 3);
+    assert!(announced["data"]["reason"].as_str().unwrap().contains("500"), "{announced}");
+    let state = app.get_ok(&path).await;
+    assert_recent(&state["paused_at"], "paused_at");
+    assert_eq!(state["consecutive_failures"], 3);
+    assert!(state["last_failure_reason"].as_str().unwrap().contains("500"), "{state}");
+    assert_eq!(state["enabled"], true);
+    assert_eq!(receiver.received("/down").len(), 3);
+
+    // Events while paused are kept.
+    let second = app.create_system("Second").await;
+    let third = app.create_system("Third").await;
+    receiver.respond("/down", Reply::status(204));
+    assert_eq!(receiver.received("/down").len(), 3, "nothing is sent while paused");
+
+    // Act: enable.
+    let enabled = app.create_ok(&format!("{path}/enable"), json!({})).await;
+
+    // Assert: the kept events, oldest first, the first one being the event that failed.
+    assert_eq!(enabled["paused_at"], Value::Null);
+    assert_eq!(enabled["consecutive_failures"], 0);
+    let got = receiver.wait_for("/down", 6).await;
+    let order: Vec<String> = got[3..].iter().map(system_of).collect();
+    assert_eq!(order, vec![id(&first), id(&second), id(&third)]);
+    assert_eq!(got[3].header("webhook-id"), got[0].header("webhook-id"));
+    let log = deliveries(&app, &sub, 6).await;
+    assert!(log[..3].iter().all(|a| a["success"] == true));
+}
+
+#[tokio::test]
+async fn a_410_pauses_the_subscription_at_once() {
+    let app = outbound_app(|_| {}).await;
+    let receiver = Receiver::start().await;
+    receiver.respond("/gone", Reply::status(410));
+    let (sub, _) = subscribe(&app, json!({ "name": "g", "url": receiver.url("/gone"), "events": ["*"] })).await;
+    let path = format!("/webhooks/{}", id(&sub));
+
+    app.create_system("Lobby").await;
+
+    let state = eventually("the subscription to pause", || async {
+        let s = app.get_ok(&path).await;
+        (!s["paused_at"].is_null()).then_some(s)
+    })
+    .await;
+    assert_eq!(state["consecutive_failures"], 1);
+    assert!(state["last_failure_reason"].as_str().unwrap().contains("410"), "{state}");
+    let log = deliveries(&app, &sub, 1).await;
+    assert_eq!((log.len(), log[0]["status_code"].clone()), (1, json!(410)));
+    assert_eq!(receiver.received("/gone").len(), 1, "no retry");
+}
+
+#[tokio::test]
+async fn after_a_rotation_both_secrets_sign_during_the_grace_period() {
+    // Arrange
+    let app = outbound_app(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let (sub, old) =
+        subscribe(&app, json!({ "name": "r", "url": receiver.url("/hook"), "events": ["system.created"] })).await;
+    let path = format!("/webhooks/{}", id(&sub));
+
+    // Act
+    let rotated = app.create_ok(&format!("{path}/rotate-secret"), json!({})).await;
+    app.create_system("Lobby").await;
+
+    // Assert
+    let new = rotated["secret"].as_str().expect("the new secret is shown once").to_owned();
+    assert!(new.starts_with("whsec_") && new != old);
+    assert!(app.get_ok(&path).await.get("secret").is_none());
+    let got = receiver.wait_for("/hook", 1).await;
+    let signatures: Vec<&str> = got[0].header("webhook-signature").split(' ').collect();
+    assert_eq!(signatures.len(), 2, "{signatures:?}");
+    let r = &got[0];
+    let (id_, ts) = (r.header("webhook-id"), r.header("webhook-timestamp"));
+    assert_eq!(signatures[0], expected_signature(&new, id_, ts, &r.body), "the new secret signs first");
+    assert_eq!(signatures[1], expected_signature(&old, id_, ts, &r.body), "the old one still signs");
+    assert!(verifies(&old, r) && verifies(&new, r));
+
+    // With no grace period the old secret stops at once.
+    let strict = outbound_app(|o| o.secret_grace_period_s = 0).await;
+    let (sub, old) =
+        subscribe(&strict, json!({ "name": "s", "url": receiver.url("/strict"), "events": ["system.created"] })).await;
+    let rotated = strict.create_ok(&format!("/webhooks/{}/rotate-secret", id(&sub)), json!({})).await;
+    strict.create_system("Lobby").await;
+    let got = receiver.wait_for("/strict", 1).await;
+    assert!(verifies(rotated["secret"].as_str().unwrap(), &got[0]));
+    assert!(!verifies(&old, &got[0]));
+}
+
+#[tokio::test]
+async fn the_test_endpoint_sends_a_signed_test_event_and_reports_the_outcome() {
+    // Arrange
+    let app = outbound_app(|_| {}).await;
+    let receiver = Receiver::start().await;
+    receiver.respond("/hook", Reply { body: "pong".into(), ..Reply::status(200) });
+    let (sub, secret) =
+        subscribe(&app, json!({ "name": "t", "url": receiver.url("/hook"), "events": ["system.deleted"] })).await;
+    let path = format!("/webhooks/{}", id(&sub));
+
+    // Act
+    let ok = app.create_ok(&format!("{path}/test"), json!({})).await;
+    receiver.respond("/hook", Reply { body: "nope".into(), ..Reply::status(500) });
+    let failed = app.create_ok(&format!("{path}/test"), json!({})).await;
+
+    // Assert
+    assert_eq!((ok["success"].clone(), ok["status_code"].clone()), (json!(true), json!(200)), "{ok}");
+    assert_eq!(ok["response_body"], "pong");
+    assert_eq!(ok["error"], Value::Null);
+    assert_eq!(ok["event_type"], "test");
+    assert!(ok["duration_ms"].is_u64());
+    assert_eq!((failed["success"].clone(), failed["status_code"].clone()), (json!(false), json!(500)));
+    let got = receiver.received("/hook");
+    assert_eq!(got.len(), 2, "sent at once, not queued");
+    assert!(verifies(&secret, &got[0]));
+    let body = got[0].json();
+    assert_eq!(body["event"], "test");
+    assert_eq!(body["id"], ok["event_id"]);
+    assert_eq!(body["data"]["subscription_id"], id(&sub));
+    let log = deliveries(&app, &sub, 2).await;
+    assert_eq!(log[0]["status_code"], 500);
+    assert_eq!(log[1]["event_type"], "test");
+    let state = app.get_ok(&path).await;
+    assert_eq!((state["consecutive_failures"].clone(), state["paused_at"].clone()), (json!(0), Value::Null));
+    assert_error(app.post(&format!("/webhooks/{}/test", unknown_id("wh-")), &json!({})).await, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn private_addresses_are_refused_when_private_networks_are_not_allowed() {
+    // Arrange
+    let app = outbound_app(|o| o.allow_private_networks = false).await;
+    let receiver = Receiver::start().await;
+    let (by_ip, _) =
+        subscribe(&app, json!({ "name": "ip", "url": receiver.url("/ip"), "events": ["system.created"] })).await;
+    let by_name = format!("http://localhost:{}/name", receiver.port);
+    let (by_name, _) = subscribe(&app, json!({ "name": "name", "url": by_name, "events": ["test"] })).await;
+
+    // Act
+    app.create_system("Lobby").await;
+    let tested = app.create_ok(&format!("/webhooks/{}/test", id(&by_name)), json!({})).await;
+
+    // Assert
+    let log = deliveries(&app, &by_ip, 1).await;
+    let last = &log[log.len() - 1];
+    assert_eq!(last["event_type"], "system.created");
+    assert_eq!((last["success"].clone(), last["status_code"].clone()), (json!(false), Value::Null));
+    let error = last["error"].as_str().unwrap();
+    for part in ["refused", "127.0.0.1", "loopback", "allow_private_networks"] {
+        assert!(error.contains(part), "{error} should mention {part}");
+    }
+    let error = tested["error"].as_str().unwrap();
+    assert_eq!(tested["success"], false);
+    assert!(error.contains("refused") && error.contains("localhost") && error.contains("loopback"), "{error}");
+    assert!(receiver.received("/ip").is_empty() && receiver.received("/name").is_empty());
+}
+
+#[tokio::test]
+async fn deliveries_pending_at_a_stop_are_delivered_after_a_restart() {
+    // Arrange: the receiver holds the first attempt, so it is in flight when the server stops, and two
+    // more events wait behind it.
+    let app = outbound_app(|_| {}).await;
+    let receiver = Receiver::start().await;
+    receiver.script("/hook", vec![Reply { delay: Duration::from_secs(30), ..Reply::status(200) }]);
+    subscribe(&app, json!({ "name": "r", "url": receiver.url("/hook"), "events": ["system.created"] })).await;
+    let mut systems = Vec::new();
+    for name in ["One", "Two", "Three"] {
+        systems.push(id(&app.create_system(name).await).to_owned());
+    }
+    let held = receiver.wait_for("/hook", 1).await;
+
+    // Act
+    let _app = app.restart().await;
+
+    // Assert: the interrupted event again (same id), then the others, in order.
+    let got = receiver.wait_for("/hook", 4).await;
+    assert_eq!(got[1].header("webhook-id"), held[0].header("webhook-id"));
+    let order: Vec<String> = got[1..].iter().map(system_of).collect();
+    assert_eq!(order, systems);
+}
