@@ -26,6 +26,7 @@ fn describe(t: EventType) -> (&'static str, Option<&'static str>, Value) {
         json!({
             "trigger_instance": INSTANCE, "trigger_id": TRIGGER, "system_id": SYSTEM,
             "triggered": triggered, "trigger_count": 3, "last_fired_at": 1_700_000_000,
+            "conditions": { "webhook": triggered, "comparison_0": true },
         })
     };
     let system = json!({
@@ -40,6 +41,11 @@ fn describe(t: EventType) -> (&'static str, Option<&'static str>, Value) {
             "A trigger instance is no longer triggered (its webhook window closed, or it fired with no window).",
             Some(SYSTEM),
             instance_state(false),
+        ),
+        EventType::TriggerStateChanged => (
+            "A trigger instance's state changed: a condition, whether it is triggered, or its counters.",
+            Some(SYSTEM),
+            instance_state(true),
         ),
         EventType::WebhookReceived => (
             "A trigger webhook call passed every check and is about to be applied.",

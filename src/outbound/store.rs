@@ -80,6 +80,16 @@ impl DeliveryAttempt {
     }
 }
 
+/// A finished attempt and what the receiver said about retrying.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub attempt: DeliveryAttempt,
+    /// The receiver answered 410 Gone: pause at once.
+    pub gone: bool,
+    /// The receiver's `Retry-After`, when it sent one with a 429 or 503.
+    pub retry_after: Option<Duration>,
+}
+
 /// The rules a completed attempt is judged by.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -337,7 +347,7 @@ impl OutboundRepo {
                 let _ = self.queue.compare_and_swap(&key, Some(&bytes), None::<&[u8]>)?;
                 continue;
             }
-            if let Some(lease) = delivery.lease.filter(|l| l.until_ms > now_ms) {
+            if let Some(lease) = delivery.lease.filter(|l| l.run == run && l.until_ms > now_ms) {
                 return Ok(Claim::Leased(lease.until_ms));
             }
             if delivery.next_attempt_at_ms > now_ms {
@@ -360,18 +370,16 @@ impl OutboundRepo {
 
     /// Records an attempt's result: the log entry, the subscription's failure count and pause, and
     /// the delivery's removal or next retry, in one transaction.
-    #[allow(clippy::too_many_arguments)]
     pub fn complete(
         &self,
         id: &SubscriptionId,
         key: &[u8],
-        attempt: &DeliveryAttempt,
-        gone: bool,
-        retry_after: Option<Duration>,
+        finished: &Finished,
         policy: &RetryPolicy,
         now_ms: u64,
         jitter: f64,
     ) -> Result<Completion, OutboundError> {
+        let Finished { attempt, gone, retry_after } = finished;
         let completion = (&self.subscriptions, &self.queue, &self.log).transaction(|(subs, queue, log)| {
             let Some(mut sub) = tx_get::<Subscription>(subs, id.as_ref())? else {
                 queue.remove(key)?;
@@ -390,7 +398,7 @@ impl OutboundRepo {
             sub.consecutive_failures = sub.consecutive_failures.saturating_add(1);
             sub.last_failure_reason = Some(attempt.failure_reason());
             let newly_paused =
-                sub.paused_at.is_none() && (gone || sub.consecutive_failures >= policy.pause_after_failures);
+                sub.paused_at.is_none() && (*gone || sub.consecutive_failures >= policy.pause_after_failures);
             if newly_paused {
                 sub.paused_at = Some(now_ms / 1000);
             }
@@ -401,7 +409,7 @@ impl OutboundRepo {
                 delivery.next_attempt_at_ms = now_ms;
                 tx_put(queue, key, &delivery)?;
                 Completion::Held { newly_paused }
-            } else if let Some(wait) = retry_delay(&policy.schedule_ms, failed_in_round, retry_after, jitter) {
+            } else if let Some(wait) = retry_delay(&policy.schedule_ms, failed_in_round, *retry_after, jitter) {
                 delivery.next_attempt_at_ms = now_ms + duration_ms(wait);
                 tx_put(queue, key, &delivery)?;
                 Completion::Retrying(delivery.next_attempt_at_ms)
@@ -554,6 +562,10 @@ mod tests {
         }
     }
 
+    fn finished(success: bool, status: u16) -> Finished {
+        Finished { attempt: attempt(success, status), gone: status == 410, retry_after: None }
+    }
+
     fn policy() -> RetryPolicy {
         RetryPolicy { schedule_ms: vec![100, 100], pause_after_failures: 5, retention: RETENTION }
     }
@@ -606,25 +618,19 @@ mod tests {
         }
         let p = policy();
         let (key, _) = claim(&repo, &sub.id, 0);
-        let done = repo.complete(&sub.id, &key, &attempt(false, 500), false, None, &p, 0, 0.0).unwrap();
+        let done = repo.complete(&sub.id, &key, &finished(false, 500), &p, 0, 0.0).unwrap();
         assert_eq!(done, Completion::Retrying(100));
         assert!(matches!(repo.claim_head(&sub.id, 50, RUN, LEASE, RETENTION).unwrap(), Claim::NotDue(100)));
         let (key, _) = claim(&repo, &sub.id, 100);
         assert_eq!(
-            repo.complete(&sub.id, &key, &attempt(false, 500), false, None, &p, 100, 0.0).unwrap(),
+            repo.complete(&sub.id, &key, &finished(false, 500), &p, 100, 0.0).unwrap(),
             Completion::Retrying(200)
         );
         let (key, _) = claim(&repo, &sub.id, 200);
-        assert_eq!(
-            repo.complete(&sub.id, &key, &attempt(false, 500), false, None, &p, 200, 0.0).unwrap(),
-            Completion::GaveUp
-        );
+        assert_eq!(repo.complete(&sub.id, &key, &finished(false, 500), &p, 200, 0.0).unwrap(), Completion::GaveUp);
         assert_eq!(repo.pending(&sub.id), 1);
         let (key, _) = claim(&repo, &sub.id, 200);
-        assert_eq!(
-            repo.complete(&sub.id, &key, &attempt(true, 200), false, None, &p, 200, 0.0).unwrap(),
-            Completion::Delivered
-        );
+        assert_eq!(repo.complete(&sub.id, &key, &finished(true, 200), &p, 200, 0.0).unwrap(), Completion::Delivered);
         assert_eq!(repo.pending(&sub.id), 0);
         let stored = repo.get(&sub.id).unwrap().unwrap();
         assert_eq!(stored.consecutive_failures, 0);
@@ -641,7 +647,7 @@ mod tests {
         repo.insert(&sub).unwrap();
         repo.enqueue(&EngineEvent::new("system.created", None, json!({})), std::slice::from_ref(&sub.id), 0).unwrap();
         let (key, _) = claim(&repo, &sub.id, 0);
-        let done = repo.complete(&sub.id, &key, &attempt(false, 410), true, None, &policy(), 5_000, 0.0).unwrap();
+        let done = repo.complete(&sub.id, &key, &finished(false, 410), &policy(), 5_000, 0.0).unwrap();
         assert_eq!(done, Completion::Held { newly_paused: true });
         assert_eq!(repo.get(&sub.id).unwrap().unwrap().paused_at, Some(5));
         assert!(matches!(repo.claim_head(&sub.id, 6_000, RUN, LEASE, RETENTION).unwrap(), Claim::Idle));

@@ -17,6 +17,7 @@ use crate::events::EngineEvent;
 pub enum EventType {
     TriggerFired,
     TriggerReset,
+    TriggerStateChanged,
     WebhookReceived,
     ModuleStatusChanged,
     ModuleExecFailed,
@@ -30,9 +31,10 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 13] = [
         Self::TriggerFired,
         Self::TriggerReset,
+        Self::TriggerStateChanged,
         Self::WebhookReceived,
         Self::ModuleStatusChanged,
         Self::ModuleExecFailed,
@@ -49,6 +51,7 @@ impl EventType {
         match self {
             Self::TriggerFired => "trigger.fired",
             Self::TriggerReset => "trigger.reset",
+            Self::TriggerStateChanged => "trigger.state_changed",
             Self::WebhookReceived => "webhook.received",
             Self::ModuleStatusChanged => "module.status_changed",
             Self::ModuleExecFailed => "module.exec_failed",

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::store::{Claim, Completion, DeliveryAttempt, QueuedDelivery};
+use super::store::{Claim, Completion, DeliveryAttempt, Finished, QueuedDelivery};
 use super::subscription::Subscription;
 use super::{blocking, now_ms, Outbound};
 use crate::domain::ids::SubscriptionId;
@@ -134,10 +134,10 @@ async fn attempt(outbound: Arc<Outbound>, sub: Subscription, key: Vec<u8>, deliv
     }
     let id = sub.id.clone();
     let policy = outbound.policy.clone();
-    let (gone, retry_after) = (outcome.gone(), outcome.retry_after);
+    let finished = Finished { attempt: record, gone: outcome.gone(), retry_after: outcome.retry_after };
     let jitter: f64 = rand::random();
     let completed = blocking(&outbound.shared, move |s| {
-        let completion = s.repo.complete(&id, &key, &record, gone, retry_after, &policy, now_ms(), jitter)?;
+        let completion = s.repo.complete(&id, &key, &finished, &policy, now_ms(), jitter)?;
         s.reload(&id)?;
         Ok(completion)
     })

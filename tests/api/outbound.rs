@@ -449,6 +449,7 @@ async fn the_subscription_api_validates_input_hides_secrets_and_pages() {
         vec![
             "trigger.fired",
             "trigger.reset",
+            "trigger.state_changed",
             "webhook.received",
             "module.status_changed",
             "module.exec_failed",
