@@ -188,6 +188,11 @@ impl OutboundRepo {
         })
     }
 
+    /// Deliveries waiting, across all subscriptions (a scan: call it now and then, not per event).
+    pub fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
     pub fn all_subscriptions(&self) -> Result<Vec<Subscription>, OutboundError> {
         self.subscriptions.iter().values().map(|v| decode(&v?)).collect()
     }

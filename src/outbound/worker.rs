@@ -17,11 +17,14 @@ use super::store::{Claim, Completion, DeliveryAttempt, Finished, QueuedDelivery}
 use super::subscription::Subscription;
 use super::{blocking, now_ms, Outbound};
 use crate::domain::ids::SubscriptionId;
+use crate::metrics::METRICS;
 
 /// Longest sleep without a reason to wake.
 const POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// Attempts running at once, across all subscriptions.
 const MAX_IN_FLIGHT: usize = 64;
+/// How often the queue depth metric is refreshed.
+const DEPTH_INTERVAL: Duration = Duration::from_secs(1);
 /// How often old events and log entries are pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -29,8 +32,15 @@ pub(super) async fn run(outbound: Arc<Outbound>, shutdown: CancellationToken) {
     let mut attempts: JoinSet<()> = JoinSet::new();
     let mut in_flight: HashMap<Id, SubscriptionId> = HashMap::new();
     let mut next_prune = Instant::now() + PRUNE_INTERVAL;
+    let mut next_depth = Instant::now();
     loop {
         let wake_at = dispatch(&outbound, &mut attempts, &mut in_flight).await;
+        if Instant::now() >= next_depth {
+            next_depth = Instant::now() + DEPTH_INTERVAL;
+            if let Ok(depth) = blocking(&outbound.shared, |s| Ok(s.repo.queue_len())).await {
+                METRICS.delivery_queue_depth.set(i64::try_from(depth).unwrap_or(i64::MAX));
+            }
+        }
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
@@ -127,6 +137,12 @@ async fn dispatch(
 async fn attempt(outbound: Arc<Outbound>, sub: Subscription, key: Vec<u8>, delivery: QueuedDelivery) {
     let outcome = outbound.sender.send(&sub, &delivery.event_id, &delivery.payload).await;
     let record = DeliveryAttempt::from_outcome(&delivery.event_id, &delivery.event_type, delivery.attempts, &outcome);
+    let outcome_label = match (record.success, outcome.status) {
+        (true, _) => "success",
+        (false, Some(_)) => "http_error",
+        (false, None) => "network_error",
+    };
+    METRICS.delivery_attempts.with_label_values(&[outcome_label]).inc();
     if record.success {
         tracing::info!(status = ?outcome.status, duration_ms = record.duration_ms, "delivered");
     } else {
