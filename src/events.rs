@@ -81,3 +81,31 @@ impl EventBus {
         self.publish(EngineEvent::new(event, system_id, data)).await;
     }
 }
+
+/// Consumes a broadcast channel until it closes or `shutdown` is cancelled; `on_lag` hears how many
+/// items a slow consumer missed.
+pub async fn consume<T, I, IF, L, LF>(
+    mut items: broadcast::Receiver<T>,
+    shutdown: tokio_util::sync::CancellationToken,
+    mut on_item: I,
+    mut on_lag: L,
+) where
+    T: Clone,
+    I: FnMut(T) -> IF,
+    IF: std::future::Future<Output = ()>,
+    L: FnMut(u64) -> LF,
+    LF: std::future::Future<Output = ()>,
+{
+    use broadcast::error::RecvError;
+    loop {
+        let item = tokio::select! {
+            item = items.recv() => item,
+            _ = shutdown.cancelled() => return,
+        };
+        match item {
+            Ok(item) => on_item(item).await,
+            Err(RecvError::Lagged(missed)) => on_lag(missed).await,
+            Err(RecvError::Closed) => return,
+        }
+    }
+}

@@ -199,24 +199,19 @@ async fn prune_rate_limits(engine: std::sync::Weak<Engine>, shutdown: Cancellati
 
 /// Turns module status changes into `module.status_changed` events.
 async fn forward_status_changes(
-    mut changes: tokio::sync::broadcast::Receiver<crate::drivers::sdk::StatusChange>,
+    changes: tokio::sync::broadcast::Receiver<crate::drivers::sdk::StatusChange>,
     events: Arc<EventBus>,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let change = tokio::select! {
-            change = changes.recv() => change,
-            _ = shutdown.cancelled() => return,
-        };
-        match change {
-            Ok(c) => {
-                let data = serde_json::json!({"module_id": c.module_id, "key": c.key, "value": c.value});
-                events.emit("module.status_changed", c.system_id.as_deref(), data).await;
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "status changes were dropped before they became events");
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+    let on_change = |c: crate::drivers::sdk::StatusChange| {
+        let events = Arc::clone(&events);
+        async move {
+            let data = serde_json::json!({"module_id": c.module_id, "key": c.key, "value": c.value});
+            events.emit("module.status_changed", c.system_id.as_deref(), data).await;
         }
-    }
+    };
+    let on_lag = |missed: u64| async move {
+        tracing::warn!(missed, "status changes were dropped before they became events");
+    };
+    crate::events::consume(changes, shutdown, on_change, on_lag).await;
 }

@@ -235,26 +235,26 @@ fn remove(t: &mut Tables, id: &InstanceId) {
 /// Feeds status changes to the evaluator.
 pub async fn status_listener(
     evaluator: Arc<Evaluator>,
-    mut changes: broadcast::Receiver<StatusChange>,
+    changes: broadcast::Receiver<StatusChange>,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let change = tokio::select! {
-            change = changes.recv() => change,
-            _ = shutdown.cancelled() => return,
-        };
-        match change {
-            Ok(change) => evaluator.on_status_change(&change).await,
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "status changes were missed; re-evaluating everything");
-                let programs: Vec<Arc<Program>> = evaluator.tables().programs.values().cloned().collect();
-                for p in programs {
-                    let _ = evaluator.evaluate(&p).await;
+    let on_change = |change: StatusChange| {
+        let evaluator = Arc::clone(&evaluator);
+        async move { evaluator.on_status_change(&change).await }
+    };
+    let on_lag = |missed: u64| {
+        let evaluator = Arc::clone(&evaluator);
+        async move {
+            tracing::warn!(missed, "status changes were missed; re-evaluating everything");
+            let programs: Vec<Arc<Program>> = evaluator.tables().programs.values().cloned().collect();
+            for p in programs {
+                if let Err(e) = evaluator.evaluate(&p).await {
+                    tracing::error!(instance = %p.instance.id, error = %e, "evaluating comparisons failed");
                 }
             }
-            Err(broadcast::error::RecvError::Closed) => return,
         }
-    }
+    };
+    crate::events::consume(changes, shutdown, on_change, on_lag).await;
 }
 
 /// Runs due schedules, sleeping on the engine clock until the next one or a schedule change.
