@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# Switchboard benchmark. Run from anywhere: bench/run.sh
+#
+# Builds the release binary and examples, installs wrk if missing, then against 127.0.0.1 only:
+#   (a) POST trigger webhooks without exec, spread over 10,000 instances
+#   (b) POST trigger webhooks with exec to Display_1.request, spread the same way
+#   (c) admin GET of one trigger instance
+#   and load (a) against examples/bare_actix, the framework's ceiling;
+# checks that the instances' trigger_count sum equals the 202s wrk saw in (a), records server RSS, and
+# times start-up with 100,000 stored instances. Prints one table and writes it to bench/results.md.
+#
+# Environment: BENCH_DURATION (seconds per scenario, default 15), BENCH_CONNECTIONS (64),
+# BENCH_THREADS (2), BENCH_PORT (18080), BENCH_BARE_PORT (18081), BENCH_SEED_INSTANCES (100000),
+# BENCH_KEEP_WORK=1 keeps the temporary directory (data, logs, raw wrk output).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+DURATION=${BENCH_DURATION:-15}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+SB_PORT=${BENCH_PORT:-18080}
+BARE_PORT=${BENCH_BARE_PORT:-18081}
+SEED_INSTANCES=${BENCH_SEED_INSTANCES:-100000}
+INSTANCES=10000
+HOST=127.0.0.1
+SB_URL="http://$HOST:$SB_PORT"
+BARE_URL="http://$HOST:$BARE_PORT"
+BENCH_PY=(python3 "$ROOT/bench/bench.py")
+
+log() { printf '\n== %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# --- processes we start, and their cleanup ---------------------------------------------------------
+PIDS=()
+WORK=""
+
+alive() { [ -e "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+
+stop_pid() { # SIGTERM, up to 15 s for a graceful stop, then SIGKILL
+  local pid=$1 i
+  alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 150; i++)); do
+    alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  echo "bench: process $pid did not stop within 15 s; sending SIGKILL" >&2
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$? f i
+  trap - EXIT INT TERM
+  if [ -n "$WORK" ]; then
+    for f in "$WORK"/*.pid; do [ -f "$f" ] && PIDS+=("$(cat "$f")"); done
+  fi
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
+  if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+    if [ "$rc" -ne 0 ]; then
+      for f in "$WORK"/*.log; do
+        [ -s "$f" ] && { echo "--- last lines of $f" >&2; tail -n 20 "$f" >&2; }
+      done
+    fi
+    if [ "${BENCH_KEEP_WORK:-0}" = 1 ]; then
+      echo "bench: work directory kept: $WORK" >&2
+    else
+      rm -rf "$WORK"
+    fi
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port_in_use() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+jget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+mib() { awk -v kb="$1" 'BEGIN {printf "%.1f MiB", kb / 1024}'; }
+
+# --- set-up on a fresh machine ---------------------------------------------------------------------
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! command -v wrk >/dev/null 2>&1; then
+  log "installing wrk with apt-get"
+  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; then
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk
+  fi
+fi
+command -v wrk >/dev/null 2>&1 || die "wrk is not installed"
+command -v python3 >/dev/null 2>&1 || die "python3 is required"
+command -v cargo >/dev/null 2>&1 || die "cargo is required (rustup)"
+
+log "building (cargo build --release --bin switchboard --examples)"
+cargo build --release --bin switchboard --examples
+
+for port in "$SB_PORT" "$BARE_PORT"; do
+  port_in_use "$port" && die "something already listens on $HOST:$port (set BENCH_PORT / BENCH_BARE_PORT)"
+done
+
+# Only the settings below reach the server; anything SWITCHBOARD_* in the caller's environment is dropped.
+while read -r var; do unset "$var"; done < <(compgen -e | grep '^SWITCHBOARD_' || true)
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")
+KEY="sbk_bench_$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+export SWITCHBOARD_ADMIN_KEY="$KEY" SWITCHBOARD_LOG_FORMAT=json RUST_LOG=warn
+export SWITCHBOARD_WEBHOOK__RATE_LIMIT_PER_SECOND=1000000 SWITCHBOARD_WEBHOOK__RATE_LIMIT_BURST=1000000
+SERVER=("$ROOT/target/release/switchboard" serve --bind "$HOST:$SB_PORT")
+
+echo "bench: $(nproc) cores; wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s; work directory $WORK" >&2
+echo "bench: the per-instance rate limit is raised to 1000000/s (burst 1000000) AND webhook calls are" \
+  "spread over all $INSTANCES instances (a random path per request)" >&2
+
+start_server() { # data dir, log file
+  "${SERVER[@]}" --data-dir "$1" >>"$2" 2>&1 &
+  SB_PID=$!
+  PIDS+=("$SB_PID")
+  "${BENCH_PY[@]}" wait --base "$SB_URL" --path /healthz --timeout 60
+}
+
+ROWS="$WORK/rows.tsv"
+: >"$ROWS"
+
+run_wrk() { # id, label, base url, method, paths file, body, then extra wrk arguments (headers)
+  local id=$1 label=$2 url=$3 method=$4 paths=$5 body=$6
+  shift 6
+  log "$label"
+  BENCH_RESULT="$WORK/$id.json" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s --latency "$@" \
+    -s "$ROOT/bench/wrk.lua" "$url/" -- "$method" "$paths" "$body" | tee "$WORK/$id.wrk.txt" >&2
+  [ -s "$WORK/$id.json" ] || die "wrk wrote no result for $label"
+}
+
+# --- Switchboard: 10,000 instances and scenarios (a), (b), (c) -------------------------------------
+log "starting switchboard on $HOST:$SB_PORT"
+start_server "$WORK/data" "$WORK/switchboard.log"
+
+log "creating 1 system, 1 Display module, 1 webhook trigger and $INSTANCES instances"
+"${BENCH_PY[@]}" setup --base "$SB_URL" --key "$KEY" --instances "$INSTANCES" --threads 4 --out "$WORK" >&2
+SYSTEM=$(jget "$WORK/setup.json" system)
+RSS_CREATED=$(rss_kb "$SB_PID")
+echo "bench: server RSS after creating the instances: $(mib "$RSS_CREATED")" >&2
+
+"${BENCH_PY[@]}" count --base "$SB_URL" --key "$KEY" --system "$SYSTEM" >"$WORK/count_before.json"
+JSON=(-H "Content-Type: application/json")
+BODY='{"power": true}'
+
+run_wrk a "(a) POST notify, no exec, spread over $INSTANCES instances" "$SB_URL" POST "$WORK/paths_notify.txt" "$BODY" "${JSON[@]}"
+RSS_A=$(rss_kb "$SB_PID")
+printf '%s\t%s\t%s\n' "(a) notify, no exec, $INSTANCES instances" "$WORK/a.json" "$RSS_A" >>"$ROWS"
+
+log "reading every instance's trigger_count"
+"${BENCH_PY[@]}" count --base "$SB_URL" --key "$KEY" --system "$SYSTEM" >"$WORK/count_after.json"
+COUNT_BEFORE=$(jget "$WORK/count_before.json" sum)
+COUNT_AFTER=$(jget "$WORK/count_after.json" sum)
+COUNT_LISTED=$(jget "$WORK/count_after.json" listed)
+FIRED=$((COUNT_AFTER - COUNT_BEFORE))
+SEEN_202=$(jget "$WORK/a.json" status202)
+IN_FLIGHT=$(jget "$WORK/a.json" in_flight_at_end)
+EXTRA=$((FIRED - SEEN_202))
+if [ "$EXTRA" -eq 0 ]; then
+  VERDICT="MATCH"
+elif [ "$EXTRA" -gt 0 ] && [ "$EXTRA" -le "$IN_FLIGHT" ]; then
+  VERDICT="MATCH once wrk's unanswered requests are counted: wrk stopped with $IN_FLIGHT requests sent but not yet answered, and the server fired $EXTRA more times than wrk saw 202s; no acknowledged fire was lost"
+else
+  VERDICT="MISMATCH: the server fired $EXTRA times more than wrk saw 202s (negative = acknowledged fires lost), with only $IN_FLIGHT requests unanswered when wrk stopped"
+fi
+COUNT_LINE="trigger_count check after (a): sum over $COUNT_LISTED instances = $COUNT_AFTER (was $COUNT_BEFORE before (a), so $FIRED fires during (a)); 202s seen by wrk = $SEEN_202; $VERDICT"
+echo "bench: $COUNT_LINE" >&2
+
+run_wrk b "(b) POST notify + exec Display_1.request {\"power\": true}, spread over $INSTANCES instances" "$SB_URL" POST "$WORK/paths_exec.txt" "$BODY" "${JSON[@]}"
+RSS_B=$(rss_kb "$SB_PID")
+printf '%s\t%s\t%s\n' "(b) notify + exec Display_1.request" "$WORK/b.json" "$RSS_B" >>"$ROWS"
+
+run_wrk c "(c) admin GET /systems/{sys}/triggers/{trig}, one instance" "$SB_URL" GET "$WORK/path_admin.txt" "" -H "X-API-Key: $KEY"
+RSS_C=$(rss_kb "$SB_PID")
+printf '%s\t%s\t%s\n' "(c) admin GET one instance" "$WORK/c.json" "$RSS_C" >>"$ROWS"
+
+log "stopping switchboard (SIGTERM)"
+STOP_START=$(date +%s%N)
+stop_pid "$SB_PID"
+STOP_MS=$((($(date +%s%N) - STOP_START) / 1000000))
+
+# --- the bare handler ------------------------------------------------------------------------------
+log "starting examples/bare_actix on $HOST:$BARE_PORT"
+"$ROOT/target/release/examples/bare_actix" "$HOST:$BARE_PORT" >>"$WORK/bare.log" 2>&1 &
+BARE_PID=$!
+PIDS+=("$BARE_PID")
+"${BENCH_PY[@]}" wait --base "$BARE_URL" --path / --any --timeout 30
+run_wrk bare "bare actix-web handler, load (a)" "$BARE_URL" POST "$WORK/paths_notify.txt" "$BODY" "${JSON[@]}"
+printf '%s\t%s\t%s\n' "bare actix-web handler, load (a)" "$WORK/bare.json" "$(rss_kb "$BARE_PID")" >>"$ROWS"
+stop_pid "$BARE_PID"
+
+# --- start-up with 100,000 stored instances --------------------------------------------------------
+log "seeding a fresh data directory with $SEED_INSTANCES instances"
+SEED_START=$(date +%s%N)
+"$ROOT/target/release/examples/seed_store" "$WORK/seed" "$SEED_INSTANCES" >&2
+SEED_S=$(awk -v ns=$(($(date +%s%N) - SEED_START)) 'BEGIN {printf "%.1f", ns / 1e9}')
+SEED_DU=$(du -sh "$WORK/seed" | cut -f1)
+
+log "timing start-up (polling every 10 ms)"
+"${BENCH_PY[@]}" startup --base "$SB_URL" --pidfile "$WORK/startup.pid" --log "$WORK/startup.log" --interval 0.01 \
+  -- "${SERVER[@]}" --data-dir "$WORK/seed" >"$WORK/startup.json"
+START_PID=$(cat "$WORK/startup.pid")
+RSS_READY=$(rss_kb "$START_PID")
+sleep 5
+RSS_READY_5S=$(rss_kb "$START_PID")
+READY_MS=$(jget "$WORK/startup.json" ready_ms)
+FIRST_MS=$(jget "$WORK/startup.json" first_http_answer_ms)
+ENDPOINT=$(jget "$WORK/startup.json" endpoint)
+FALLBACK=$(jget "$WORK/startup.json" fallback)
+if [ "$FALLBACK" = True ]; then
+  HOW="GET /healthz answered 200 (the server has no /readyz, 404, so this falls back to /healthz)"
+else
+  HOW="GET $ENDPOINT answered 200"
+fi
+STARTUP_LINE="start-up with $SEED_INSTANCES stored instances ($SEED_DU on disk, seeded in $SEED_S s): $READY_MS ms from process start until $HOW; first HTTP answer at $FIRST_MS ms; server RSS $(mib "$RSS_READY") when ready, $(mib "$RSS_READY_5S") 5 s later"
+echo "bench: $STARTUP_LINE" >&2
+stop_pid "$START_PID"
+rm -f "$WORK/startup.pid"
+
+# --- the table -------------------------------------------------------------------------------------
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || COMMIT="$COMMIT + uncommitted changes"
+CPU=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+HEADER="Commit $COMMIT. $(nproc) cores ($CPU); wrk and the server share them. wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --timeout 5s, a random path per request from the 10,000 instances' webhook paths in (a), (b) and the bare run; POST body \`$BODY\`. Per-instance rate limit raised to 1000000/s, burst 1000000. Latencies are wrk's exact percentiles; errors are non-2xx responses plus socket errors (connect, read, write, timeout). Server RSS is VmRSS right after each run."
+SETUP_LINE="Created the $INSTANCES instances through the admin API in $(jget "$WORK/setup.json" seconds) s ($(jget "$WORK/setup.json" per_second)/s). Server RSS after creating them: $(mib "$RSS_CREATED"); after all the load: $(mib "$RSS_C"). Graceful stop (SIGTERM) took $STOP_MS ms."
+
+echo >&2
+"${BENCH_PY[@]}" report --rows "$ROWS" --out "$ROOT/bench/results.md" --header "$HEADER" \
+  --note "$COUNT_LINE" --note "$STARTUP_LINE" --note "$SETUP_LINE"
+echo >&2
+echo "bench: table written to bench/results.md" >&2
