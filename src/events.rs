@@ -37,7 +37,7 @@ impl EngineEvent {
 pub trait EventSink: Send + Sync + 'static {
     /// Whether anyone wants this event recorded; cheap and in memory, so events nobody subscribed to
     /// cost no storage call.
-    fn wants(&self, event: &EngineEvent) -> bool;
+    fn wants(&self, event_type: &str, system_id: Option<&str>) -> bool;
     fn record(&self, event: &EngineEvent);
 }
 
@@ -67,7 +67,7 @@ impl EventBus {
     }
 
     pub async fn publish(&self, event: EngineEvent) {
-        if let Some(sink) = self.sink.get().filter(|s| s.wants(&event)).cloned() {
+        if let Some(sink) = self.sink.get().filter(|s| s.wants(&event.event, event.system_id.as_deref())).cloned() {
             let recorded = event.clone();
             if let Err(e) = tokio::task::spawn_blocking(move || sink.record(&recorded)).await {
                 tracing::error!(error = %e, event = %event.event, "recording an event failed");
@@ -78,7 +78,16 @@ impl EventBus {
     }
 
     pub async fn emit(&self, event: &str, system_id: Option<&str>, data: Value) {
-        self.publish(EngineEvent::new(event, system_id, data)).await;
+        self.emit_with(event, system_id, || data).await;
+    }
+
+    /// Publishes only if a live listener or the sink wants the event, building its data only then:
+    /// hot paths emit several events per request that usually nobody is listening for.
+    pub async fn emit_with(&self, event: &str, system_id: Option<&str>, data: impl FnOnce() -> Value) {
+        let wanted = self.live.receiver_count() > 0 || self.sink.get().is_some_and(|s| s.wants(event, system_id));
+        if wanted {
+            self.publish(EngineEvent::new(event, system_id, data())).await;
+        }
     }
 }
 

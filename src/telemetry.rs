@@ -21,14 +21,16 @@ pub struct RedactedRootSpan;
 impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
     fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
         use actix_web::HttpMessage;
-        let target = redact_target(request.path(), request.query_string());
-        let request_id =
-            request.extensions().get::<crate::http::middleware::RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        // Field values are computed only when the span is enabled, so a quiet log level costs nothing.
         tracing::info_span!(
             "http_request",
             method = %request.method(),
-            target = %target,
-            request_id = %request_id,
+            target = %redact_target(request.path(), request.query_string()),
+            request_id = %request
+                .extensions()
+                .get::<crate::http::middleware::RequestId>()
+                .map(|r| r.0.clone())
+                .unwrap_or_default(),
             status = tracing::field::Empty,
         )
     }

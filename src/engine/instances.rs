@@ -12,6 +12,7 @@ pub type InstanceRecord = (TriggerInstance, InstanceState);
 impl Engine {
     /// Drops deleted instances from condition tracking and memory.
     pub(super) fn forget_instances(&self, ids: &[InstanceId]) {
+        self.targets.invalidate();
         for id in ids {
             self.evaluator.unload(id);
             self.runtime.forget(id);
@@ -92,7 +93,8 @@ impl Engine {
                     inst
                 })
             })
-            .await?)
+            .await
+            .inspect(|_| self.targets.invalidate())?)
     }
 
     pub async fn delete_instance(&self, system: SystemId, id: InstanceId) -> EngineResult<()> {

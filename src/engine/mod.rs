@@ -74,6 +74,7 @@ pub struct Engine {
     modules: Arc<ModuleRuntime>,
     events: Arc<EventBus>,
     evaluator: Arc<Evaluator>,
+    targets: webhook::TargetCache,
 }
 
 /// Everything an [`Engine`] is built from.
@@ -91,7 +92,7 @@ pub struct EngineParts {
 impl Engine {
     pub fn new(parts: EngineParts) -> Self {
         let EngineParts { store, drivers, keys, runtime, limits, modules, events, evaluator } = parts;
-        Self { store, drivers, keys, runtime, limits, modules, events, evaluator }
+        Self { store, drivers, keys, runtime, limits, modules, events, evaluator, targets: Default::default() }
     }
 
     pub fn events(&self) -> &Arc<EventBus> {
@@ -101,6 +102,7 @@ impl Engine {
     /// Rebuilds condition tracking after an admin change; failures are logged, never surfaced, since
     /// the change itself is stored.
     async fn refresh(&self, what: Refresh<'_>) {
+        self.targets.invalidate();
         let result = match what {
             Refresh::Instance(id) => self.evaluator.load(id).await,
             Refresh::System(id) => self.evaluator.reload_system(id).await,

@@ -22,6 +22,9 @@ use crate::store::{GroupCommit, Store, StoreResult};
 
 struct Live {
     conditions: ConditionState,
+    /// The trigger shape `conditions` was configured for; reconfiguring only when it changes keeps
+    /// the webhook path free of allocations for condition names.
+    shape: Option<Shape>,
     state: InstanceState,
     /// A window watcher task is running for this instance.
     watching: bool,
@@ -31,7 +34,7 @@ impl Live {
     fn resume(stored: InstanceState) -> Self {
         let levels = stored.conditions.iter().filter(|(k, _)| !is_pulse_condition(k)).map(|(k, v)| (k.clone(), *v));
         let conditions = ConditionState::restore(levels.collect(), stored.triggered);
-        Self { conditions, state: stored, watching: false }
+        Self { conditions, shape: None, state: stored, watching: false }
     }
 }
 
@@ -71,6 +74,13 @@ pub struct TriggerRuntime {
     live: Mutex<HashMap<InstanceId, Live>>,
 }
 
+/// What decides a trigger's condition set: `any_match`, webhook, number of comparisons and schedules.
+type Shape = (bool, bool, usize, usize);
+
+fn shape(spec: &TriggerSpec) -> Shape {
+    (spec.any_match, spec.enable_webhook, spec.conditions.comparisons.len(), spec.conditions.time_dependents.len())
+}
+
 /// The condition names a trigger defines, in a stable order.
 pub fn condition_names(spec: &TriggerSpec) -> impl Iterator<Item = String> + '_ {
     let webhook = spec.enable_webhook.then(|| WEBHOOK.to_owned());
@@ -103,13 +113,8 @@ impl TriggerRuntime {
     }
 
     /// One accepted webhook call; the answer comes after a fire is on disk.
-    pub async fn webhook_call(
-        self: &Arc<Self>,
-        inst: &TriggerInstance,
-        spec: &TriggerSpec,
-        stored: InstanceState,
-    ) -> StoreResult<Notified> {
-        let state = self.apply(inst, spec, Some(stored), Change::Pulse(WEBHOOK), true).await?;
+    pub async fn webhook_call(self: &Arc<Self>, inst: &TriggerInstance, spec: &TriggerSpec) -> StoreResult<Notified> {
+        let state = self.apply(inst, spec, None, Change::Pulse(WEBHOOK), true).await?;
         Ok(Notified { fired: state.1, triggered: state.0.triggered, trigger_count: state.0.trigger_count })
     }
 
@@ -136,11 +141,16 @@ impl TriggerRuntime {
         let (fired, changed, was_triggered, snapshot, start_watch) = {
             let mut live = self.live();
             let entry = live.entry(inst.id.clone()).or_insert_with(|| Live::resume(stored.unwrap_or_default()));
-            let before = entry.state.clone();
-            entry.conditions.configure(spec.any_match, condition_names(spec));
+            let was_triggered = entry.state.triggered;
+            if entry.shape != Some(shape(spec)) {
+                entry.conditions.configure(spec.any_match, condition_names(spec));
+                entry.shape = Some(shape(spec));
+            }
+            let mut counted_error = false;
             let step = match change {
                 Change::Pulse(name) => entry.conditions.pulse(name, now, spec.debounce_period),
                 Change::Set { name, value, error } => {
+                    counted_error = error;
                     entry.state.comparison_errors += u64::from(error);
                     entry.conditions.set(name, value)
                 }
@@ -151,61 +161,69 @@ impl TriggerRuntime {
                 entry.state.last_fired_at = Some(now_epoch_seconds());
             }
             entry.state.triggered = entry.conditions.triggered();
-            entry.state.conditions = entry.conditions.values().clone();
-            let changed = entry.state != before;
+            let values_changed = entry.state.conditions != *entry.conditions.values();
+            if values_changed {
+                entry.state.conditions = entry.conditions.values().clone();
+            }
+            let changed = step.fired || was_triggered != entry.state.triggered || values_changed || counted_error;
             if changed {
                 entry.state.version += 1;
             }
             let start_watch = !entry.watching && entry.conditions.next_deadline().is_some();
             entry.watching |= start_watch;
-            (step.fired, changed, before.triggered, entry.state.clone(), start_watch)
+            (step.fired, changed, was_triggered, entry.state.clone(), start_watch)
         };
         if start_watch {
             self.watch_windows(inst.clone());
         }
         if changed {
-            self.store_and_announce(inst, fired, was_triggered, &snapshot).await?;
+            self.store_and_announce(inst, fired, was_triggered, &snapshot).await;
         }
         if fired {
             crate::metrics::METRICS.fires.inc();
-            // The action worker lives as long as the runtime; a send can fail only during shutdown.
-            let _ = self.fires.send(Fired { instance: inst.clone(), spec: spec.clone() });
-            if durable {
-                self.commit.durable().await?;
+            if !spec.actions.functions.is_empty() || !spec.actions.mailers.is_empty() {
+                // The action worker lives as long as the runtime; a send can fail only during shutdown.
+                let _ = self.fires.send(Fired { instance: inst.clone(), spec: spec.clone() });
             }
+        }
+        // A client told of a fire must find it on disk; one told of any other change, in the store.
+        if durable && fired {
+            self.commit.durable().await?;
+        } else if durable && changed {
+            self.commit.applied().await?;
         }
         Ok((snapshot, fired))
     }
 
-    /// Stores the state and publishes a fire, a reset (no longer triggered after being triggered or
-    /// firing) and the state change.
+    /// Queues the state for storage and publishes a fire, a reset (no longer triggered after being
+    /// triggered or firing) and the state change.
     async fn store_and_announce(
         &self,
         inst: &TriggerInstance,
         fired: bool,
         was_triggered: bool,
         state: &InstanceState,
-    ) -> StoreResult<()> {
-        let (id, stored) = (inst.id.clone(), state.clone());
-        self.store.run(move |s| s.write_state(&id, &stored)).await?;
-        let data = json!({
-            "trigger_instance": inst.id,
-            "trigger_id": inst.trigger_id,
-            "system_id": inst.control_system_id,
-            "triggered": state.triggered,
-            "trigger_count": state.trigger_count,
-            "last_fired_at": state.last_fired_at,
-            "conditions": state.conditions,
-        });
+    ) {
+        self.commit.write(inst.id.clone(), state.clone());
+        let data = || {
+            json!({
+                "trigger_instance": inst.id,
+                "trigger_id": inst.trigger_id,
+                "system_id": inst.control_system_id,
+                "triggered": state.triggered,
+                "trigger_count": state.trigger_count,
+                "last_fired_at": state.last_fired_at,
+                "conditions": state.conditions,
+            })
+        };
         let system = Some(inst.control_system_id.as_str());
         if fired {
-            self.events.emit("trigger.fired", system, data.clone()).await;
+            self.events.emit_with("trigger.fired", system, data).await;
         }
         if !state.triggered && (fired || was_triggered) {
-            self.events.emit("trigger.reset", system, data.clone()).await;
+            self.events.emit_with("trigger.reset", system, data).await;
         }
-        self.events.emit("trigger.state_changed", system, data).await;
-        Ok(())
+        self.events.emit_with("trigger.state_changed", system, data).await;
     }
 
     /// Counts failed actions of a fire.
@@ -217,7 +235,8 @@ impl TriggerRuntime {
             entry.state.version += 1;
             entry.state.clone()
         };
-        self.store_and_announce(inst, false, snapshot.triggered, &snapshot).await
+        self.store_and_announce(inst, false, snapshot.triggered, &snapshot).await;
+        Ok(())
     }
 
     /// The live state of an instance, if it is live.
@@ -275,6 +294,7 @@ impl TriggerRuntime {
             entry.state.version += 1;
             (was_triggered, entry.state.clone())
         };
-        self.store_and_announce(inst, false, was_triggered, &snapshot).await
+        self.store_and_announce(inst, false, was_triggered, &snapshot).await;
+        Ok(())
     }
 }

@@ -11,7 +11,9 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use super::runtime::{Notified, TriggerRuntime};
 use super::{Engine, EngineResult};
 use crate::config::WebhookConfig;
-use crate::domain::instance::{InstanceState, TriggerInstance};
+use std::collections::HashMap;
+
+use crate::domain::instance::TriggerInstance;
 use crate::domain::methods::{SupportedMethods, WebhookMethod};
 use crate::domain::secret::WebhookSecret;
 use crate::domain::trigger::Trigger;
@@ -19,9 +21,49 @@ use crate::domain::InstanceId;
 
 /// An instance whose secret matched and that accepts webhooks.
 pub struct WebhookTarget {
-    pub instance: TriggerInstance,
-    pub trigger: Trigger,
-    state: InstanceState,
+    pub instance: Arc<TriggerInstance>,
+    pub trigger: Arc<Trigger>,
+}
+
+type Resolved = Option<(Arc<TriggerInstance>, Arc<Trigger>)>;
+
+/// What the webhook path knows about instances, so that a call costs no storage read. Any admin
+/// change that could alter an answer bumps the generation; an entry from an older generation is
+/// read again. Unknown ids are remembered too (up to a bound), so that known and unknown ids cost
+/// the same.
+#[derive(Default)]
+pub struct TargetCache {
+    generation: std::sync::atomic::AtomicU64,
+    entries: std::sync::RwLock<HashMap<InstanceId, (u64, Resolved)>>,
+}
+
+/// Entries kept before the cache starts over, bounding what random ids can make it hold.
+const MAX_CACHED: usize = 200_000;
+
+impl TargetCache {
+    fn current(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn get(&self, id: &InstanceId) -> Option<Resolved> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries.get(id).filter(|(g, _)| *g == self.current()).map(|(_, r)| r.clone())
+    }
+
+    /// `generation` is the one read before loading, so a change that raced the load wins.
+    fn put(&self, id: InstanceId, generation: u64, resolved: Resolved) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= MAX_CACHED {
+            entries.clear();
+        }
+        entries.insert(id, (generation, resolved));
+    }
+
+    /// Forgets everything; called after admin changes to instances, triggers or systems.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.entries.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
 }
 
 impl WebhookTarget {
@@ -71,8 +113,18 @@ impl Engine {
             decoy().matches(secret);
             return Ok(None);
         };
-        let found = self.store.run(move |s| s.webhook_target(&id)).await?;
-        let Some((instance, trigger, state)) = found else {
+        let resolved = match self.targets.get(&id) {
+            Some(resolved) => resolved,
+            None => {
+                let generation = self.targets.current();
+                let lookup = id.clone();
+                let found = self.store.run(move |s| s.webhook_target(&lookup)).await?;
+                let resolved = found.map(|(i, t, _)| (Arc::new(i), Arc::new(t)));
+                self.targets.put(id, generation, resolved.clone());
+                resolved
+            }
+        };
+        let Some((instance, trigger)) = resolved else {
             decoy().matches(secret);
             return Ok(None);
         };
@@ -80,7 +132,7 @@ impl Engine {
         if !secret_ok || !instance.enabled || !trigger.spec.enable_webhook {
             return Ok(None);
         }
-        Ok(Some(WebhookTarget { instance, trigger, state }))
+        Ok(Some(WebhookTarget { instance, trigger }))
     }
 
     /// Takes one token from the instance's bucket, or says how long until one is free.
@@ -91,12 +143,14 @@ impl Engine {
     /// Fires the instance's webhook condition.
     pub async fn webhook_fire(&self, target: WebhookTarget, method: &str) -> EngineResult<Notified> {
         let inst = &target.instance;
-        let data = serde_json::json!({
-            "trigger_instance": inst.id, "trigger_id": inst.trigger_id, "system_id": inst.control_system_id,
-            "method": method,
-        });
-        self.events.emit("webhook.received", Some(inst.control_system_id.as_str()), data).await;
-        Ok(self.runtime.webhook_call(inst, &target.trigger.spec, target.state).await?)
+        let data = || {
+            serde_json::json!({
+                "trigger_instance": inst.id, "trigger_id": inst.trigger_id, "system_id": inst.control_system_id,
+                "method": method,
+            })
+        };
+        self.events.emit_with("webhook.received", Some(inst.control_system_id.as_str()), data).await;
+        Ok(self.runtime.webhook_call(inst, &target.trigger.spec).await?)
     }
 
     pub fn webhook_limits(&self) -> &WebhookLimits {

@@ -102,8 +102,8 @@ impl Shared {
 }
 
 impl EventSink for Shared {
-    fn wants(&self, event: &EngineEvent) -> bool {
-        self.cache().values().any(|s| s.wants(event))
+    fn wants(&self, event_type: &str, system_id: Option<&str>) -> bool {
+        self.cache().values().any(|s| s.wants_kind(event_type, system_id))
     }
 
     fn record(&self, event: &EngineEvent) {

@@ -385,11 +385,16 @@ impl Subscription {
     /// Whether `event` should be queued for this subscription. Paused subscriptions still queue,
     /// so nothing is lost while they are paused; disabled ones do not.
     pub fn wants(&self, event: &EngineEvent) -> bool {
+        self.wants_kind(&event.event, event.system_id.as_deref())
+    }
+
+    /// [`Subscription::wants`] for an event known only by its type and system.
+    pub fn wants_kind(&self, event_type: &str, system_id: Option<&str>) -> bool {
         // `test` events go only to the subscription being tested, never through the queue.
         self.enabled
-            && event.event != EventType::Test.as_str()
-            && self.events.matches(&event.event)
-            && self.system_id.as_ref().is_none_or(|s| event.system_id.as_deref() == Some(s.as_str()))
+            && event_type != EventType::Test.as_str()
+            && self.events.matches(event_type)
+            && self.system_id.as_ref().is_none_or(|s| system_id == Some(s.as_str()))
     }
 
     /// Whether the worker may deliver to it now.

@@ -1,68 +1,132 @@
-//! Group commit: callers that need their writes on disk wait for one shared flush instead of each
-//! flushing. A flush starts only after it has taken a waiter off the queue, so it covers every write
-//! that waiter made; waiters that arrive during a flush share the next one.
+//! Group commit of instance state. Writers queue their new state and, when they must answer a client,
+//! wait for it to be applied (or applied and flushed). One task applies everything queued at once in
+//! one blocking call and flushes once for all durable waiters, so concurrent fires share one fsync
+//! and the request path never makes a storage call of its own.
+//!
+//! A batch is taken only after a waiter's job is dequeued, and jobs are queued in order, so a waiter is
+//! answered only after every write its caller queued before it is applied.
+
+use std::collections::HashMap;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{Store, StoreError, StoreResult};
+use crate::domain::instance::InstanceState;
+use crate::domain::InstanceId;
 
-type Waiter = oneshot::Sender<Result<(), String>>;
+enum Job {
+    Write(InstanceId, InstanceState),
+    Wait { durable: bool, done: oneshot::Sender<Result<(), String>> },
+}
 
 #[derive(Clone)]
 pub struct GroupCommit {
-    queue: mpsc::UnboundedSender<Waiter>,
+    queue: mpsc::UnboundedSender<Job>,
 }
 
 impl GroupCommit {
-    /// Starts the flusher; it stops when `shutdown` is cancelled, after answering everyone queued.
+    /// Starts the committer; it stops when `shutdown` is cancelled, after applying and answering
+    /// everything queued.
     pub fn start(store: Store, shutdown: CancellationToken) -> (Self, JoinHandle<()>) {
         let (queue, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(flush_loop(store, rx, shutdown));
+        let task = tokio::spawn(commit_loop(store, rx, shutdown));
         (Self { queue }, task)
     }
 
-    /// Returns once everything this task wrote before the call is durable.
+    /// Queues a state write; the newest version of an instance's state wins.
+    pub fn write(&self, id: InstanceId, state: InstanceState) {
+        if self.queue.send(Job::Write(id, state)).is_err() {
+            tracing::warn!("a state write arrived after shutdown and was dropped");
+        }
+    }
+
+    /// Returns once everything queued before is applied and flushed to disk.
     pub async fn durable(&self) -> StoreResult<()> {
-        let (tx, rx) = oneshot::channel();
-        self.queue.send(tx).map_err(|_| StoreError::Task("the flusher has stopped".into()))?;
-        rx.await.map_err(|_| StoreError::Task("the flusher has stopped".into()))?.map_err(StoreError::Task)
+        self.wait(true).await
+    }
+
+    /// Returns once everything queued before is applied (visible to readers).
+    pub async fn applied(&self) -> StoreResult<()> {
+        self.wait(false).await
+    }
+
+    async fn wait(&self, durable: bool) -> StoreResult<()> {
+        let stopped = || StoreError::Task("the committer has stopped".into());
+        let (done, answer) = oneshot::channel();
+        self.queue.send(Job::Wait { durable, done }).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?.map_err(StoreError::Task)
     }
 }
 
-async fn flush_loop(store: Store, mut rx: mpsc::UnboundedReceiver<Waiter>, shutdown: CancellationToken) {
-    let mut batch = Vec::new();
+#[derive(Default)]
+struct Batch {
+    writes: HashMap<InstanceId, InstanceState>,
+    waiters: Vec<oneshot::Sender<Result<(), String>>>,
+    flush: bool,
+}
+
+impl Batch {
+    fn add(&mut self, job: Job) {
+        match job {
+            Job::Write(id, state) => match self.writes.get(&id) {
+                Some(queued) if queued.version >= state.version => {}
+                _ => {
+                    self.writes.insert(id, state);
+                }
+            },
+            Job::Wait { durable, done } => {
+                self.flush |= durable;
+                self.waiters.push(done);
+            }
+        }
+    }
+
+    async fn commit(self, store: &Store) {
+        let Batch { writes, waiters, flush } = self;
+        let result = store
+            .run(move |s| {
+                for (id, state) in &writes {
+                    s.write_state(id, state)?;
+                }
+                if flush {
+                    s.flush()?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| e.to_string());
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "committing trigger state failed");
+        }
+        for waiter in waiters {
+            // A waiter that gave up (its request was cancelled) needs no answer.
+            let _ = waiter.send(result.clone());
+        }
+    }
+}
+
+async fn commit_loop(store: Store, mut rx: mpsc::UnboundedReceiver<Job>, shutdown: CancellationToken) {
     loop {
         let first = tokio::select! {
             biased;
-            waiter = rx.recv() => waiter,
+            job = rx.recv() => job,
             _ = shutdown.cancelled() => None,
         };
         let Some(first) = first else { break };
-        batch.push(first);
+        let mut batch = Batch::default();
+        batch.add(first);
         while let Ok(more) = rx.try_recv() {
-            batch.push(more);
+            batch.add(more);
         }
-        answer(&store, &mut batch).await;
+        batch.commit(&store).await;
     }
-    // Whoever queued before the shutdown still gets a real answer.
+    // Whatever was queued before the shutdown is still applied and answered.
     rx.close();
-    while let Some(waiter) = rx.recv().await {
-        batch.push(waiter);
+    let mut batch = Batch { flush: true, ..Batch::default() };
+    while let Some(job) = rx.recv().await {
+        batch.add(job);
     }
-    if !batch.is_empty() {
-        answer(&store, &mut batch).await;
-    }
-}
-
-async fn answer(store: &Store, batch: &mut Vec<Waiter>) {
-    let result = store.run(|s| s.flush()).await.map_err(|e| e.to_string());
-    if let Err(e) = &result {
-        tracing::error!(error = %e, "flushing the store failed");
-    }
-    for waiter in batch.drain(..) {
-        // A waiter that gave up (its request was cancelled) needs no answer.
-        let _ = waiter.send(result.clone());
-    }
+    batch.commit(&store).await;
 }
