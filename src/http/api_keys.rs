@@ -3,6 +3,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::auth::Admin;
 use super::errors::ApiError;
 use super::input::{json_body, path_id, query, ListQuery};
+use super::openapi::{AdminKeyRequired, InvalidQuery, JsonBodyErrors, NotFound};
 use super::views::{page_response, ApiKeyOut};
 use super::AppState;
 use crate::domain::ApiKeyId;
@@ -12,12 +13,52 @@ fn key_id(raw: &str) -> Result<ApiKeyId, ApiError> {
     path_id(raw, ApiKeyId::parse, "API key")
 }
 
+/// List API keys
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/api_keys",
+    tag = "api keys",
+    operation_id = "list_api_keys",
+    params(
+        ("limit" = Option<usize>, Query, maximum = 10000, description = "Page size: default 100, at most 10000."),
+        ("offset" = Option<usize>, Query, description = "Items to skip: default 0."),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "One page of keys (never the keys themselves)",
+            body = [ApiKeyOut],
+            headers(("X-Total-Count" = u64, description = "The number of matches before paging")),
+        ),
+        InvalidQuery,
+        AdminKeyRequired,
+    )
+)]
 pub async fn list(_: Admin, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let q: ListQuery = query(&req)?;
     let page = state.engine.list_api_keys(q.page()?).await?;
     Ok(page_response(page, ApiKeyOut::from))
 }
 
+/// Create an API key
+///
+/// The answer is the only place the key itself ever appears; only its hash is stored.
+#[utoipa::path(
+    post,
+    path = "/api/engine/v2/api_keys",
+    tag = "api keys",
+    operation_id = "create_api_key",
+    request_body(
+        content = Object,
+        description = "`{name, role: \"admin\" | \"support\"}`",
+        example = json!({"name": "backoffice", "role": "support"}),
+    ),
+    responses(
+        (status = 201, description = "The key, with `key` (`sbk_…`)", body = ApiKeyOut),
+        JsonBodyErrors,
+        AdminKeyRequired,
+    )
+)]
 pub async fn create(
     _: Admin,
     req: HttpRequest,
@@ -29,11 +70,37 @@ pub async fn create(
     Ok(HttpResponse::Created().json(ApiKeyOut { key: Some(plaintext), ..ApiKeyOut::from(key) }))
 }
 
+/// Get an API key
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/api_keys/{id}",
+    tag = "api keys",
+    operation_id = "get_api_key",
+    params(("id" = String, Path, description = "API key id (`key-…`)")),
+    responses(
+        (status = 200, description = "The key's record (never the key itself)", body = ApiKeyOut),
+        NotFound,
+        AdminKeyRequired,
+    )
+)]
 pub async fn get(_: Admin, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let key = state.engine.get_api_key(key_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(ApiKeyOut::from(key)))
 }
 
+/// Delete an API key
+#[utoipa::path(
+    delete,
+    path = "/api/engine/v2/api_keys/{id}",
+    tag = "api keys",
+    operation_id = "delete_api_key",
+    params(("id" = String, Path, description = "API key id (`key-…`)")),
+    responses(
+        (status = 204, description = "Deleted; the key stops working"),
+        NotFound,
+        AdminKeyRequired,
+    )
+)]
 pub async fn delete(_: Admin, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.engine.delete_api_key(key_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())

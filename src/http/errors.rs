@@ -21,11 +21,20 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every error answer: a stable code, a human message and, for 422s, the offending input.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(
+    as = Error,
+    example = json!({"error": "invalid_field", "message": "name: must not be empty", "field": "name"})
+)]
+pub(super) struct ErrorBody<'a> {
+    /// A stable code: `unauthorized`, `forbidden`, `not_found`, `invalid_field`, …
     error: &'a str,
+    /// Human text; never carries secrets.
     message: &'a str,
+    /// The input at fault (`name`, `modules[0]`, `conditions.comparisons[0].operator`, …), on 422s.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     field: Option<&'a str>,
 }
 

@@ -13,14 +13,18 @@ use tokio::sync::broadcast::error::RecvError;
 use super::auth::Reader;
 use super::errors::ApiError;
 use super::input::query;
+use super::openapi::{InvalidQuery, KeyRequired};
 use super::AppState;
 use crate::domain::SystemId;
 use crate::events::EngineEvent;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
+    /// Only this system's events (`sys-…`).
+    #[param(value_type = Option<String>)]
     system_id: Option<SystemId>,
 }
 
@@ -29,6 +33,27 @@ fn frame(event: &EngineEvent) -> Bytes {
     Bytes::from(format!("id: {}\nevent: {}\ndata: {data}\n\n", event.id, event.event))
 }
 
+/// Stream engine events
+///
+/// A `text/event-stream` of engine events (`id:`, `event:` and a JSON `data:` envelope per event) with a
+/// comment line every 15 s to keep the connection open.
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/events",
+    tag = "events",
+    operation_id = "stream_events",
+    params(EventsQuery),
+    responses(
+        (
+            status = 200,
+            description = "Server-Sent Events, until the client disconnects",
+            body = String,
+            content_type = "text/event-stream",
+        ),
+        InvalidQuery,
+        KeyRequired,
+    )
+)]
 pub async fn stream(_: Reader, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let q: EventsQuery = query(&req)?;
     let system = q.system_id.map(|s| s.to_string());

@@ -80,10 +80,16 @@ pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 10_000;
 
-#[derive(Debug, serde::Deserialize)]
+/// Paging and search for list routes.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only items whose name contains this, case-insensitively.
     pub q: Option<String>,
+    /// Page size: default 100, at most 10000.
+    #[param(maximum = 10000)]
     pub limit: Option<usize>,
+    /// Items to skip: default 0.
     pub offset: Option<usize>,
 }
 

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use super::auth::{Admin, Reader};
 use super::errors::ApiError;
 use super::input::{json_body, path_id, query, ListQuery};
+use super::openapi::{AdminKeyRequired, InvalidQuery, JsonBodyErrors, KeyRequired, NotFound};
 use super::systems::system_id;
 use super::views::{page_response, InstanceOut};
 use super::AppState;
@@ -17,15 +18,42 @@ fn ids(path: &(String, String)) -> Result<(SystemId, InstanceId), ApiError> {
     Ok((system_id(&path.0)?, path_id(&path.1, InstanceId::parse, "trigger instance")?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct InstanceListQuery {
+    /// Page size: default 100, at most 10000.
+    #[param(maximum = 10000)]
     limit: Option<usize>,
+    /// Items to skip: default 0.
     offset: Option<usize>,
+    /// Only instances of this trigger (`trigger-…`).
+    #[param(value_type = Option<String>)]
     trigger_id: Option<TriggerId>,
+    /// Only instances that are (or are not) triggered.
     triggered: Option<bool>,
+    /// Only important (or unimportant) instances.
     important: Option<bool>,
 }
 
+/// List a system's trigger instances
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/systems/{id}/triggers",
+    tag = "trigger instances",
+    operation_id = "list_trigger_instances",
+    params(("id" = String, Path, description = "System id (`sys-…`)"), InstanceListQuery),
+    responses(
+        (
+            status = 200,
+            description = "One page of instances",
+            body = [InstanceOut],
+            headers(("X-Total-Count" = u64, description = "The number of matches before paging")),
+        ),
+        InvalidQuery,
+        NotFound,
+        KeyRequired,
+    )
+)]
 pub async fn list(
     Reader(caller): Reader,
     sys: web::Path<String>,
@@ -40,6 +68,28 @@ pub async fn list(
     Ok(page_response(found, |i| InstanceOut::new(i, &state.public_url, caller)))
 }
 
+/// Apply a trigger to a system
+///
+/// Creates a trigger instance with a fresh webhook secret.
+#[utoipa::path(
+    post,
+    path = "/api/engine/v2/systems/{id}/triggers",
+    tag = "trigger instances",
+    operation_id = "create_trigger_instance",
+    params(("id" = String, Path, description = "System id (`sys-…`)")),
+    request_body(
+        content = Object,
+        description = "`{trigger_id, enabled? (default true), exec_enabled? (default false), important? (default: the \
+                       trigger's)}`",
+        example = json!({"trigger_id": "trigger-0190f0c0a1b27c3d8e9f0a1b2c3d4e5f", "exec_enabled": true}),
+    ),
+    responses(
+        (status = 201, description = "The instance, with its secret and webhook URL", body = InstanceOut),
+        NotFound,
+        JsonBodyErrors,
+        AdminKeyRequired,
+    )
+)]
 pub async fn create(
     Admin(caller): Admin,
     sys: web::Path<String>,
@@ -53,6 +103,24 @@ pub async fn create(
     Ok(HttpResponse::Created().json(InstanceOut::new(created, &state.public_url, caller)))
 }
 
+/// Get a trigger instance
+///
+/// Support keys see `webhook_secret` and `webhook_url` as `null`.
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/systems/{id}/triggers/{trig_id}",
+    tag = "trigger instances",
+    operation_id = "get_trigger_instance",
+    params(
+        ("id" = String, Path, description = "System id (`sys-…`)"),
+        ("trig_id" = String, Path, description = "Trigger instance id (`trig-…`)"),
+    ),
+    responses(
+        (status = 200, description = "The instance", body = InstanceOut),
+        NotFound,
+        KeyRequired,
+    )
+)]
 pub async fn get(
     Reader(caller): Reader,
     path: web::Path<(String, String)>,
@@ -63,6 +131,27 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(InstanceOut::new(found, &state.public_url, caller)))
 }
 
+/// Update a trigger instance
+#[utoipa::path(
+    patch,
+    path = "/api/engine/v2/systems/{id}/triggers/{trig_id}",
+    tag = "trigger instances",
+    operation_id = "update_trigger_instance",
+    params(
+        ("id" = String, Path, description = "System id (`sys-…`)"),
+        ("trig_id" = String, Path, description = "Trigger instance id (`trig-…`)"),
+    ),
+    request_body(
+        content = Object,
+        description = "Any of `{enabled, important, exec_enabled}` (booleans); nothing else",
+    ),
+    responses(
+        (status = 200, description = "The instance", body = InstanceOut),
+        NotFound,
+        JsonBodyErrors,
+        AdminKeyRequired,
+    )
+)]
 pub async fn update(
     Admin(caller): Admin,
     path: web::Path<(String, String)>,
@@ -76,6 +165,24 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(InstanceOut::new(updated, &state.public_url, caller)))
 }
 
+/// Rotate a trigger instance's webhook secret
+///
+/// The old secret stops working at once.
+#[utoipa::path(
+    post,
+    path = "/api/engine/v2/systems/{id}/triggers/{trig_id}/secret",
+    tag = "trigger instances",
+    operation_id = "rotate_trigger_instance_secret",
+    params(
+        ("id" = String, Path, description = "System id (`sys-…`)"),
+        ("trig_id" = String, Path, description = "Trigger instance id (`trig-…`)"),
+    ),
+    responses(
+        (status = 200, description = "The instance with its new secret and webhook URL", body = InstanceOut),
+        NotFound,
+        AdminKeyRequired,
+    )
+)]
 pub async fn rotate_secret(
     Admin(caller): Admin,
     path: web::Path<(String, String)>,
@@ -86,6 +193,22 @@ pub async fn rotate_secret(
     Ok(HttpResponse::Ok().json(InstanceOut::new(updated, &state.public_url, caller)))
 }
 
+/// Remove a trigger from a system
+#[utoipa::path(
+    delete,
+    path = "/api/engine/v2/systems/{id}/triggers/{trig_id}",
+    tag = "trigger instances",
+    operation_id = "delete_trigger_instance",
+    params(
+        ("id" = String, Path, description = "System id (`sys-…`)"),
+        ("trig_id" = String, Path, description = "Trigger instance id (`trig-…`)"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        NotFound,
+        AdminKeyRequired,
+    )
+)]
 pub async fn delete(
     _: Admin,
     path: web::Path<(String, String)>,
@@ -96,6 +219,41 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// A trigger instance's state
+///
+/// Whether it is triggered, its counters and the value of every condition.
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/systems/{id}/triggers/{trig_id}/state",
+    tag = "trigger instances",
+    operation_id = "get_trigger_instance_state",
+    params(
+        ("id" = String, Path, description = "System id (`sys-…`)"),
+        ("trig_id" = String, Path, description = "Trigger instance id (`trig-…`)"),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "`{trigger_instance, control_system_id, trigger_id, enabled, triggered, trigger_count, \
+                           action_errors, comparison_errors, last_fired_at, conditions: {name: bool}}`",
+            body = Object,
+            example = json!({
+                "trigger_instance": "trig-0190f0c0a1b27c3d8e9f0a1b2c3d4e64",
+                "control_system_id": "sys-0190f0c0a1b27c3d8e9f0a1b2c3d4e60",
+                "trigger_id": "trigger-0190f0c0a1b27c3d8e9f0a1b2c3d4e62",
+                "enabled": true,
+                "triggered": false,
+                "trigger_count": 3,
+                "action_errors": 0,
+                "comparison_errors": 0,
+                "last_fired_at": 1700000000,
+                "conditions": {"webhook": false, "comparison_0": true}
+            }),
+        ),
+        NotFound,
+        KeyRequired,
+    )
+)]
 pub async fn state(
     _: Reader,
     path: web::Path<(String, String)>,

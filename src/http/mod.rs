@@ -11,6 +11,7 @@ mod instances;
 pub mod middleware;
 mod module_calls;
 mod modules;
+pub mod openapi;
 mod outbound;
 mod systems;
 mod triggers;
@@ -19,6 +20,7 @@ mod webhook;
 
 use std::sync::Arc;
 
+use actix_web::http::Method;
 use actix_web::web;
 
 use crate::engine::Engine;
@@ -37,74 +39,150 @@ fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(health::method_not_allowed))
 }
 
-/// The whole route table.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics))
-        .service(
-            web::scope("/api/engine/v2")
-                .service(
-                    resource("/systems").route(web::get().to(systems::list)).route(web::post().to(systems::create)),
-                )
-                .service(
-                    resource("/systems/{id}")
-                        .route(web::get().to(systems::get))
-                        .route(web::put().to(systems::replace))
-                        .route(web::patch().to(systems::update))
-                        .route(web::delete().to(systems::delete)),
-                )
-                .route("/systems/{id}/modules", web::get().to(systems::modules))
-                .service(
-                    resource("/systems/{id}/triggers")
-                        .route(web::get().to(instances::list))
-                        .route(web::post().to(instances::create)),
-                )
-                .service(
-                    resource("/systems/{id}/triggers/{trig_id}")
-                        .route(web::get().to(instances::get))
-                        .route(web::patch().to(instances::update))
-                        .route(web::delete().to(instances::delete)),
-                )
-                .route("/systems/{id}/triggers/{trig_id}/secret", web::post().to(instances::rotate_secret))
-                .route("/systems/{id}/triggers/{trig_id}/state", web::get().to(instances::state))
-                .route("/systems/{id}/{module}", web::get().to(module_calls::status))
-                .route("/systems/{id}/{module}/{method}", web::post().to(module_calls::call))
-                .service(
-                    resource("/modules").route(web::get().to(modules::list)).route(web::post().to(modules::create)),
-                )
-                .service(
-                    resource("/modules/{id}")
-                        .route(web::get().to(modules::get))
-                        .route(web::put().to(modules::replace))
-                        .route(web::patch().to(modules::update))
-                        .route(web::delete().to(modules::delete)),
-                )
-                .service(
-                    resource("/triggers").route(web::get().to(triggers::list)).route(web::post().to(triggers::create)),
-                )
-                .service(
-                    resource("/triggers/{id}")
-                        .route(web::get().to(triggers::get))
-                        .route(web::put().to(triggers::replace))
-                        .route(web::patch().to(triggers::update))
-                        .route(web::delete().to(triggers::delete)),
-                )
-                .route("/triggers/{id}/instances", web::get().to(triggers::instances))
-                .service(
-                    resource("/api_keys").route(web::get().to(api_keys::list)).route(web::post().to(api_keys::create)),
-                )
-                .service(
-                    resource("/api_keys/{id}")
-                        .route(web::get().to(api_keys::get))
-                        .route(web::delete().to(api_keys::delete)),
-                )
-                .route("/drivers", web::get().to(drivers::list))
-                .route("/events", web::get().to(events::stream))
-                .configure(outbound::routes)
-                .route("/webhook/{trig_id}/notify", web::route().to(webhook::notify))
-                .route("/webhook/{trig_id}/notify/{secret}", web::route().to(webhook::notify))
-                .route("/webhook/{trig_id}/notify/{secret}/{mod}/{index}/{method}", web::route().to(webhook::notify)),
+/// Registers one route-table entry (see [`route_table!`]) on a `ServiceConfig`.
+macro_rules! register_route {
+    ($cfg:ident; resource $path:literal { $($method:ident => $handler:path),+ $(,)? }) => {
+        $cfg.service(resource($path)$(.route(web::method(Method::$method).to($handler)))+);
+    };
+    ($cfg:ident; route $path:literal { $method:ident => $handler:path $(,)? }) => {
+        $cfg.route($path, web::method(Method::$method).to($handler));
+    };
+    ($cfg:ident; any $path:literal { $handler:path $(,)? }) => {
+        $cfg.route($path, web::route().to($handler));
+    };
+}
+
+/// Flattens the route table's sections into `(METHOD, full path)` pairs, in table order.
+macro_rules! route_list {
+    ([$($out:tt)*]) => {
+        &[$($out)*]
+    };
+    ([$($out:tt)*] $prefix:literal {} $($sections:tt)*) => {
+        route_list!([$($out)*] $($sections)*)
+    };
+    ([$($out:tt)*] $prefix:literal { any $path:literal { $handler:path $(,)? } $($rest:tt)* } $($sections:tt)*) => {
+        route_list!(
+            [
+                $($out)*
+                ("GET", concat!($prefix, $path)),
+                ("POST", concat!($prefix, $path)),
+                ("PUT", concat!($prefix, $path)),
+                ("PATCH", concat!($prefix, $path)),
+                ("DELETE", concat!($prefix, $path)),
+            ]
+            $prefix { $($rest)* } $($sections)*
         )
-        .default_service(web::to(health::unknown_route));
+    };
+    (
+        [$($out:tt)*]
+        $prefix:literal { $kind:ident $path:literal { $($method:ident => $handler:path),+ $(,)? } $($rest:tt)* }
+        $($sections:tt)*
+    ) => {
+        route_list!(
+            [$($out)* $((stringify!($method), concat!($prefix, $path)),)+]
+            $prefix { $($rest)* } $($sections)*
+        )
+    };
+}
+
+/// The route table, written once: it expands to [`routes`], which registers it with actix in table
+/// order, and to [`ROUTES`], which lists every `(METHOD, full path)` pair for the OpenAPI test.
+///
+/// Entry kinds:
+/// - `resource PATH { METHOD => handler, … }`: one resource; other methods get the JSON 405.
+/// - `route PATH { METHOD => handler }`: one method-guarded route; a request with another method falls
+///   through to later entries and, failing those, to the JSON 404.
+/// - `any PATH { handler }`: every method reaches the handler, which decides (trigger webhooks, which
+///   answer GET, HEAD, POST, PUT, PATCH and DELETE). Listed in `ROUTES` as GET, POST, PUT, PATCH and
+///   DELETE; HEAD is implied by GET.
+///
+/// Order matters to actix: a literal segment must come before a `{param}` that would also match it.
+macro_rules! route_table {
+    (
+        root { $($rk:ident $rpath:literal { $($rbody:tt)* })* }
+        scope $prefix:literal { $($sk:ident $spath:literal { $($sbody:tt)* })* }
+    ) => {
+        /// The whole route table: the entries outside and inside the API scope, then the JSON 404.
+        pub fn routes(cfg: &mut web::ServiceConfig) {
+            $(register_route!(cfg; $rk $rpath { $($rbody)* });)*
+            cfg.service(web::scope($prefix).configure(|cfg| {
+                $(register_route!(cfg; $sk $spath { $($sbody)* });)*
+            }))
+            .default_service(web::to(health::unknown_route));
+        }
+
+        /// Every `(METHOD, full path)` the server routes, in registration order. The OpenAPI document must
+        /// describe exactly these (see `openapi.rs` and `tests/api/openapi.rs`).
+        pub const ROUTES: &[(&str, &str)] = route_list!(
+            []
+            "" { $($rk $rpath { $($rbody)* })* }
+            $prefix { $($sk $spath { $($sbody)* })* }
+        );
+    };
+}
+
+route_table! {
+    root {
+        route "/healthz" { GET => health::healthz }
+        route "/readyz" { GET => health::readyz }
+        route "/metrics" { GET => health::metrics }
+    }
+    scope "/api/engine/v2" {
+        resource "/systems" { GET => systems::list, POST => systems::create }
+        resource "/systems/{id}" {
+            GET => systems::get,
+            PUT => systems::replace,
+            PATCH => systems::update,
+            DELETE => systems::delete,
+        }
+        // Before `/systems/{id}/{module}`, which would take `modules` and `triggers` for a module.
+        route "/systems/{id}/modules" { GET => systems::modules }
+        resource "/systems/{id}/triggers" { GET => instances::list, POST => instances::create }
+        resource "/systems/{id}/triggers/{trig_id}" {
+            GET => instances::get,
+            PATCH => instances::update,
+            DELETE => instances::delete,
+        }
+        route "/systems/{id}/triggers/{trig_id}/secret" { POST => instances::rotate_secret }
+        route "/systems/{id}/triggers/{trig_id}/state" { GET => instances::state }
+        route "/systems/{id}/{module}" { GET => module_calls::status }
+        route "/systems/{id}/{module}/{method}" { POST => module_calls::call }
+        resource "/modules" { GET => modules::list, POST => modules::create }
+        resource "/modules/{id}" {
+            GET => modules::get,
+            PUT => modules::replace,
+            PATCH => modules::update,
+            DELETE => modules::delete,
+        }
+        resource "/triggers" { GET => triggers::list, POST => triggers::create }
+        resource "/triggers/{id}" {
+            GET => triggers::get,
+            PUT => triggers::replace,
+            PATCH => triggers::update,
+            DELETE => triggers::delete,
+        }
+        route "/triggers/{id}/instances" { GET => triggers::instances }
+        resource "/api_keys" { GET => api_keys::list, POST => api_keys::create }
+        resource "/api_keys/{id}" { GET => api_keys::get, DELETE => api_keys::delete }
+        route "/drivers" { GET => drivers::list }
+        route "/events" { GET => events::stream }
+        // Outbound webhook subscriptions. `/webhooks/event_types` comes before `/webhooks/{id}` so that it
+        // is not taken for an id.
+        resource "/webhooks" { GET => outbound::list, POST => outbound::create }
+        route "/webhooks/event_types" { GET => outbound::event_types }
+        resource "/webhooks/{id}" {
+            GET => outbound::get,
+            PATCH => outbound::update,
+            DELETE => outbound::delete,
+        }
+        route "/webhooks/{id}/enable" { POST => outbound::enable }
+        route "/webhooks/{id}/rotate-secret" { POST => outbound::rotate_secret }
+        route "/webhooks/{id}/test" { POST => outbound::test }
+        route "/webhooks/{id}/deliveries" { GET => outbound::deliveries }
+        // Trigger webhooks: the secret is the credential, and the handler checks the method itself.
+        any "/webhook/{trig_id}/notify" { webhook::notify }
+        any "/webhook/{trig_id}/notify/{secret}" { webhook::notify_with_secret }
+        any "/webhook/{trig_id}/notify/{secret}/{mod}/{index}/{method}" { webhook::notify_exec }
+        route "/openapi.json" { GET => openapi::serve }
+    }
 }

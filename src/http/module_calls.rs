@@ -4,8 +4,9 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::auth::Reader;
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorBody};
 use super::input::json_value;
+use super::openapi::KeyRequired;
 use super::systems::system_id;
 use super::AppState;
 use crate::domain::module::ModuleRef;
@@ -16,6 +17,30 @@ fn module_ref(raw: &str) -> Result<ModuleRef, ApiError> {
     })
 }
 
+/// A module's status
+///
+/// The status map of a module of the system, named by reference: `Display_1` is the first module called
+/// `Display` in system order.
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/systems/{id}/{module}",
+    tag = "modules",
+    operation_id = "get_module_status",
+    params(
+        ("id" = String, Path, description = "System id (`sys-…`)"),
+        ("module" = String, Path, description = "Module reference, e.g. `Display_1`"),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The module's status values by name",
+            body = Object,
+            example = json!({"power": true, "input": "hdmi2"}),
+        ),
+        (status = 404, description = "`not_found` (no such system) or `module_not_found`", body = ErrorBody),
+        KeyRequired,
+    )
+)]
 pub async fn status(
     _: Reader,
     path: web::Path<(String, String)>,
@@ -27,6 +52,45 @@ pub async fn status(
     Ok(HttpResponse::Ok().json(status))
 }
 
+/// Call a module function
+///
+/// Arguments are a JSON array in parameter order, or an object by parameter name; an empty body means no
+/// arguments. Functions marked admin need an admin key.
+#[utoipa::path(
+    post,
+    path = "/api/engine/v2/systems/{id}/{module}/{method}",
+    tag = "modules",
+    operation_id = "call_module_function",
+    params(
+        ("id" = String, Path, description = "System id (`sys-…`)"),
+        ("module" = String, Path, description = "Module reference, e.g. `Display_1`"),
+        ("method" = String, Path, description = "Function name, e.g. `power`"),
+    ),
+    request_body(content = Value, description = "The arguments: an array or an object", example = json!([true])),
+    responses(
+        (status = 200, description = "The function's result", body = Value),
+        (status = 400, description = "`invalid_json`, `unsupported_content_type` or `invalid_body`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no API key, or one that is not known", body = ErrorBody),
+        (status = 403, description = "`forbidden_method`: the function needs an admin key", body = ErrorBody),
+        (
+            status = 404,
+            description = "`not_found` (no such system), `module_not_found` or `method_not_found`",
+            body = ErrorBody,
+        ),
+        (status = 413, description = "`payload_too_large`: the body is over 1 MiB", body = ErrorBody),
+        (
+            status = 422,
+            description = "`invalid_args`: the arguments do not fit the function's parameters",
+            body = ErrorBody,
+        ),
+        (status = 502, description = "`driver_error`: the driver failed or panicked", body = ErrorBody),
+        (
+            status = 504,
+            description = "`driver_timeout`: the call took longer than `drivers.call_timeout_ms`",
+            body = ErrorBody,
+        ),
+    )
+)]
 pub async fn call(
     Reader(caller): Reader,
     path: web::Path<(String, String, String)>,

@@ -4,6 +4,7 @@ use serde::Deserialize;
 use super::auth::{Admin, Reader};
 use super::errors::ApiError;
 use super::input::{json_body, path_id, query, ListQuery};
+use super::openapi::{AdminKeyRequired, InvalidQuery, JsonBodyErrors, KeyRequired, NotFound};
 use super::views::{page_response, ModuleOut};
 use super::AppState;
 use crate::domain::{ModuleId, SystemId};
@@ -13,15 +14,41 @@ fn module_id(raw: &str) -> Result<ModuleId, ApiError> {
     path_id(raw, ModuleId::parse, "module")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ModuleListQuery {
+    /// Only modules whose name contains this, case-insensitively.
     q: Option<String>,
+    /// Page size: default 100, at most 10000.
+    #[param(maximum = 10000)]
     limit: Option<usize>,
+    /// Items to skip: default 0.
     offset: Option<usize>,
+    /// Only modules in this system (`sys-…`).
+    #[param(value_type = Option<String>)]
     control_system_id: Option<SystemId>,
+    /// Only modules of this driver.
     driver: Option<String>,
 }
 
+/// List modules
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/modules",
+    tag = "modules",
+    operation_id = "list_modules",
+    params(ModuleListQuery),
+    responses(
+        (
+            status = 200,
+            description = "One page of modules",
+            body = [ModuleOut],
+            headers(("X-Total-Count" = u64, description = "The number of matches before paging")),
+        ),
+        InvalidQuery,
+        KeyRequired,
+    )
+)]
 pub async fn list(_: Reader, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let q: ModuleListQuery = query(&req)?;
     let paging = ListQuery { q: q.q, limit: q.limit, offset: q.offset };
@@ -29,6 +56,24 @@ pub async fn list(_: Reader, req: HttpRequest, state: web::Data<AppState>) -> Re
     Ok(page_response(page, ModuleOut::from))
 }
 
+/// Create a module
+#[utoipa::path(
+    post,
+    path = "/api/engine/v2/modules",
+    tag = "modules",
+    operation_id = "create_module",
+    request_body(
+        content = Object,
+        description = "`{driver, custom_name?, control_system_id?, settings?}`; settings are checked against the \
+                       driver's declared settings",
+        example = json!({"driver": "Display", "control_system_id": "sys-0190f0c0a1b27c3d8e9f0a1b2c3d4e60"}),
+    ),
+    responses(
+        (status = 201, description = "The module", body = ModuleOut),
+        JsonBodyErrors,
+        AdminKeyRequired,
+    )
+)]
 pub async fn create(
     _: Admin,
     req: HttpRequest,
@@ -40,11 +85,45 @@ pub async fn create(
     Ok(HttpResponse::Created().json(ModuleOut::from(module)))
 }
 
+/// Get a module
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/modules/{id}",
+    tag = "modules",
+    operation_id = "get_module",
+    params(("id" = String, Path, description = "Module id (`mod-…`)")),
+    responses(
+        (status = 200, description = "The module", body = ModuleOut),
+        NotFound,
+        KeyRequired,
+    )
+)]
 pub async fn get(_: Reader, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let module = state.engine.get_module(module_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(ModuleOut::from(module)))
 }
 
+/// Replace a module
+///
+/// Absent optional fields are reset.
+#[utoipa::path(
+    put,
+    path = "/api/engine/v2/modules/{id}",
+    tag = "modules",
+    operation_id = "replace_module",
+    params(("id" = String, Path, description = "Module id (`mod-…`)")),
+    request_body(
+        content = Object,
+        description = "`{driver, custom_name?, control_system_id?, settings?}`; settings are checked against the \
+                       driver's declared settings",
+    ),
+    responses(
+        (status = 200, description = "The module", body = ModuleOut),
+        NotFound,
+        JsonBodyErrors,
+        AdminKeyRequired,
+    )
+)]
 pub async fn replace(
     _: Admin,
     id: web::Path<String>,
@@ -58,6 +137,23 @@ pub async fn replace(
     Ok(HttpResponse::Ok().json(ModuleOut::from(module)))
 }
 
+/// Update a module
+///
+/// Absent fields stay; `custom_name: null` and `control_system_id: null` clear them.
+#[utoipa::path(
+    patch,
+    path = "/api/engine/v2/modules/{id}",
+    tag = "modules",
+    operation_id = "update_module",
+    params(("id" = String, Path, description = "Module id (`mod-…`)")),
+    request_body(content = Object, description = "Any of `{driver, custom_name, control_system_id, settings}`"),
+    responses(
+        (status = 200, description = "The module", body = ModuleOut),
+        NotFound,
+        JsonBodyErrors,
+        AdminKeyRequired,
+    )
+)]
 pub async fn update(
     _: Admin,
     id: web::Path<String>,
@@ -71,6 +167,19 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(ModuleOut::from(module)))
 }
 
+/// Delete a module
+#[utoipa::path(
+    delete,
+    path = "/api/engine/v2/modules/{id}",
+    tag = "modules",
+    operation_id = "delete_module",
+    params(("id" = String, Path, description = "Module id (`mod-…`)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        NotFound,
+        AdminKeyRequired,
+    )
+)]
 pub async fn delete(_: Admin, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.engine.delete_module(module_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())

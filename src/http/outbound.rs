@@ -9,28 +9,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::auth::{Admin, Reader};
 use super::errors::ApiError;
 use super::input::{json_body, path_id, query, ListQuery};
+use super::openapi::{AdminKeyRequired, InvalidQuery, JsonBodyErrors, KeyRequired, NotFound};
 use super::views::page_response;
 use crate::domain::ids::SubscriptionId;
 use crate::outbound::subscription::{NewSubscription, SubscriptionIn, SubscriptionPatch};
 use crate::outbound::{catalog, Outbound, OutboundError};
 use views::{AttemptOut, SubscriptionOut};
-
-/// Routes under `/api/engine/v2`. `/webhooks/event_types` comes before `/webhooks/{id}` so that it is
-/// not taken for an id.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/webhooks").route(web::get().to(list)).route(web::post().to(create)))
-        .route("/webhooks/event_types", web::get().to(event_types))
-        .service(
-            web::resource("/webhooks/{id}")
-                .route(web::get().to(get))
-                .route(web::patch().to(update))
-                .route(web::delete().to(delete)),
-        )
-        .route("/webhooks/{id}/enable", web::post().to(enable))
-        .route("/webhooks/{id}/rotate-secret", web::post().to(rotate_secret))
-        .route("/webhooks/{id}/test", web::post().to(test))
-        .route("/webhooks/{id}/deliveries", web::get().to(deliveries));
-}
 
 impl From<OutboundError> for ApiError {
     fn from(e: OutboundError) -> Self {
@@ -46,13 +30,56 @@ fn subscription_id(raw: &str) -> Result<SubscriptionId, ApiError> {
     path_id(raw, SubscriptionId::parse, "webhook subscription")
 }
 
-async fn list(_: Reader, req: HttpRequest, outbound: web::Data<Outbound>) -> Result<HttpResponse, ApiError> {
+/// List subscriptions
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/webhooks",
+    tag = "outbound webhooks",
+    operation_id = "list_subscriptions",
+    params(ListQuery),
+    responses(
+        (
+            status = 200,
+            description = "One page of subscriptions (never their secrets)",
+            body = [SubscriptionOut],
+            headers(("X-Total-Count" = u64, description = "The number of matches before paging")),
+        ),
+        InvalidQuery,
+        KeyRequired,
+    )
+)]
+pub(super) async fn list(_: Reader, req: HttpRequest, outbound: web::Data<Outbound>) -> Result<HttpResponse, ApiError> {
     let q: ListQuery = query(&req)?;
     let page = outbound.list(q.search(), q.page()?).await?;
     Ok(page_response(page, SubscriptionOut::from))
 }
 
-async fn create(
+/// Create a subscription
+///
+/// The answer is the one place, with rotate-secret, where the signing `secret` (`whsec_…`) appears.
+#[utoipa::path(
+    post,
+    path = "/api/engine/v2/webhooks",
+    tag = "outbound webhooks",
+    operation_id = "create_subscription",
+    request_body(
+        content = Object,
+        description = "`{name, url, events: [event types or \"*\"], system_id?, enabled? (default true), auth_header?: \
+                       {name, value}}`; `url` must be `http://` or `https://`; `system_id` must name an existing \
+                       system",
+        example = json!({
+            "name": "Ops",
+            "url": "https://ops.example.com/hooks",
+            "events": ["trigger.fired", "subscription.paused"]
+        }),
+    ),
+    responses(
+        (status = 201, description = "The subscription with its `secret`", body = SubscriptionOut),
+        JsonBodyErrors,
+        AdminKeyRequired,
+    )
+)]
+pub(super) async fn create(
     _: Admin,
     req: HttpRequest,
     body: web::Payload,
@@ -63,16 +90,63 @@ async fn create(
     Ok(HttpResponse::Created().json(SubscriptionOut::with_secret(sub)))
 }
 
-async fn event_types(_: Reader) -> HttpResponse {
+/// List event types
+///
+/// Every event type with a description and an example body (the envelope sent to subscribers).
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/webhooks/event_types",
+    tag = "outbound webhooks",
+    operation_id = "list_event_types",
+    responses(
+        (status = 200, description = "The event types", body = [Object]),
+        KeyRequired,
+    )
+)]
+pub(super) async fn event_types(_: Reader) -> HttpResponse {
     HttpResponse::Ok().json(catalog::event_types())
 }
 
-async fn get(_: Reader, id: web::Path<String>, outbound: web::Data<Outbound>) -> Result<HttpResponse, ApiError> {
+/// Get a subscription
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/webhooks/{id}",
+    tag = "outbound webhooks",
+    operation_id = "get_subscription",
+    params(("id" = String, Path, description = "Subscription id (`wh-…`)")),
+    responses(
+        (status = 200, description = "The subscription (without its secret)", body = SubscriptionOut),
+        NotFound,
+        KeyRequired,
+    )
+)]
+pub(super) async fn get(
+    _: Reader,
+    id: web::Path<String>,
+    outbound: web::Data<Outbound>,
+) -> Result<HttpResponse, ApiError> {
     let sub = outbound.get(subscription_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(SubscriptionOut::from(sub)))
 }
 
-async fn update(
+/// Update a subscription
+///
+/// Takes any of the POST fields; `system_id: null` and `auth_header: null` clear them.
+#[utoipa::path(
+    patch,
+    path = "/api/engine/v2/webhooks/{id}",
+    tag = "outbound webhooks",
+    operation_id = "update_subscription",
+    params(("id" = String, Path, description = "Subscription id (`wh-…`)")),
+    request_body(content = Object, description = "Any of `{name, url, events, system_id, enabled, auth_header}`"),
+    responses(
+        (status = 200, description = "The subscription", body = SubscriptionOut),
+        NotFound,
+        JsonBodyErrors,
+        AdminKeyRequired,
+    )
+)]
+pub(super) async fn update(
     _: Admin,
     id: web::Path<String>,
     req: HttpRequest,
@@ -85,17 +159,68 @@ async fn update(
     Ok(HttpResponse::Ok().json(SubscriptionOut::from(sub)))
 }
 
-async fn delete(_: Admin, id: web::Path<String>, outbound: web::Data<Outbound>) -> Result<HttpResponse, ApiError> {
+/// Delete a subscription
+#[utoipa::path(
+    delete,
+    path = "/api/engine/v2/webhooks/{id}",
+    tag = "outbound webhooks",
+    operation_id = "delete_subscription",
+    params(("id" = String, Path, description = "Subscription id (`wh-…`)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        NotFound,
+        AdminKeyRequired,
+    )
+)]
+pub(super) async fn delete(
+    _: Admin,
+    id: web::Path<String>,
+    outbound: web::Data<Outbound>,
+) -> Result<HttpResponse, ApiError> {
     outbound.delete(subscription_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn enable(_: Admin, id: web::Path<String>, outbound: web::Data<Outbound>) -> Result<HttpResponse, ApiError> {
+/// End a pause
+///
+/// Clears `paused_at` and `consecutive_failures`; the kept events go out, oldest first.
+#[utoipa::path(
+    post,
+    path = "/api/engine/v2/webhooks/{id}/enable",
+    tag = "outbound webhooks",
+    operation_id = "enable_subscription",
+    params(("id" = String, Path, description = "Subscription id (`wh-…`)")),
+    responses(
+        (status = 200, description = "The subscription", body = SubscriptionOut),
+        NotFound,
+        AdminKeyRequired,
+    )
+)]
+pub(super) async fn enable(
+    _: Admin,
+    id: web::Path<String>,
+    outbound: web::Data<Outbound>,
+) -> Result<HttpResponse, ApiError> {
     let sub = outbound.enable(subscription_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(SubscriptionOut::from(sub)))
 }
 
-async fn rotate_secret(
+/// Rotate the signing secret
+///
+/// For `outbound.secret_grace_period_s` deliveries carry signatures with both the new and the old secret.
+#[utoipa::path(
+    post,
+    path = "/api/engine/v2/webhooks/{id}/rotate-secret",
+    tag = "outbound webhooks",
+    operation_id = "rotate_subscription_secret",
+    params(("id" = String, Path, description = "Subscription id (`wh-…`)")),
+    responses(
+        (status = 200, description = "The subscription with its new `secret`", body = SubscriptionOut),
+        NotFound,
+        AdminKeyRequired,
+    )
+)]
+pub(super) async fn rotate_secret(
     _: Admin,
     id: web::Path<String>,
     outbound: web::Data<Outbound>,
@@ -104,12 +229,57 @@ async fn rotate_secret(
     Ok(HttpResponse::Ok().json(SubscriptionOut::with_secret(sub)))
 }
 
-async fn test(_: Admin, id: web::Path<String>, outbound: web::Data<Outbound>) -> Result<HttpResponse, ApiError> {
+/// Send a test event
+///
+/// Sends a `test` event to this subscription at once and answers the attempt; it is logged but never
+/// counts towards a pause.
+#[utoipa::path(
+    post,
+    path = "/api/engine/v2/webhooks/{id}/test",
+    tag = "outbound webhooks",
+    operation_id = "test_subscription",
+    params(("id" = String, Path, description = "Subscription id (`wh-…`)")),
+    responses(
+        (status = 200, description = "The attempt, successful or not", body = AttemptOut),
+        NotFound,
+        AdminKeyRequired,
+    )
+)]
+pub(super) async fn test(
+    _: Admin,
+    id: web::Path<String>,
+    outbound: web::Data<Outbound>,
+) -> Result<HttpResponse, ApiError> {
     let attempt = outbound.send_test(subscription_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(AttemptOut::from(attempt)))
 }
 
-async fn deliveries(
+/// The delivery log
+///
+/// Attempts, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/webhooks/{id}/deliveries",
+    tag = "outbound webhooks",
+    operation_id = "list_subscription_deliveries",
+    params(
+        ("id" = String, Path, description = "Subscription id (`wh-…`)"),
+        ("limit" = Option<usize>, Query, maximum = 10000, description = "Page size: default 100, at most 10000."),
+        ("offset" = Option<usize>, Query, description = "Items to skip: default 0."),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "One page of attempts",
+            body = [AttemptOut],
+            headers(("X-Total-Count" = u64, description = "The number of matches before paging")),
+        ),
+        InvalidQuery,
+        NotFound,
+        KeyRequired,
+    )
+)]
+pub(super) async fn deliveries(
     _: Reader,
     id: web::Path<String>,
     req: HttpRequest,

@@ -9,27 +9,41 @@ use crate::outbound::store::DeliveryAttempt;
 use crate::outbound::subscription::{EventFilter, Subscription};
 
 /// Only the name: the value is a credential.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AuthHeader)]
 pub struct AuthHeaderOut {
     pub name: String,
 }
 
-#[derive(Serialize)]
+/// An outbound webhook subscription.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Subscription)]
 pub struct SubscriptionOut {
+    /// `wh-…`
+    #[schema(value_type = String)]
     pub id: SubscriptionId,
     pub name: String,
+    /// `http://` or `https://`.
     pub url: String,
+    /// Event types, or `"*"` for all.
+    #[schema(value_type = Vec<String>, example = json!(["trigger.fired", "subscription.paused"]))]
     pub events: EventFilter,
+    /// Only this system's events (`sys-…`), if set.
+    #[schema(value_type = Option<String>)]
     pub system_id: Option<SystemId>,
     pub enabled: bool,
+    /// Epoch seconds; set while the subscription is paused.
     pub paused_at: Option<u64>,
     pub consecutive_failures: u32,
     pub last_failure_reason: Option<String>,
     pub auth_header: Option<AuthHeaderOut>,
+    /// Epoch seconds.
     pub created_at: u64,
+    /// Epoch seconds.
     pub updated_at: u64,
     /// The signing secret: only in the answers to create and rotate-secret.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     pub secret: Option<String>,
 }
 
@@ -62,7 +76,8 @@ impl From<Subscription> for SubscriptionOut {
 }
 
 /// One entry of the delivery log, and the answer to a test send.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryAttempt)]
 pub struct AttemptOut {
     pub event_id: String,
     pub event_type: String,

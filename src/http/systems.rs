@@ -3,6 +3,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::auth::{Admin, Reader};
 use super::errors::ApiError;
 use super::input::{json_body, path_id, query, ListQuery};
+use super::openapi::{AdminKeyRequired, InvalidQuery, JsonBodyErrors, KeyRequired, NotFound};
 use super::views::{page_response, ModuleOut};
 use super::AppState;
 use crate::domain::SystemId;
@@ -12,12 +13,47 @@ pub fn system_id(raw: &str) -> Result<SystemId, ApiError> {
     path_id(raw, SystemId::parse, "system")
 }
 
+/// List systems
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/systems",
+    tag = "systems",
+    operation_id = "list_systems",
+    params(ListQuery),
+    responses(
+        (
+            status = 200,
+            description = "One page of systems: `{id, name, description, modules, created_at, updated_at}`",
+            body = [Object],
+            headers(("X-Total-Count" = u64, description = "The number of matches before paging")),
+        ),
+        InvalidQuery,
+        KeyRequired,
+    )
+)]
 pub async fn list(_: Reader, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let q: ListQuery = query(&req)?;
     let page = state.engine.list_systems(q.search(), q.page()?).await?;
     Ok(page_response(page, |s| s))
 }
 
+/// Create a system
+#[utoipa::path(
+    post,
+    path = "/api/engine/v2/systems",
+    tag = "systems",
+    operation_id = "create_system",
+    request_body(
+        content = Object,
+        description = "`{name, description?, modules?: [module ids]}`; listed modules join the system in that order",
+        example = json!({"name": "Lobby", "description": "Ground floor", "modules": []}),
+    ),
+    responses(
+        (status = 201, description = "The system", body = Object),
+        JsonBodyErrors,
+        AdminKeyRequired,
+    )
+)]
 pub async fn create(
     _: Admin,
     req: HttpRequest,
@@ -29,11 +65,45 @@ pub async fn create(
     Ok(HttpResponse::Created().json(system))
 }
 
+/// Get a system
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/systems/{id}",
+    tag = "systems",
+    operation_id = "get_system",
+    params(("id" = String, Path, description = "System id (`sys-…`)")),
+    responses(
+        (
+            status = 200,
+            description = "The system: `{id, name, description, modules, created_at, updated_at}`",
+            body = Object,
+        ),
+        NotFound,
+        KeyRequired,
+    )
+)]
 pub async fn get(_: Reader, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let system = state.engine.get_system(system_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(system))
 }
 
+/// Replace a system
+///
+/// Absent optional fields are reset. Listed modules join the system, dropped ones leave it.
+#[utoipa::path(
+    put,
+    path = "/api/engine/v2/systems/{id}",
+    tag = "systems",
+    operation_id = "replace_system",
+    params(("id" = String, Path, description = "System id (`sys-…`)")),
+    request_body(content = Object, description = "`{name, description?, modules?: [module ids]}`"),
+    responses(
+        (status = 200, description = "The system", body = Object),
+        NotFound,
+        JsonBodyErrors,
+        AdminKeyRequired,
+    )
+)]
 pub async fn replace(
     _: Admin,
     id: web::Path<String>,
@@ -47,6 +117,24 @@ pub async fn replace(
     Ok(HttpResponse::Ok().json(system))
 }
 
+/// Update a system
+///
+/// Absent fields stay; `description: null` clears it; `modules` may be reordered, and listed modules join
+/// the system while dropped ones leave it.
+#[utoipa::path(
+    patch,
+    path = "/api/engine/v2/systems/{id}",
+    tag = "systems",
+    operation_id = "update_system",
+    params(("id" = String, Path, description = "System id (`sys-…`)")),
+    request_body(content = Object, description = "Any of `{name, description, modules}`"),
+    responses(
+        (status = 200, description = "The system", body = Object),
+        NotFound,
+        JsonBodyErrors,
+        AdminKeyRequired,
+    )
+)]
 pub async fn update(
     _: Admin,
     id: web::Path<String>,
@@ -60,11 +148,41 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(system))
 }
 
+/// Delete a system
+///
+/// Removes the system's trigger instances and leaves its modules unassigned.
+#[utoipa::path(
+    delete,
+    path = "/api/engine/v2/systems/{id}",
+    tag = "systems",
+    operation_id = "delete_system",
+    params(("id" = String, Path, description = "System id (`sys-…`)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        NotFound,
+        AdminKeyRequired,
+    )
+)]
 pub async fn delete(_: Admin, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.engine.delete_system(system_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// A system's modules
+///
+/// In system order, each with its `index` among same-named modules and its `reference` (`Display_2`).
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/systems/{id}/modules",
+    tag = "systems",
+    operation_id = "list_system_modules",
+    params(("id" = String, Path, description = "System id (`sys-…`)")),
+    responses(
+        (status = 200, description = "The modules, in order", body = [ModuleOut]),
+        NotFound,
+        KeyRequired,
+    )
+)]
 pub async fn modules(_: Reader, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let modules = state.engine.system_modules(system_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(modules.into_iter().map(ModuleOut::from).collect::<Vec<_>>()))

@@ -3,6 +3,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::auth::{Admin, Reader};
 use super::errors::ApiError;
 use super::input::{json_body, path_id, query, ListQuery};
+use super::openapi::{AdminKeyRequired, InvalidQuery, JsonBodyErrors, KeyRequired, NotFound};
 use super::views::{page_response, InstanceOut};
 use super::AppState;
 use crate::domain::TriggerId;
@@ -12,12 +13,61 @@ fn trigger_id(raw: &str) -> Result<TriggerId, ApiError> {
     path_id(raw, TriggerId::parse, "trigger")
 }
 
+/// List triggers
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/triggers",
+    tag = "triggers",
+    operation_id = "list_triggers",
+    params(ListQuery),
+    responses(
+        (
+            status = 200,
+            description = "One page of triggers: `{id, name, description, conditions, actions, debounce_period, \
+                           important, enable_webhook, any_match, supported_methods, created_at, updated_at}`",
+            body = [Object],
+            headers(("X-Total-Count" = u64, description = "The number of matches before paging")),
+        ),
+        InvalidQuery,
+        KeyRequired,
+    )
+)]
 pub async fn list(_: Reader, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let q: ListQuery = query(&req)?;
     let page = state.engine.list_triggers(q.search(), q.page()?).await?;
     Ok(page_response(page, |t| t))
 }
 
+/// Create a trigger
+#[utoipa::path(
+    post,
+    path = "/api/engine/v2/triggers",
+    tag = "triggers",
+    operation_id = "create_trigger",
+    request_body(
+        content = Object,
+        description = "`{name, description?, conditions?: {comparisons, time_dependents}, actions?: {functions, \
+                       mailers}, debounce_period? (ms, 0–86400000), important?, enable_webhook?, any_match?, \
+                       supported_methods? (subset of GET POST PUT PATCH DELETE, default [\"POST\"])}`; shapes, cron \
+                       expressions and time zones are validated",
+        example = json!({
+            "name": "Doorbell",
+            "enable_webhook": true,
+            "debounce_period": 5000,
+            "supported_methods": ["POST", "GET"],
+            "conditions": {
+                "comparisons": [{"left": {"mod": "Display_1", "status": "power"}, "operator": "equal", "right": true}],
+                "time_dependents": []
+            },
+            "actions": {"functions": [{"mod": "Display_1", "method": "volume", "args": {"level": 10}}], "mailers": []}
+        }),
+    ),
+    responses(
+        (status = 201, description = "The trigger", body = Object),
+        JsonBodyErrors,
+        AdminKeyRequired,
+    )
+)]
 pub async fn create(
     _: Admin,
     req: HttpRequest,
@@ -29,11 +79,52 @@ pub async fn create(
     Ok(HttpResponse::Created().json(trigger))
 }
 
+/// Get a trigger
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/triggers/{id}",
+    tag = "triggers",
+    operation_id = "get_trigger",
+    params(("id" = String, Path, description = "Trigger id (`trigger-…`)")),
+    responses(
+        (
+            status = 200,
+            description = "The trigger: `{id, name, description, conditions, actions, debounce_period, important, \
+                           enable_webhook, any_match, supported_methods, created_at, updated_at}`",
+            body = Object,
+        ),
+        NotFound,
+        KeyRequired,
+    )
+)]
 pub async fn get(_: Reader, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let trigger = state.engine.get_trigger(trigger_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(trigger))
 }
 
+/// Replace a trigger
+///
+/// Absent optional fields are reset to their defaults.
+#[utoipa::path(
+    put,
+    path = "/api/engine/v2/triggers/{id}",
+    tag = "triggers",
+    operation_id = "replace_trigger",
+    params(("id" = String, Path, description = "Trigger id (`trigger-…`)")),
+    request_body(
+        content = Object,
+        description = "`{name, description?, conditions?: {comparisons, time_dependents}, actions?: {functions, \
+                       mailers}, debounce_period? (ms, 0–86400000), important?, enable_webhook?, any_match?, \
+                       supported_methods? (subset of GET POST PUT PATCH DELETE, default [\"POST\"])}`; shapes, cron \
+                       expressions and time zones are validated",
+    ),
+    responses(
+        (status = 200, description = "The trigger", body = Object),
+        NotFound,
+        JsonBodyErrors,
+        AdminKeyRequired,
+    )
+)]
 pub async fn replace(
     _: Admin,
     id: web::Path<String>,
@@ -47,6 +138,23 @@ pub async fn replace(
     Ok(HttpResponse::Ok().json(trigger))
 }
 
+/// Update a trigger
+///
+/// Absent fields stay; `description: null` clears it.
+#[utoipa::path(
+    patch,
+    path = "/api/engine/v2/triggers/{id}",
+    tag = "triggers",
+    operation_id = "update_trigger",
+    params(("id" = String, Path, description = "Trigger id (`trigger-…`)")),
+    request_body(content = Object, description = "Any of the trigger's fields"),
+    responses(
+        (status = 200, description = "The trigger", body = Object),
+        NotFound,
+        JsonBodyErrors,
+        AdminKeyRequired,
+    )
+)]
 pub async fn update(
     _: Admin,
     id: web::Path<String>,
@@ -60,11 +168,39 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(trigger))
 }
 
+/// Delete a trigger
+///
+/// Removes every instance of the trigger.
+#[utoipa::path(
+    delete,
+    path = "/api/engine/v2/triggers/{id}",
+    tag = "triggers",
+    operation_id = "delete_trigger",
+    params(("id" = String, Path, description = "Trigger id (`trigger-…`)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        NotFound,
+        AdminKeyRequired,
+    )
+)]
 pub async fn delete(_: Admin, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.engine.delete_trigger(trigger_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Where a trigger is applied
+#[utoipa::path(
+    get,
+    path = "/api/engine/v2/triggers/{id}/instances",
+    tag = "triggers",
+    operation_id = "list_trigger_instances_of_trigger",
+    params(("id" = String, Path, description = "Trigger id (`trigger-…`)")),
+    responses(
+        (status = 200, description = "Every instance of the trigger", body = [InstanceOut]),
+        NotFound,
+        KeyRequired,
+    )
+)]
 pub async fn instances(
     Reader(caller): Reader,
     id: web::Path<String>,

@@ -10,22 +10,34 @@ use crate::domain::{ApiKeyId, InstanceId, ModuleId, SystemId, TriggerId};
 use crate::engine::{Caller, InstanceRecord, ModuleView};
 use crate::store::Page;
 
-#[derive(Serialize)]
+/// A module: a driver instance with its settings, maybe placed in a system.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Module)]
 pub struct ModuleOut {
+    /// `mod-…`
+    #[schema(value_type = String)]
     pub id: ModuleId,
     pub driver: String,
     /// The resolved name: `custom_name`, else the driver's default module name.
     pub name: String,
     pub custom_name: Option<String>,
+    /// The system it is placed in (`sys-…`), if any.
+    #[schema(value_type = Option<String>)]
     pub control_system_id: Option<SystemId>,
+    /// Settings, checked against the driver's declared ones.
+    #[schema(value_type = Object)]
     pub settings: serde_json::Map<String, serde_json::Value>,
     /// Position among same-named modules of the system (only in a system's module list).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = u32)]
     pub index: Option<u32>,
     /// `Name_index`, how triggers and webhooks refer to it (only in a system's module list).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     pub reference: Option<String>,
+    /// Epoch seconds.
     pub created_at: u64,
+    /// Epoch seconds.
     pub updated_at: u64,
 }
 
@@ -47,20 +59,34 @@ impl From<ModuleView> for ModuleOut {
     }
 }
 
-#[derive(Serialize)]
+/// A trigger applied to a system (a trigger instance), with its state.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TriggerInstance)]
 pub struct InstanceOut {
+    /// `trig-…`
+    #[schema(value_type = String)]
     pub id: InstanceId,
+    /// `sys-…`
+    #[schema(value_type = String)]
     pub control_system_id: SystemId,
+    /// `trigger-…`
+    #[schema(value_type = String)]
     pub trigger_id: TriggerId,
     pub enabled: bool,
     pub important: bool,
+    /// Whether webhook calls may run a module's webhook method.
     pub exec_enabled: bool,
+    /// 43 characters of URL-safe base64; `null` for support keys.
     pub webhook_secret: Option<String>,
+    /// The `notify` URL with the secret in it; `null` for support keys.
     pub webhook_url: Option<String>,
     pub triggered: bool,
     pub trigger_count: u64,
+    /// Epoch seconds.
     pub last_fired_at: Option<u64>,
+    /// Epoch seconds.
     pub created_at: u64,
+    /// Epoch seconds.
     pub updated_at: u64,
 }
 
@@ -88,14 +114,22 @@ impl InstanceOut {
     }
 }
 
-#[derive(Serialize)]
+/// An API key; the key itself only in the answer that created it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ApiKey)]
 pub struct ApiKeyOut {
+    /// `key-…`
+    #[schema(value_type = String)]
     pub id: ApiKeyId,
     pub name: String,
+    /// `admin` (may do everything) or `support` (may read).
+    #[schema(value_type = String, example = "support")]
     pub role: Role,
+    /// Epoch seconds.
     pub created_at: u64,
     /// The key itself: present only in the response that created it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     pub key: Option<String>,
 }
 

@@ -11,7 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorBody};
 use super::AppState;
 use crate::domain::module::ModuleRef;
 use crate::domain::InstanceId;
@@ -95,14 +95,108 @@ fn read_call(req: &HttpRequest) -> NotifyCall {
     NotifyCall { secret: secret.unwrap_or_default(), exec }
 }
 
-#[derive(Serialize)]
+/// The answer to an accepted webhook call without exec.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookAccepted)]
 struct NotifyResponse<'a> {
+    /// `trig-…`
+    #[schema(value_type = String)]
     trigger_instance: &'a InstanceId,
+    /// Whether this call fired the instance (the rising edge of its conditions).
     fired: bool,
+    /// Whether the instance is triggered after the call.
     triggered: bool,
+    /// How often the instance has fired, this call included.
     trigger_count: u64,
 }
 
+/// Call a trigger webhook (secret in the query)
+///
+/// `?secret=S` fires the trigger instance; with `exec=true&mod=Display&index=2&method=request` (or
+/// `mod=Display_2`) the call is also passed to that module's webhook method, whose answer is returned.
+///
+/// GET, POST, PUT, PATCH and DELETE (HEAD is answered like GET, without a body) are accepted when they
+/// are in the trigger's `supported_methods`. Checks run in this order, all before anything fires, so a
+/// rejected call changes nothing: secret and instance (404), method (405), rate (429), body size (413),
+/// exec parameters (400), exec target (403, 404). The secret is the credential: no API key.
+#[utoipa::path(
+    method(get, post, put, patch, delete),
+    path = "/api/engine/v2/webhook/{trig_id}/notify",
+    tag = "trigger webhooks",
+    operation_id = "notify",
+    security(()),
+    params(
+        ("trig_id" = String, Path, description = "Trigger instance id (`trig-…`)"),
+        ("secret" = String, Query, description = "The instance's webhook secret"),
+        ("exec" = Option<bool>, Query, description = "`true` or `1` to pass the call to a module"),
+        ("mod" = Option<String>, Query, description = "Exec: module name (`Display`) or reference (`Display_2`)"),
+        ("index" = Option<u32>, Query, minimum = 1, description = "Exec: which same-named module, from 1"),
+        ("method" = Option<String>, Query, description = "Exec: the module's webhook method"),
+    ),
+    request_body(
+        description = "Optional, any content type, up to `webhook.max_body_bytes`: passed to the module's webhook \
+                       method on exec, otherwise ignored",
+        content(("*/*")),
+    ),
+    responses(
+        (status = 202, description = "Accepted, no exec", body = NotifyResponse),
+        (
+            status = "default",
+            description = "Accepted exec: the driver's status (100–599), headers and body",
+        ),
+        (
+            status = 422,
+            description = "`missing_secret`: no secret",
+            body = ErrorBody,
+        ),
+        (
+            status = 404,
+            description = "`not_found` (unknown instance, wrong secret, disabled instance, or a trigger without \
+                           `enable_webhook`, indistinguishable), `module_not_found` (no such module in the system) or \
+                           `method_not_found` (no such function, or not a webhook method)",
+            body = ErrorBody,
+        ),
+        (
+            status = 405,
+            description = "`method_not_allowed`: the method is not in the trigger's `supported_methods`",
+            body = ErrorBody,
+            headers(("Allow" = String, description = "The methods the trigger accepts")),
+        ),
+        (
+            status = 429,
+            description = "`rate_limited`: over the instance's rate limit",
+            body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait")),
+        ),
+        (
+            status = 413,
+            description = "`payload_too_large`: the body is over `webhook.max_body_bytes` (refused from \
+                           `Content-Length` before reading)",
+            body = ErrorBody,
+        ),
+        (
+            status = 400,
+            description = "`invalid_exec`: exec without `mod` or `method`, or `index` not an integer ≥ 1",
+            body = ErrorBody,
+        ),
+        (
+            status = 403,
+            description = "`exec_disabled` (the instance's `exec_enabled` is false) or `forbidden_method` (the \
+                           webhook method needs admin access)",
+            body = ErrorBody,
+        ),
+        (
+            status = 502,
+            description = "`driver_error`: the driver returned an error, panicked, or gave a status outside 100–599",
+            body = ErrorBody,
+        ),
+        (
+            status = 504,
+            description = "`driver_timeout`: the driver took longer than `drivers.call_timeout_ms`",
+            body = ErrorBody,
+        ),
+    )
+)]
 pub async fn notify(
     req: HttpRequest,
     payload: web::Payload,
@@ -166,6 +260,156 @@ pub async fn notify(
         triggered: notified.triggered,
         trigger_count: notified.trigger_count,
     }))
+}
+
+/// Call a trigger webhook (secret in the path)
+///
+/// `/notify/{secret}` fires the trigger instance, like `?secret=`; query parameters are not read.
+///
+/// GET, POST, PUT, PATCH and DELETE (HEAD is answered like GET, without a body) are accepted when they
+/// are in the trigger's `supported_methods`. Checks run in this order, all before anything fires, so a
+/// rejected call changes nothing: secret and instance (404), method (405), rate (429), body size (413),
+/// exec parameters (400), exec target (403, 404). The secret is the credential: no API key.
+#[utoipa::path(
+    method(get, post, put, patch, delete),
+    path = "/api/engine/v2/webhook/{trig_id}/notify/{secret}",
+    tag = "trigger webhooks",
+    operation_id = "notify_with_secret",
+    security(()),
+    params(
+        ("trig_id" = String, Path, description = "Trigger instance id (`trig-…`)"),
+        ("secret" = String, Path, description = "The instance's webhook secret"),
+    ),
+    request_body(
+        description = "Optional, any content type, up to `webhook.max_body_bytes`: passed to the module's webhook \
+                       method on exec, otherwise ignored",
+        content(("*/*")),
+    ),
+    responses(
+        (status = 202, description = "Accepted", body = NotifyResponse),
+        (
+            status = 404,
+            description = "`not_found`: unknown instance, wrong secret, disabled instance, or a trigger without \
+                           `enable_webhook` (indistinguishable; the secret is compared in constant time)",
+            body = ErrorBody,
+        ),
+        (
+            status = 405,
+            description = "`method_not_allowed`: the method is not in the trigger's `supported_methods`",
+            body = ErrorBody,
+            headers(("Allow" = String, description = "The methods the trigger accepts")),
+        ),
+        (
+            status = 429,
+            description = "`rate_limited`: over the instance's rate limit",
+            body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait")),
+        ),
+        (
+            status = 413,
+            description = "`payload_too_large`: the body is over `webhook.max_body_bytes` (refused from \
+                           `Content-Length` before reading)",
+            body = ErrorBody,
+        ),
+    )
+)]
+pub(super) async fn notify_with_secret(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    // The same handler as `notify`; a function of its own so that the document can describe this form.
+    notify(req, payload, state).await
+}
+
+/// Call a trigger webhook and a module's webhook method
+///
+/// `/notify/{secret}/{mod}/{index}/{method}` fires the trigger instance and passes the call (method,
+/// headers, query, body) to the webhook method of the `index`-th module named `mod` in the system; the
+/// module's answer is returned.
+///
+/// GET, POST, PUT, PATCH and DELETE (HEAD is answered like GET, without a body) are accepted when they
+/// are in the trigger's `supported_methods`. Checks run in this order, all before anything fires, so a
+/// rejected call changes nothing: secret and instance (404), method (405), rate (429), body size (413),
+/// exec parameters (400), exec target (403, 404). The secret is the credential: no API key.
+#[utoipa::path(
+    method(get, post, put, patch, delete),
+    path = "/api/engine/v2/webhook/{trig_id}/notify/{secret}/{mod}/{index}/{method}",
+    tag = "trigger webhooks",
+    operation_id = "notify_exec",
+    security(()),
+    params(
+        ("trig_id" = String, Path, description = "Trigger instance id (`trig-…`)"),
+        ("secret" = String, Path, description = "The instance's webhook secret"),
+        ("mod" = String, Path, description = "Module name, e.g. `Display`"),
+        ("index" = u32, Path, minimum = 1, description = "Which same-named module, from 1"),
+        ("method" = String, Path, description = "The module's webhook method"),
+    ),
+    request_body(
+        description = "Optional, any content type, up to `webhook.max_body_bytes`: passed to the module's webhook \
+                       method on exec, otherwise ignored",
+        content(("*/*")),
+    ),
+    responses(
+        (
+            status = "default",
+            description = "Accepted exec: the driver's status (100–599), headers and body",
+        ),
+        (
+            status = 404,
+            description = "`not_found` (unknown instance, wrong secret, disabled instance, or a trigger without \
+                           `enable_webhook`, indistinguishable), `module_not_found` (no such module in the system) or \
+                           `method_not_found` (no such function, or not a webhook method)",
+            body = ErrorBody,
+        ),
+        (
+            status = 405,
+            description = "`method_not_allowed`: the method is not in the trigger's `supported_methods`",
+            body = ErrorBody,
+            headers(("Allow" = String, description = "The methods the trigger accepts")),
+        ),
+        (
+            status = 429,
+            description = "`rate_limited`: over the instance's rate limit",
+            body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait")),
+        ),
+        (
+            status = 413,
+            description = "`payload_too_large`: the body is over `webhook.max_body_bytes` (refused from \
+                           `Content-Length` before reading)",
+            body = ErrorBody,
+        ),
+        (
+            status = 400,
+            description = "`invalid_exec`: exec without `mod` or `method`, or `index` not an integer ≥ 1",
+            body = ErrorBody,
+        ),
+        (
+            status = 403,
+            description = "`exec_disabled` (the instance's `exec_enabled` is false) or `forbidden_method` (the \
+                           webhook method needs admin access)",
+            body = ErrorBody,
+        ),
+        (
+            status = 502,
+            description = "`driver_error`: the driver returned an error, panicked, or gave a status outside 100–599",
+            body = ErrorBody,
+        ),
+        (
+            status = 504,
+            description = "`driver_timeout`: the driver took longer than `drivers.call_timeout_ms`",
+            body = ErrorBody,
+        ),
+    )
+)]
+pub(super) async fn notify_exec(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    // The same handler as `notify`; a function of its own so that the document can describe this form.
+    notify(req, payload, state).await
 }
 
 /// Query parameters that address the engine, not the driver.

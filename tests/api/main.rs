@@ -17,6 +17,7 @@ mod exec;
 mod health;
 mod instances;
 mod modules;
+mod openapi;
 mod operability;
 mod outbound;
 mod restart;
