@@ -51,11 +51,11 @@ pub struct ExecPlan {
 impl Engine {
     /// The module a reference names inside a system, counting same-named modules in system order.
     async fn find_module(&self, system: SystemId, reference: &ModuleRef) -> EngineResult<Module> {
-        self.system_modules(system)
+        self.resolved_modules(system)
             .await?
-            .into_iter()
+            .iter()
             .find(|v| v.name == reference.name() && v.index == Some(reference.index()))
-            .map(|v| v.module)
+            .map(|v| v.module.clone())
             .ok_or_else(|| ExecError::ModuleNotFound(reference.to_string()).into())
     }
 

@@ -13,11 +13,12 @@ use super::{Engine, EngineResult};
 use crate::config::WebhookConfig;
 use std::collections::HashMap;
 
+use super::ModuleView;
 use crate::domain::instance::TriggerInstance;
 use crate::domain::methods::{SupportedMethods, WebhookMethod};
 use crate::domain::secret::WebhookSecret;
 use crate::domain::trigger::Trigger;
-use crate::domain::InstanceId;
+use crate::domain::{InstanceId, SystemId};
 
 /// An instance whose secret matched and that accepts webhooks.
 pub struct WebhookTarget {
@@ -26,6 +27,8 @@ pub struct WebhookTarget {
 }
 
 type Resolved = Option<(Arc<TriggerInstance>, Arc<Trigger>)>;
+/// Cached values with the generation they were read in.
+type Cached<K, V> = std::sync::RwLock<HashMap<K, (u64, V)>>;
 
 /// What the webhook path knows about instances, so that a call costs no storage read. Any admin
 /// change that could alter an answer bumps the generation; an entry from an older generation is
@@ -34,7 +37,9 @@ type Resolved = Option<(Arc<TriggerInstance>, Arc<Trigger>)>;
 #[derive(Default)]
 pub struct TargetCache {
     generation: std::sync::atomic::AtomicU64,
-    entries: std::sync::RwLock<HashMap<InstanceId, (u64, Resolved)>>,
+    entries: Cached<InstanceId, Resolved>,
+    /// Systems' modules with their names and indexes, for exec requests.
+    systems: Cached<SystemId, Arc<Vec<ModuleView>>>,
 }
 
 /// Entries kept before the cache starts over, bounding what random ids can make it hold.
@@ -59,10 +64,24 @@ impl TargetCache {
         entries.insert(id, (generation, resolved));
     }
 
-    /// Forgets everything; called after admin changes to instances, triggers or systems.
+    fn modules(&self, system: &SystemId) -> Option<Arc<Vec<ModuleView>>> {
+        let systems = self.systems.read().unwrap_or_else(|p| p.into_inner());
+        systems.get(system).filter(|(g, _)| *g == self.current()).map(|(_, m)| Arc::clone(m))
+    }
+
+    fn put_modules(&self, system: SystemId, generation: u64, modules: Arc<Vec<ModuleView>>) {
+        let mut systems = self.systems.write().unwrap_or_else(|p| p.into_inner());
+        if systems.len() >= MAX_CACHED {
+            systems.clear();
+        }
+        systems.insert(system, (generation, modules));
+    }
+
+    /// Forgets everything; called after admin changes to instances, triggers, systems or modules.
     pub fn invalidate(&self) {
         self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.entries.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.systems.write().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 
@@ -133,6 +152,17 @@ impl Engine {
             return Ok(None);
         }
         Ok(Some(WebhookTarget { instance, trigger }))
+    }
+
+    /// A system's modules as exec requests resolve them, from the cache when it is current.
+    pub(super) async fn resolved_modules(&self, system: SystemId) -> EngineResult<Arc<Vec<ModuleView>>> {
+        if let Some(modules) = self.targets.modules(&system) {
+            return Ok(modules);
+        }
+        let generation = self.targets.current();
+        let modules = Arc::new(self.system_modules(system.clone()).await?);
+        self.targets.put_modules(system, generation, Arc::clone(&modules));
+        Ok(modules)
     }
 
     /// Takes one token from the instance's bucket, or says how long until one is free.

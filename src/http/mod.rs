@@ -128,6 +128,10 @@ route_table! {
         route "/metrics" { GET => health::metrics }
     }
     scope "/api/engine/v2" {
+        // First: the hot path, matched before every other pattern is tried.
+        any "/webhook/{trig_id}/notify" { webhook::notify }
+        any "/webhook/{trig_id}/notify/{secret}" { webhook::notify_with_secret }
+        any "/webhook/{trig_id}/notify/{secret}/{mod}/{index}/{method}" { webhook::notify_exec }
         resource "/systems" { GET => systems::list, POST => systems::create }
         resource "/systems/{id}" {
             GET => systems::get,
@@ -180,9 +184,6 @@ route_table! {
         route "/webhooks/{id}/test" { POST => outbound::test }
         route "/webhooks/{id}/deliveries" { GET => outbound::deliveries }
         // Trigger webhooks: the secret is the credential, and the handler checks the method itself.
-        any "/webhook/{trig_id}/notify" { webhook::notify }
-        any "/webhook/{trig_id}/notify/{secret}" { webhook::notify_with_secret }
-        any "/webhook/{trig_id}/notify/{secret}/{mod}/{index}/{method}" { webhook::notify_exec }
         route "/openapi.json" { GET => openapi::serve }
     }
 }

@@ -5,33 +5,46 @@
 //!
 //! A batch is taken only after a waiter's job is dequeued, and jobs are queued in order, so a waiter is
 //! answered only after every write its caller queued before it is applied.
+//!
+//! The committer is a thread of its own on the blocking pool: it waits on its queue and writes to sled
+//! directly, so a batch costs no hop between async tasks and blocking threads.
 
 use std::collections::HashMap;
+use std::sync::mpsc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Store, StoreError, StoreResult};
+use super::{SledStore, Store, StoreError, StoreResult};
 use crate::domain::instance::InstanceState;
 use crate::domain::InstanceId;
 
 enum Job {
     Write(InstanceId, InstanceState),
     Wait { durable: bool, done: oneshot::Sender<Result<(), String>> },
+    Stop,
 }
 
 #[derive(Clone)]
 pub struct GroupCommit {
-    queue: mpsc::UnboundedSender<Job>,
+    queue: mpsc::Sender<Job>,
 }
 
 impl GroupCommit {
     /// Starts the committer; it stops when `shutdown` is cancelled, after applying and answering
     /// everything queued.
     pub fn start(store: Store, shutdown: CancellationToken) -> (Self, JoinHandle<()>) {
-        let (queue, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(commit_loop(store, rx, shutdown));
+        let (queue, rx) = mpsc::channel();
+        let stopper = queue.clone();
+        let committer = tokio::task::spawn_blocking(move || commit_loop(&store, &rx));
+        let task = tokio::spawn(async move {
+            shutdown.cancelled().await;
+            let _ = stopper.send(Job::Stop);
+            if let Err(e) = committer.await {
+                tracing::error!(error = %e, "the state committer failed");
+            }
+        });
         (Self { queue }, task)
     }
 
@@ -80,23 +93,22 @@ impl Batch {
                 self.flush |= durable;
                 self.waiters.push(done);
             }
+            Job::Stop => {}
         }
     }
 
-    async fn commit(self, store: &Store) {
+    fn commit(self, store: &SledStore) {
         let Batch { writes, waiters, flush } = self;
-        let result = store
-            .run(move |s| {
-                for (id, state) in &writes {
-                    s.write_state(id, state)?;
-                }
-                if flush {
-                    s.flush()?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| e.to_string());
+        let apply = || -> StoreResult<()> {
+            for (id, state) in &writes {
+                store.write_state(id, state)?;
+            }
+            if flush {
+                store.flush()?;
+            }
+            Ok(())
+        };
+        let result = apply().map_err(|e| e.to_string());
         if let Err(e) = &result {
             tracing::error!(error = %e, "committing trigger state failed");
         }
@@ -107,26 +119,23 @@ impl Batch {
     }
 }
 
-async fn commit_loop(store: Store, mut rx: mpsc::UnboundedReceiver<Job>, shutdown: CancellationToken) {
-    loop {
-        let first = tokio::select! {
-            biased;
-            job = rx.recv() => job,
-            _ = shutdown.cancelled() => None,
-        };
-        let Some(first) = first else { break };
-        let mut batch = Batch::default();
+fn commit_loop(store: &Store, rx: &mpsc::Receiver<Job>) {
+    let store = store.blocking();
+    // `recv` fails only when every sender is gone, which cannot happen before `Stop` arrives.
+    while let Ok(first) = rx.recv() {
+        let stopping = matches!(first, Job::Stop);
+        let mut batch = Batch { flush: stopping, ..Batch::default() };
         batch.add(first);
+        let mut stop = stopping;
         while let Ok(more) = rx.try_recv() {
+            stop |= matches!(more, Job::Stop);
             batch.add(more);
         }
-        batch.commit(&store).await;
+        // At a stop, whatever was queued is still applied, flushed and answered.
+        batch.flush |= stop;
+        batch.commit(store);
+        if stop {
+            return;
+        }
     }
-    // Whatever was queued before the shutdown is still applied and answered.
-    rx.close();
-    let mut batch = Batch { flush: true, ..Batch::default() };
-    while let Some(job) = rx.recv().await {
-        batch.add(job);
-    }
-    batch.commit(&store).await;
 }

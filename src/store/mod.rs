@@ -157,6 +157,11 @@ impl Store {
         Ok(Self { inner: Arc::new(SledStore::open(dir)?) })
     }
 
+    /// The synchronous store, for code that already runs on a blocking thread of its own.
+    pub(crate) fn blocking(&self) -> &SledStore {
+        &self.inner
+    }
+
     /// The underlying database, for components that keep trees of their own (outbound deliveries).
     pub fn db(&self) -> &sled::Db {
         &self.inner.db
