@@ -1,7 +1,8 @@
 //! Running modules. Each module is a task that owns its driver value and takes calls one at a time
 //! from a bounded mailbox. A call that overruns the timeout is abandoned (its future dropped) and
 //! reported as a timeout; a call that panics is reported as a driver error and the driver is started
-//! afresh, keeping the module's status map. Nothing outside the module is affected by either.
+//! afresh, keeping the module's status map. Nothing outside the module is affected by either. The task
+//! runs in a `module` tracing span, so a driver's log lines name their module.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt;
+use tracing::Instrument;
 use serde_json::{Map, Value};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -119,7 +121,9 @@ impl ModuleRuntime {
         let stop = self.shutdown.child_token();
         // Started here rather than in the task so the initial status exists once this returns.
         let driver = start_driver(&entry, &ctx).ok();
-        tokio::spawn(run_module(entry, ctx, driver, rx, self.call_timeout, stop.clone()));
+        // Everything a driver logs carries its module and driver.
+        let span = tracing::info_span!("module", module_id = %module.id, driver = %module.driver);
+        tokio::spawn(run_module(entry, ctx, driver, rx, self.call_timeout, stop.clone()).instrument(span));
         running.insert(module.id.clone(), Running { fingerprint: print, mailbox: tx.clone(), stop });
         Ok(tx)
     }
