@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use tracing::Instrument;
 use serde_json::{Map, Value};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::sdk::{Args, Driver, DriverEntry, DriverError, ModuleContext, StatusChange, StatusHandle};
 use super::sdk::{WebhookRequest, WebhookResponse};
