@@ -45,11 +45,31 @@ impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
     }
 }
 
+/// The request target with webhook secrets replaced. Works on what the router and handler will see
+/// after percent-decoding, so `%73ecret=` or `/%6Eotify/` cannot smuggle a secret past it: under
+/// `/webhook/{id}/`, the segment after the `notify` segment is the secret, and so is any unexpected
+/// first segment.
 pub fn redact_target(path: &str, query: &str) -> String {
-    let path = match path.split_once("/notify/") {
+    let path = match path.split_once("/webhook/") {
         Some((head, tail)) => {
-            let rest = tail.split_once('/').map(|(_, r)| format!("/{r}")).unwrap_or_default();
-            format!("{head}/notify/[redacted]{rest}")
+            let mut segments = tail.split('/');
+            let id = segments.next().unwrap_or_default();
+            let mut out = format!("{head}/webhook/{id}");
+            match segments.next() {
+                Some(seg) if decoded(seg) == "notify" => {
+                    out.push_str("/notify");
+                    if segments.next().is_some() {
+                        out.push_str("/[redacted]");
+                    }
+                    for rest in segments {
+                        out.push('/');
+                        out.push_str(rest);
+                    }
+                }
+                Some(_) => out.push_str("/[redacted]"),
+                None => {}
+            }
+            out
         }
         None => path.to_owned(),
     };
@@ -58,12 +78,21 @@ pub fn redact_target(path: &str, query: &str) -> String {
     }
     let query: Vec<String> = query
         .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("secret") => format!("{k}=[redacted]"),
-            _ => pair.to_owned(),
+        .map(|pair| {
+            let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+            if decoded(key).eq_ignore_ascii_case("secret") {
+                format!("{key}=[redacted]")
+            } else {
+                pair.to_owned()
+            }
         })
         .collect();
     format!("{path}?{}", query.join("&"))
+}
+
+/// A path segment or query key as the server decodes it.
+fn decoded(raw: &str) -> String {
+    form_urlencoded::parse(raw.as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -85,5 +114,14 @@ mod tests {
             "/api/engine/v2/webhook/trig-1/notify/[redacted]"
         );
         assert_eq!(redact_target("/healthz", ""), "/healthz");
+        assert_eq!(
+            redact_target("/api/engine/v2/webhook/trig-1/notify", "%73ecret=abc&x=1"),
+            "/api/engine/v2/webhook/trig-1/notify?%73ecret=[redacted]&x=1"
+        );
+        assert_eq!(
+            redact_target("/api/engine/v2/webhook/trig-1/%6Eotify/abc", ""),
+            "/api/engine/v2/webhook/trig-1/notify/[redacted]"
+        );
+        assert_eq!(redact_target("/api/engine/v2/webhook/trig-1/abc", ""), "/api/engine/v2/webhook/trig-1/[redacted]");
     }
 }

@@ -81,10 +81,11 @@ impl Driver for Forward {
                 outbound = outbound.header(name, value);
             }
         }
+        // `without_url`: the configured URL may hold a token, and this message reaches webhook callers.
         let upstream = outbound
             .send()
             .await
-            .map_err(|e| DriverError::Failed(format!("the upstream could not be reached: {e}")))?;
+            .map_err(|e| DriverError::Failed(format!("the upstream could not be reached: {}", e.without_url())))?;
         let status = upstream.status().as_u16();
         let headers = upstream
             .headers()
@@ -95,7 +96,7 @@ impl Driver for Forward {
         let body = upstream
             .bytes()
             .await
-            .map_err(|e| DriverError::Failed(format!("the upstream's answer could not be read: {e}")))?
+            .map_err(|e| DriverError::Failed(format!("the upstream's answer could not be read: {}", e.without_url())))?
             .to_vec();
         Ok(WebhookResponse { status, headers, body })
     }

@@ -71,6 +71,30 @@ impl DriverRegistry {
                 _ => {}
             }
         }
-        Ok(())
+        self.trial_start(driver, settings)
+    }
+
+    /// Starts the driver once with these settings and drops it, so settings only the driver can judge
+    /// (a URL's scheme, an empty secret) are refused when saved rather than at the first call.
+    fn trial_start(
+        &self,
+        driver: &str,
+        settings: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), ValidationError> {
+        let Some(entry) = self.entry(driver) else { return Ok(()) };
+        let ctx = sdk::ModuleContext {
+            module_id: String::new(),
+            system_id: None,
+            settings: settings.clone(),
+            status: sdk::StatusHandle::new("", None, tokio::sync::broadcast::channel(1).0),
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (entry.factory)(ctx))) {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(sdk::DriverError::InvalidSettings { field, message })) => {
+                Err(ValidationError::new(format!("settings.{field}"), message))
+            }
+            Ok(Err(other)) => Err(ValidationError::new("settings", other.to_string())),
+            Err(_) => Err(ValidationError::new("settings", "the driver could not start with these settings")),
+        }
     }
 }

@@ -76,7 +76,7 @@ impl Engine {
         let name = parse_name("name", &input.name)?;
         let new = NewKey::generate();
         let key = ApiKey { id: new.id, name, role: input.role, hash: new.hash, created_at: now_epoch_seconds() };
-        let key = self.store.run(move |s| s.insert_api_key(key)).await?;
+        let key = self.write(move |s| s.insert_api_key(key)).await?;
         self.keys.write().insert(key.id.clone(), key.clone());
         Ok((key, new.plaintext))
     }
@@ -101,7 +101,7 @@ impl Engine {
 
     pub async fn delete_api_key(&self, id: ApiKeyId) -> EngineResult<()> {
         let removed = id.clone();
-        self.store.run(move |s| s.delete_api_key(&id)).await?;
+        self.write(move |s| s.delete_api_key(&id)).await?;
         self.keys.write().remove(&removed);
         Ok(())
     }

@@ -41,8 +41,9 @@ impl ConditionState {
         Self { values, triggered, ..Self::default() }
     }
 
-    /// Sets which conditions exist. Known values are kept; new ones start false.
-    pub fn configure(&mut self, any_match: bool, names: impl IntoIterator<Item = String>) {
+    /// Sets which conditions exist (after a trigger edit, say). Known values are kept; new ones start
+    /// false; `triggered` is re-derived, so an edit can fire or reset the instance.
+    pub fn configure(&mut self, any_match: bool, names: impl IntoIterator<Item = String>) -> Step {
         self.any_match = any_match;
         let mut values = BTreeMap::new();
         for name in names {
@@ -51,6 +52,7 @@ impl ConditionState {
         }
         self.values = values;
         self.windows.retain(|name, _| self.values.contains_key(name));
+        self.settle()
     }
 
     pub fn triggered(&self) -> bool {
@@ -212,6 +214,18 @@ mod tests {
         assert!(!s.set("comparison_0", true).fired);
         assert!(s.set("comparison_0", false).changed);
         assert!(s.set("comparison_0", true).fired);
+    }
+
+    #[test]
+    fn an_edit_re_derives_triggered() {
+        let mut s = ConditionState::new();
+        s.configure(false, ["comparison_0".to_owned()]);
+        assert!(s.set("comparison_0", true).fired);
+        let added = s.configure(false, ["comparison_0".to_owned(), "comparison_1".to_owned()]);
+        assert!(added.changed && !s.triggered(), "a new false condition breaks the set");
+        assert!(s.set("comparison_1", true).fired, "and completing it fires again");
+        let removed = s.configure(false, ["comparison_0".to_owned()]);
+        assert!(!removed.changed && s.triggered());
     }
 
     #[test]

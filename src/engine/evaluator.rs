@@ -70,10 +70,18 @@ impl Evaluator {
     pub async fn load(&self, id: &InstanceId) -> StoreResult<()> {
         let lookup = id.clone();
         let found = self.store.run(move |s| s.webhook_target(&lookup)).await?;
-        let Some((instance, trigger, _)) = found.filter(|(i, t, _)| i.enabled && has_levels_or_times(t)) else {
+        let Some((instance, trigger, _)) = found else {
             self.unload(id);
             return Ok(());
         };
+        if !instance.enabled || !has_levels_or_times(&trigger) {
+            self.unload(id);
+            // A live instance whose trigger lost its conditions is brought in line with the edit.
+            if self.runtime.live_state(id).is_some() {
+                self.runtime.apply(&instance, &trigger.spec, None, Change::Configure, false).await?;
+            }
+            return Ok(());
+        }
         let views = system_modules(&self.store, &self.drivers, instance.control_system_id.clone()).await?;
         let mut modules = HashMap::new();
         for cmp in &trigger.spec.conditions.comparisons {
@@ -96,7 +104,7 @@ impl Evaluator {
             .collect();
         let program = Arc::new(Program { instance, trigger, modules, schedules });
         self.install(Arc::clone(&program));
-        self.evaluate(&program).await
+        self.evaluate(&program, None).await
     }
 
     fn install(&self, program: Arc<Program>) {
@@ -150,7 +158,10 @@ impl Evaluator {
     }
 
     /// Re-evaluates every comparison of a program and sets its condition values.
-    async fn evaluate(&self, program: &Program) -> StoreResult<()> {
+    /// With `changed`, only comparisons that read that status are evaluated, and only they may count a
+    /// comparison error; a full evaluation (load, edit, missed changes) counts none, so one bad
+    /// comparison is counted once per change of what it reads, not once per refresh.
+    async fn evaluate(&self, program: &Program, changed: Option<&StatusChange>) -> StoreResult<()> {
         let spec = &program.trigger.spec;
         self.runtime.apply(&program.instance, spec, None, Change::Configure, false).await?;
         let mut statuses: HashMap<ModuleId, serde_json::Map<String, Value>> = HashMap::new();
@@ -159,13 +170,27 @@ impl Evaluator {
                 statuses.insert(module.id.clone(), status);
             }
         }
+        let reads_change = |cmp: &crate::domain::trigger::Comparison| {
+            changed.is_none_or(|c| {
+                [&cmp.left, &cmp.right].into_iter().any(|side| match side {
+                    Operand::Status(s) => {
+                        s.status == c.key
+                            && program.modules.get(&s.module).is_some_and(|m| m.id.as_str() == c.module_id)
+                    }
+                    Operand::Constant(_) => false,
+                })
+            })
+        };
         for (i, cmp) in program.trigger.spec.conditions.comparisons.iter().enumerate() {
+            if !reads_change(cmp) {
+                continue;
+            }
             let result = evaluate(cmp, |s| {
                 let module = program.modules.get(&s.module)?;
                 statuses.get(&module.id)?.get(&s.status).cloned()
             });
             let name = format!("comparison_{i}");
-            let change = Change::Set { name: &name, value: result.value, error: result.error };
+            let change = Change::Set { name: &name, value: result.value, error: result.error && changed.is_some() };
             self.runtime.apply(&program.instance, &program.trigger.spec, None, change, false).await?;
         }
         Ok(())
@@ -179,7 +204,7 @@ impl Evaluator {
             readers.iter().filter_map(|id| t.programs.get(id).cloned()).collect()
         };
         for program in programs {
-            if let Err(e) = self.evaluate(&program).await {
+            if let Err(e) = self.evaluate(&program, Some(change)).await {
                 tracing::error!(instance = %program.instance.id, error = %e, "evaluating comparisons failed");
             }
         }
@@ -248,7 +273,7 @@ pub async fn status_listener(
             tracing::warn!(missed, "status changes were missed; re-evaluating everything");
             let programs: Vec<Arc<Program>> = evaluator.tables().programs.values().cloned().collect();
             for p in programs {
-                if let Err(e) = evaluator.evaluate(&p).await {
+                if let Err(e) = evaluator.evaluate(&p, None).await {
                     tracing::error!(instance = %p.instance.id, error = %e, "evaluating comparisons failed");
                 }
             }

@@ -21,8 +21,7 @@ impl Engine {
 
     pub async fn apply_trigger(&self, system: SystemId, input: InstanceIn) -> EngineResult<InstanceRecord> {
         let created = self
-            .store
-            .run(move |s| {
+            .write(move |s| {
                 s.insert_instance(&system, &input.trigger_id, |trigger| {
                     let now = now_epoch_seconds();
                     TriggerInstance {
@@ -67,8 +66,7 @@ impl Engine {
         patch: InstancePatch,
     ) -> EngineResult<InstanceRecord> {
         let updated = self
-            .store
-            .run(move |s| {
+            .write(move |s| {
                 s.update_instance(&system, &id, |mut inst| {
                     inst.enabled = patch.enabled.unwrap_or(inst.enabled);
                     inst.important = patch.important.unwrap_or(inst.important);
@@ -84,22 +82,22 @@ impl Engine {
 
     /// Replaces the webhook secret; the old one stops matching as soon as this returns.
     pub async fn rotate_secret(&self, system: SystemId, id: InstanceId) -> EngineResult<InstanceRecord> {
-        Ok(self
-            .store
-            .run(move |s| {
+        let rotated = self
+            .write(move |s| {
                 s.update_instance(&system, &id, |mut inst| {
                     inst.webhook_secret = WebhookSecret::generate();
                     inst.updated_at = now_epoch_seconds();
                     inst
                 })
             })
-            .await
-            .inspect(|_| self.targets.invalidate())?)
+            .await?;
+        self.targets.invalidate();
+        Ok(rotated)
     }
 
     pub async fn delete_instance(&self, system: SystemId, id: InstanceId) -> EngineResult<()> {
         let (sys, inst) = (system.clone(), id.clone());
-        self.store.run(move |s| s.delete_instance(&system, &id)).await?;
+        self.write(move |s| s.delete_instance(&system, &id)).await?;
         self.forget_instances(std::slice::from_ref(&inst));
         let data = json!({"trigger_instance": inst, "system_id": sys});
         self.events.emit("trigger_instance.deleted", Some(sys.as_str()), data).await;

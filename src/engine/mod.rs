@@ -95,6 +95,18 @@ impl Engine {
         Self { store, drivers, keys, runtime, limits, modules, events, evaluator, targets: Default::default() }
     }
 
+    /// Runs a store write and returns once it is on disk: an admin change a 2xx acknowledges survives a
+    /// crash. The flush is shared with concurrent fires through the group commit.
+    async fn write<T, F>(&self, f: F) -> EngineResult<T>
+    where
+        F: FnOnce(&crate::store::SledStore) -> crate::store::StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let value = self.store.run(f).await?;
+        self.runtime.durable().await?;
+        Ok(value)
+    }
+
     pub fn events(&self) -> &Arc<EventBus> {
         &self.events
     }

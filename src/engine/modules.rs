@@ -36,7 +36,7 @@ impl Engine {
             updated_at: now,
         };
         let module = apply(&self.drivers, blank, input.into())?;
-        let module = self.store.run(move |s| s.insert_module(module)).await?;
+        let module = self.write(move |s| s.insert_module(module)).await?;
         if let Some(system) = &module.control_system_id {
             self.refresh(Refresh::System(system)).await;
         }
@@ -64,7 +64,7 @@ impl Engine {
         let drivers = Arc::clone(&self.drivers);
         let lookup = id.clone();
         let before = self.store.run(move |s| s.get_module(&lookup)).await?;
-        let module = self.store.run(move |s| s.update_module(&id, |m| apply(&drivers, m, patch))).await?;
+        let module = self.write(move |s| s.update_module(&id, |m| apply(&drivers, m, patch))).await?;
         for system in before.control_system_id.iter().chain(module.control_system_id.iter()) {
             self.refresh(Refresh::System(system)).await;
         }
@@ -74,7 +74,7 @@ impl Engine {
     pub async fn delete_module(&self, id: ModuleId) -> EngineResult<()> {
         let lookup = id.clone();
         let module = self.store.run(move |s| s.get_module(&lookup)).await?;
-        self.store.run(move |s| s.delete_module(&id)).await?;
+        self.write(move |s| s.delete_module(&id)).await?;
         self.modules.remove(&module.id);
         if let Some(system) = &module.control_system_id {
             self.refresh(Refresh::System(system)).await;

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
-use super::condition_state::{ConditionState, WEBHOOK};
+use super::condition_state::{ConditionState, Step, WEBHOOK};
 use crate::domain::instance::{is_pulse_condition, InstanceState, TriggerInstance};
 use crate::domain::trigger::TriggerSpec;
 use crate::domain::{now_epoch_seconds, InstanceId};
@@ -103,6 +103,11 @@ impl TriggerRuntime {
         (runtime, fired)
     }
 
+    /// Returns once everything written so far is on disk.
+    pub async fn durable(&self) -> StoreResult<()> {
+        self.commit.durable().await
+    }
+
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
@@ -142,8 +147,9 @@ impl TriggerRuntime {
             let mut live = self.live();
             let entry = live.entry(inst.id.clone()).or_insert_with(|| Live::resume(stored.unwrap_or_default()));
             let was_triggered = entry.state.triggered;
+            let mut edited_fire = false;
             if entry.shape != Some(shape(spec)) {
-                entry.conditions.configure(spec.any_match, condition_names(spec));
+                edited_fire = entry.conditions.configure(spec.any_match, condition_names(spec)).fired;
                 entry.shape = Some(shape(spec));
             }
             let mut counted_error = false;
@@ -156,6 +162,7 @@ impl TriggerRuntime {
                 }
                 Change::Configure => entry.conditions.expire(now),
             };
+            let step = Step { fired: step.fired || edited_fire, changed: step.changed };
             if step.fired {
                 entry.state.trigger_count += 1;
                 entry.state.last_fired_at = Some(now_epoch_seconds());
@@ -173,18 +180,19 @@ impl TriggerRuntime {
             entry.watching |= start_watch;
             (step.fired, changed, was_triggered, entry.state.clone(), start_watch)
         };
-        if start_watch {
-            self.watch_windows(inst.clone());
-        }
-        if changed {
-            self.store_and_announce(inst, fired, was_triggered, &snapshot).await;
-        }
+        // Before any await: a caller that is cancelled from here on still has its actions run.
         if fired {
             crate::metrics::METRICS.fires.inc();
             if !spec.actions.functions.is_empty() || !spec.actions.mailers.is_empty() {
                 // The action worker lives as long as the runtime; a send can fail only during shutdown.
                 let _ = self.fires.send(Fired { instance: inst.clone(), spec: spec.clone() });
             }
+        }
+        if start_watch {
+            self.watch_windows(inst.clone());
+        }
+        if changed {
+            self.store_and_announce(inst, fired, was_triggered, &snapshot).await;
         }
         // A client told of a fire must find it on disk; one told of any other change, in the store.
         if durable && fired {

@@ -32,7 +32,7 @@ impl Engine {
             updated_at: now,
         };
         let system = apply(blank, input.into())?;
-        let system = self.store.run(move |s| s.insert_system(system)).await?;
+        let system = self.write(move |s| s.insert_system(system)).await?;
         self.events.emit("system.created", Some(system.id.as_str()), json!({ "system": system })).await;
         Ok(system)
     }
@@ -46,7 +46,7 @@ impl Engine {
     }
 
     pub async fn update_system(&self, id: SystemId, patch: SystemPatch) -> EngineResult<System> {
-        let system = self.store.run(move |s| s.update_system(&id, |system| apply(system, patch))).await?;
+        let system = self.write(move |s| s.update_system(&id, |system| apply(system, patch))).await?;
         self.refresh(Refresh::System(&system.id)).await;
         self.events.emit("system.updated", Some(system.id.as_str()), json!({ "system": system })).await;
         Ok(system)
@@ -56,7 +56,7 @@ impl Engine {
         let deleted = id.clone();
         let lookup = id.clone();
         let instances = self.store.run(move |s| s.instance_ids_of_system(&lookup)).await?;
-        self.store.run(move |s| s.delete_system(&id)).await?;
+        self.write(move |s| s.delete_system(&id)).await?;
         self.forget_instances(&instances);
         self.events.emit("system.deleted", Some(deleted.as_str()), json!({ "system_id": deleted })).await;
         Ok(())

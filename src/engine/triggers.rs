@@ -70,7 +70,7 @@ impl Engine {
     pub async fn create_trigger(&self, input: TriggerIn) -> EngineResult<Trigger> {
         let now = now_epoch_seconds();
         let trigger = Trigger { id: TriggerId::generate(), spec: spec_from(input)?, created_at: now, updated_at: now };
-        Ok(self.store.run(move |s| s.insert_trigger(trigger)).await?)
+        self.write(move |s| s.insert_trigger(trigger)).await
     }
 
     pub async fn get_trigger(&self, id: TriggerId) -> EngineResult<Trigger> {
@@ -84,15 +84,14 @@ impl Engine {
     pub async fn replace_trigger(&self, id: TriggerId, input: TriggerIn) -> EngineResult<Trigger> {
         let spec = spec_from(input)?;
         let trigger = self
-            .store
-            .run(move |s| s.update_trigger(&id, |t| Ok(Trigger { spec, updated_at: now_epoch_seconds(), ..t })))
+            .write(move |s| s.update_trigger(&id, |t| Ok(Trigger { spec, updated_at: now_epoch_seconds(), ..t })))
             .await?;
         self.refresh(Refresh::Trigger(&trigger.id)).await;
         Ok(trigger)
     }
 
     pub async fn update_trigger(&self, id: TriggerId, patch: TriggerPatch) -> EngineResult<Trigger> {
-        let trigger = self.store.run(move |s| s.update_trigger(&id, |t| apply(t, patch))).await?;
+        let trigger = self.write(move |s| s.update_trigger(&id, |t| apply(t, patch))).await?;
         self.refresh(Refresh::Trigger(&trigger.id)).await;
         Ok(trigger)
     }
@@ -100,7 +99,7 @@ impl Engine {
     pub async fn delete_trigger(&self, id: TriggerId) -> EngineResult<()> {
         let lookup = id.clone();
         let instances = self.store.run(move |s| s.instance_ids_of_trigger(&lookup)).await?;
-        self.store.run(move |s| s.delete_trigger(&id)).await?;
+        self.write(move |s| s.delete_trigger(&id)).await?;
         self.forget_instances(&instances);
         Ok(())
     }

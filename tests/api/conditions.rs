@@ -383,3 +383,39 @@ async fn the_event_stream_shows_fires_and_status_changes_for_one_system() {
     let no_key = room.app.client.get(room.app.api("/events")).send().await.unwrap();
     assert_error(no_key, 401, "unauthorized").await;
 }
+
+#[tokio::test]
+async fn editing_a_trigger_re_derives_triggered_and_a_later_edge_fires() {
+    let room = Room::new().await;
+    let inst = room.apply(json!({"name": "Edited", "conditions": {"comparisons": [power_is(true)]}})).await;
+    room.until(&inst, "evaluation", |s| s["conditions"]["comparison_0"] == false).await;
+    room.call("Display_1", "power", json!([true])).await;
+    room.until(&inst, "the first fire", |s| s["trigger_count"] == 1).await;
+
+    let volume_99 = json!({"left": {"mod": "Display_1", "status": "volume"}, "operator": "equal", "right": 99});
+    let path = format!("/triggers/{}", inst["trigger_id"].as_str().unwrap());
+    let res = room.app.patch(&path, &json!({"conditions": {"comparisons": [power_is(true), volume_99]}})).await;
+    assert_eq!(res.status(), 200);
+    let edited = room.until(&inst, "the edit to apply", |s| s["conditions"]["comparison_1"] == false).await;
+    assert_eq!(edited["triggered"], false, "a new false condition breaks the set");
+
+    room.call("Display_1", "volume", json!([99])).await;
+    let fired = room.until(&inst, "a fire after the edit", |s| s["trigger_count"] == 2).await;
+    assert_eq!(fired["triggered"], true);
+}
+
+#[tokio::test]
+async fn an_unrelated_status_change_does_not_count_comparison_errors_again() {
+    let room = Room::new().await;
+    let cmp = json!({"left": {"mod": "Probe_1", "status": "level"}, "operator": "greater_than", "right": 10});
+    let inst = room.apply(json!({"name": "Level", "conditions": {"comparisons": [cmp]}})).await;
+    room.until(&inst, "evaluation", |s| s["conditions"]["comparison_0"] == false).await;
+    room.call("Probe_1", "set", json!({"key": "level", "value": "high"})).await;
+    room.until(&inst, "the error", |s| s["comparison_errors"] == 1).await;
+
+    room.call("Probe_1", "set", json!({"key": "other", "value": 1})).await;
+    room.call("Probe_1", "record", json!({"tag": "x"})).await;
+    room.app.patch(&format!("/systems/{}", room.sys), &json!({"name": "Renamed"})).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(room.state(&inst).await["comparison_errors"], 1);
+}

@@ -226,3 +226,35 @@ async fn sigterm_lets_an_in_flight_webhook_finish_and_keeps_its_fire() {
     server.kill_and_collect_logs();
     upstream_handle.stop(false).await;
 }
+
+#[tokio::test]
+async fn an_acknowledged_admin_change_survives_sigkill() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let client = reqwest::Client::new();
+    let server = start(dir.path());
+    let system = create(&client, server.api("/systems"), json!({"name": "Rotating"})).await;
+    let sys_id = system["id"].as_str().unwrap().to_owned();
+    let trigger = create(&client, server.api("/triggers"), json!({"name": "R", "enable_webhook": true})).await;
+    let inst =
+        create(&client, server.api(&format!("/systems/{sys_id}/triggers")), json!({"trigger_id": trigger["id"]})).await;
+    let inst_id = inst["id"].as_str().unwrap().to_owned();
+    let old_secret = inst["webhook_secret"].as_str().unwrap().to_owned();
+    let rotated: Value = client
+        .post(server.api(&format!("/systems/{sys_id}/triggers/{inst_id}/secret")))
+        .header("X-API-Key", ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_secret = rotated["webhook_secret"].as_str().unwrap().to_owned();
+
+    server.kill_and_collect_logs();
+    let server = start(dir.path());
+    let notify = |secret: &str| server.api(&format!("/webhook/{inst_id}/notify?secret={secret}"));
+
+    assert_eq!(client.post(notify(&old_secret)).send().await.unwrap().status(), 404, "the old secret is gone");
+    assert_eq!(client.post(notify(&new_secret)).send().await.unwrap().status(), 202);
+    server.kill_and_collect_logs();
+}

@@ -175,9 +175,12 @@ async fn forward_to_an_unreachable_upstream_is_502() {
         listener.local_addr().unwrap().port()
     };
     let app = spawn_app().await;
-    let (_, inst) = rig(&app, "HTTP Forward", json!({"url": format!("http://127.0.0.1:{closed_port}/")})).await;
+    let url = format!("http://127.0.0.1:{closed_port}/hook/T0KEN?token=s3cr3t");
+    let (_, inst) = rig(&app, "HTTP Forward", json!({ "url": url })).await;
 
     let res = app.client.post(exec_url(&inst, "Forward", "forward")).body("x").send().await.unwrap();
 
-    assert_error(res, 502, "driver_error").await;
+    let body = assert_error(res, 502, "driver_error").await;
+    let message = body["message"].as_str().unwrap();
+    assert!(!message.contains("s3cr3t") && !message.contains("T0KEN"), "the upstream URL leaked: {message}");
 }

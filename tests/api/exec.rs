@@ -255,6 +255,9 @@ async fn module_settings_are_checked_against_the_driver() {
             json!({"driver": "HTTP Forward", "settings": {"url": "http://x", "timeout_ms": "soon"}}),
             "settings.timeout_ms",
         ),
+        (json!({"driver": "HTTP Forward", "settings": {"url": "ftp://x"}}), "settings.url"),
+        (json!({"driver": "HTTP Forward", "settings": {"url": "http://x", "timeout_ms": 0}}), "settings.timeout_ms"),
+        (json!({"driver": "Mist Location", "settings": {"secret": ""}}), "settings.secret"),
     ] {
         let res = app.post("/modules", &body).await;
         let err = assert_error(res, 422, "invalid_field").await;

@@ -118,6 +118,8 @@ pub trait Driver: Send + 'static {
     where
         Self: Sized;
 
+    /// Starts a module. It must be cheap and free of side effects: the engine also calls it (and drops
+    /// the result) to validate settings when a module is saved. Connect to devices lazily.
     fn start(ctx: ModuleContext) -> Result<Self, DriverError>
     where
         Self: Sized;
