@@ -36,7 +36,7 @@ pub struct Forward {
 impl Driver for Forward {
     fn descriptor() -> DriverDescriptor {
         DriverDescriptor::new("HTTP Forward", "Forward", "Relays webhook calls to another HTTP endpoint")
-            .setting(Param::required("url", JsonType::String))
+            .setting(Param::required("url", JsonType::String).sensitive())
             .setting(Param::optional("timeout_ms", JsonType::Integer))
             .function(
                 FunctionDescriptor::new("forward", "Relays method, headers and body to the url setting").webhook(),

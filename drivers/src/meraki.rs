@@ -21,7 +21,7 @@ impl Driver for Meraki {
     fn descriptor() -> DriverDescriptor {
         DriverDescriptor::new("Meraki Scanning", "Meraki", "Receives Cisco Meraki Scanning API observations")
             .setting(Param::required("validator", JsonType::String))
-            .setting(Param::required("secret", JsonType::String))
+            .setting(Param::required("secret", JsonType::String).sensitive())
             .function(
                 FunctionDescriptor::new("scanning_api", "GET answers the validator; POST records observations")
                     .webhook(),

@@ -20,7 +20,7 @@ pub struct Mist {
 impl Driver for Mist {
     fn descriptor() -> DriverDescriptor {
         DriverDescriptor::new("Mist Location", "Mist", "Receives Juniper Mist location webhooks")
-            .setting(Param::required("secret", JsonType::String))
+            .setting(Param::required("secret", JsonType::String).sensitive())
             .function(FunctionDescriptor::new("location_webhook", "Verifies and records a location event").webhook())
     }
 

@@ -47,6 +47,17 @@ impl DriverRegistry {
         self.drivers.values().map(|e| &e.descriptor)
     }
 
+    /// Blanks the settings the driver marks sensitive, for callers who may not read them.
+    pub fn redact_settings(&self, driver: &str, settings: &mut serde_json::Map<String, serde_json::Value>) {
+        if let Some(descriptor) = self.get(driver) {
+            for param in descriptor.settings.iter().filter(|p| p.sensitive) {
+                if let Some(value) = settings.get_mut(&param.name) {
+                    *value = serde_json::Value::Null;
+                }
+            }
+        }
+    }
+
     /// Checks settings against what the driver declares: required ones present, every declared one of
     /// its type. Undeclared settings are kept for the driver to read or ignore.
     pub fn check_settings(

@@ -49,11 +49,15 @@ struct ModuleListQuery {
         KeyRequired,
     )
 )]
-pub async fn list(_: Reader, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    Reader(caller): Reader,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let q: ModuleListQuery = query(&req)?;
     let paging = ListQuery { q: q.q, limit: q.limit, offset: q.offset };
     let page = state.engine.list_modules(paging.search(), q.control_system_id, q.driver, paging.page()?).await?;
-    Ok(page_response(page, ModuleOut::from))
+    Ok(page_response(page, |m| ModuleOut::for_caller(m, caller, state.engine.drivers())))
 }
 
 /// Create a module
@@ -98,9 +102,13 @@ pub async fn create(
         KeyRequired,
     )
 )]
-pub async fn get(_: Reader, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    Reader(caller): Reader,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let module = state.engine.get_module(module_id(&id)?).await?;
-    Ok(HttpResponse::Ok().json(ModuleOut::from(module)))
+    Ok(HttpResponse::Ok().json(ModuleOut::for_caller(module, caller, state.engine.drivers())))
 }
 
 /// Replace a module

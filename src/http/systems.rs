@@ -183,7 +183,13 @@ pub async fn delete(_: Admin, id: web::Path<String>, state: web::Data<AppState>)
         KeyRequired,
     )
 )]
-pub async fn modules(_: Reader, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn modules(
+    Reader(caller): Reader,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let modules = state.engine.system_modules(system_id(&id)?).await?;
-    Ok(HttpResponse::Ok().json(modules.into_iter().map(ModuleOut::from).collect::<Vec<_>>()))
+    let drivers = state.engine.drivers();
+    Ok(HttpResponse::Ok()
+        .json(modules.into_iter().map(|m| ModuleOut::for_caller(m, caller, drivers)).collect::<Vec<_>>()))
 }

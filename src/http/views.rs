@@ -41,6 +41,17 @@ pub struct ModuleOut {
     pub updated_at: u64,
 }
 
+impl ModuleOut {
+    /// The module as `caller` may see it: settings its driver marks sensitive are null for support keys.
+    pub fn for_caller(view: ModuleView, caller: Caller, drivers: &crate::drivers::DriverRegistry) -> Self {
+        let mut out = Self::from(view);
+        if !caller.is_admin() {
+            drivers.redact_settings(&out.driver, &mut out.settings);
+        }
+        out
+    }
+}
+
 impl From<ModuleView> for ModuleOut {
     fn from(v: ModuleView) -> Self {
         let Module { id, driver, custom_name, control_system_id, settings, created_at, updated_at } = v.module;

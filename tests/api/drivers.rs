@@ -184,3 +184,21 @@ async fn forward_to_an_unreachable_upstream_is_502() {
     let message = body["message"].as_str().unwrap();
     assert!(!message.contains("s3cr3t") && !message.contains("T0KEN"), "the upstream URL leaked: {message}");
 }
+
+#[tokio::test]
+async fn support_keys_do_not_see_sensitive_settings() {
+    let app = spawn_app().await;
+    let (sys, _) = rig(&app, "Mist Location", json!({"secret": "mist-secret", "note": "lobby"})).await;
+    let support = app.key_with_role("support").await;
+
+    for path in ["/modules".to_owned(), format!("/systems/{sys}/modules")] {
+        let as_support = json(app.with_key(Some(&support), Method::GET, &path).send().await.unwrap()).await;
+        assert_eq!(as_support[0]["settings"], json!({"secret": null, "note": "lobby"}), "{path}");
+        let as_admin = json(app.get(&path).await).await;
+        assert_eq!(as_admin[0]["settings"]["secret"], "mist-secret", "{path}");
+    }
+    let module_id = json(app.get("/modules").await).await[0]["id"].as_str().unwrap().to_owned();
+    let one =
+        json(app.with_key(Some(&support), Method::GET, &format!("/modules/{module_id}")).send().await.unwrap()).await;
+    assert_eq!(one["settings"]["secret"], json!(null));
+}

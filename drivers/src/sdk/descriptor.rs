@@ -46,15 +46,24 @@ pub struct Param {
     #[serde(rename = "type")]
     pub json_type: JsonType,
     pub required: bool,
+    /// A setting only admins may read back (a shared secret, a URL holding a token).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
 }
 
 impl Param {
     pub fn required(name: &str, json_type: JsonType) -> Self {
-        Self { name: name.to_owned(), json_type, required: true }
+        Self { name: name.to_owned(), json_type, required: true, sensitive: false }
+    }
+
+    /// Hides the setting's value from support keys.
+    pub fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
     }
 
     pub fn optional(name: &str, json_type: JsonType) -> Self {
-        Self { name: name.to_owned(), json_type, required: false }
+        Self { name: name.to_owned(), json_type, required: false, sensitive: false }
     }
 }
 
