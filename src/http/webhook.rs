@@ -18,6 +18,40 @@ use crate::domain::InstanceId;
 use crate::drivers::sdk::{WebhookRequest, WebhookResponse};
 use crate::engine::webhook::{effective_method, WebhookTarget};
 
+/// The refusals and failures of a trigger webhook that may pass the call to a module.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Documentation only: the handlers answer through `ApiError`.
+enum ExecErrors {
+    /// `not_found` (unknown instance, wrong secret, disabled instance, or a trigger without
+    /// `enable_webhook`, indistinguishable), `module_not_found` (no such module in the system) or
+    /// `method_not_found` (no such function, or not a webhook method).
+    #[response(status = 404)]
+    NotFound(ErrorBody<'static>),
+    /// `method_not_allowed`: the method is not in the trigger's `supported_methods`; `Allow` lists those.
+    #[response(status = 405)]
+    MethodNotAllowed(ErrorBody<'static>),
+    /// `rate_limited`: over the instance's rate limit; `Retry-After` says how many seconds to wait.
+    #[response(status = 429)]
+    RateLimited(ErrorBody<'static>),
+    /// `payload_too_large`: the body is over `webhook.max_body_bytes` (refused from `Content-Length`
+    /// before reading).
+    #[response(status = 413)]
+    PayloadTooLarge(ErrorBody<'static>),
+    /// `invalid_exec`: exec without `mod` or `method`, or `index` not an integer ≥ 1.
+    #[response(status = 400)]
+    InvalidExec(ErrorBody<'static>),
+    /// `exec_disabled` (the instance's `exec_enabled` is false) or `forbidden_method` (the webhook method
+    /// needs admin access).
+    #[response(status = 403)]
+    Forbidden(ErrorBody<'static>),
+    /// `driver_error`: the driver returned an error, panicked, or gave a status outside 100–599.
+    #[response(status = 502)]
+    DriverError(ErrorBody<'static>),
+    /// `driver_timeout`: the driver took longer than `drivers.call_timeout_ms`.
+    #[response(status = 504)]
+    DriverTimeout(ErrorBody<'static>),
+}
+
 /// What the caller asked a module to do with the call.
 #[derive(Debug)]
 struct ExecRequest {
@@ -149,52 +183,7 @@ struct NotifyResponse<'a> {
             description = "`missing_secret`: no secret",
             body = ErrorBody,
         ),
-        (
-            status = 404,
-            description = "`not_found` (unknown instance, wrong secret, disabled instance, or a trigger without \
-                           `enable_webhook`, indistinguishable), `module_not_found` (no such module in the system) or \
-                           `method_not_found` (no such function, or not a webhook method)",
-            body = ErrorBody,
-        ),
-        (
-            status = 405,
-            description = "`method_not_allowed`: the method is not in the trigger's `supported_methods`",
-            body = ErrorBody,
-            headers(("Allow" = String, description = "The methods the trigger accepts")),
-        ),
-        (
-            status = 429,
-            description = "`rate_limited`: over the instance's rate limit",
-            body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait")),
-        ),
-        (
-            status = 413,
-            description = "`payload_too_large`: the body is over `webhook.max_body_bytes` (refused from \
-                           `Content-Length` before reading)",
-            body = ErrorBody,
-        ),
-        (
-            status = 400,
-            description = "`invalid_exec`: exec without `mod` or `method`, or `index` not an integer ≥ 1",
-            body = ErrorBody,
-        ),
-        (
-            status = 403,
-            description = "`exec_disabled` (the instance's `exec_enabled` is false) or `forbidden_method` (the \
-                           webhook method needs admin access)",
-            body = ErrorBody,
-        ),
-        (
-            status = 502,
-            description = "`driver_error`: the driver returned an error, panicked, or gave a status outside 100–599",
-            body = ErrorBody,
-        ),
-        (
-            status = 504,
-            description = "`driver_timeout`: the driver took longer than `drivers.call_timeout_ms`",
-            body = ErrorBody,
-        ),
+        ExecErrors,
     )
 )]
 pub async fn notify(
@@ -355,52 +344,7 @@ pub(super) async fn notify_with_secret(
             status = "default",
             description = "Accepted exec: the driver's status (100–599), headers and body",
         ),
-        (
-            status = 404,
-            description = "`not_found` (unknown instance, wrong secret, disabled instance, or a trigger without \
-                           `enable_webhook`, indistinguishable), `module_not_found` (no such module in the system) or \
-                           `method_not_found` (no such function, or not a webhook method)",
-            body = ErrorBody,
-        ),
-        (
-            status = 405,
-            description = "`method_not_allowed`: the method is not in the trigger's `supported_methods`",
-            body = ErrorBody,
-            headers(("Allow" = String, description = "The methods the trigger accepts")),
-        ),
-        (
-            status = 429,
-            description = "`rate_limited`: over the instance's rate limit",
-            body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait")),
-        ),
-        (
-            status = 413,
-            description = "`payload_too_large`: the body is over `webhook.max_body_bytes` (refused from \
-                           `Content-Length` before reading)",
-            body = ErrorBody,
-        ),
-        (
-            status = 400,
-            description = "`invalid_exec`: exec without `mod` or `method`, or `index` not an integer ≥ 1",
-            body = ErrorBody,
-        ),
-        (
-            status = 403,
-            description = "`exec_disabled` (the instance's `exec_enabled` is false) or `forbidden_method` (the \
-                           webhook method needs admin access)",
-            body = ErrorBody,
-        ),
-        (
-            status = 502,
-            description = "`driver_error`: the driver returned an error, panicked, or gave a status outside 100–599",
-            body = ErrorBody,
-        ),
-        (
-            status = 504,
-            description = "`driver_timeout`: the driver took longer than `drivers.call_timeout_ms`",
-            body = ErrorBody,
-        ),
+        ExecErrors,
     )
 )]
 pub(super) async fn notify_exec(
