@@ -97,6 +97,11 @@ impl Server {
     }
 }
 
+/// An admin request without a body, answered with JSON.
+async fn admin_json(client: &reqwest::Client, method: reqwest::Method, url: String) -> Value {
+    client.request(method, url).header("X-API-Key", ADMIN_KEY).send().await.unwrap().json().await.unwrap()
+}
+
 async fn create(client: &reqwest::Client, url: String, body: Value) -> Value {
     let res = client.post(url).header("X-API-Key", ADMIN_KEY).json(&body).send().await.unwrap();
     assert_eq!(res.status(), 201);
@@ -134,15 +139,8 @@ async fn acknowledged_fires_survive_sigkill_and_secrets_stay_out_of_logs() {
 
     let logs = server.kill_and_collect_logs();
     let server = start(dir.path());
-    let state: Value = client
-        .get(server.api(&format!("/systems/{sys_id}/triggers/{inst_id}")))
-        .header("X-API-Key", ADMIN_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state =
+        admin_json(&client, reqwest::Method::GET, server.api(&format!("/systems/{sys_id}/triggers/{inst_id}"))).await;
     let logs = format!("{logs}\n{}", server.kill_and_collect_logs());
 
     assert_eq!(acked, 120);
@@ -213,15 +211,9 @@ async fn sigterm_lets_an_in_flight_webhook_finish_and_keeps_its_fire() {
     assert_eq!((status, body.as_str()), (200, "slow ok"), "the in-flight call completed");
     assert!(exit.success(), "exit status {exit:?}");
     let server = start(dir.path());
-    let state: Value = client
-        .get(server.api(&format!("/systems/{sys_id}/triggers/{inst_id}/state")))
-        .header("X-API-Key", ADMIN_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state =
+        admin_json(&client, reqwest::Method::GET, server.api(&format!("/systems/{sys_id}/triggers/{inst_id}/state")))
+            .await;
     assert_eq!(state["trigger_count"], 1, "the fire of the in-flight call was kept");
     server.kill_and_collect_logs();
     upstream_handle.stop(false).await;
@@ -239,15 +231,9 @@ async fn an_acknowledged_admin_change_survives_sigkill() {
         create(&client, server.api(&format!("/systems/{sys_id}/triggers")), json!({"trigger_id": trigger["id"]})).await;
     let inst_id = inst["id"].as_str().unwrap().to_owned();
     let old_secret = inst["webhook_secret"].as_str().unwrap().to_owned();
-    let rotated: Value = client
-        .post(server.api(&format!("/systems/{sys_id}/triggers/{inst_id}/secret")))
-        .header("X-API-Key", ADMIN_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rotated =
+        admin_json(&client, reqwest::Method::POST, server.api(&format!("/systems/{sys_id}/triggers/{inst_id}/secret")))
+            .await;
     let new_secret = rotated["webhook_secret"].as_str().unwrap().to_owned();
 
     server.kill_and_collect_logs();
