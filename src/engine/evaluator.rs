@@ -41,6 +41,9 @@ struct Tables {
     readers: HashMap<ModuleId, HashSet<InstanceId>>,
     /// Due time, instance, time condition index.
     due: BTreeSet<(u64, InstanceId, usize)>,
+    /// Deleted instances: a load that raced the delete must not install them again. Ids are never
+    /// reused, so the set only grows (by one id per deleted instance until restart).
+    deleted: HashSet<InstanceId>,
 }
 
 pub struct Evaluator {
@@ -103,15 +106,21 @@ impl Evaluator {
             .filter_map(|(i, td)| Schedule::parse(td, &format!("time_{i}")).ok())
             .collect();
         let program = Arc::new(Program { instance, trigger, modules, schedules });
-        self.install(Arc::clone(&program));
+        if !self.install(Arc::clone(&program)) {
+            return Ok(());
+        }
         self.evaluate(&program, None).await
     }
 
-    fn install(&self, program: Arc<Program>) {
+    /// Installs a program unless its instance was deleted meanwhile; says whether it did.
+    fn install(&self, program: Arc<Program>) -> bool {
         let id = program.instance.id.clone();
         let now = self.runtime.clock().now_ms();
         {
             let mut t = self.tables();
+            if t.deleted.contains(&id) {
+                return false;
+            }
             remove(&mut t, &id);
             for module in program.modules.values() {
                 t.readers.entry(module.id.clone()).or_default().insert(id.clone());
@@ -124,6 +133,13 @@ impl Evaluator {
             t.programs.insert(id, program);
         }
         self.schedule_changed.notify_one();
+        true
+    }
+
+    /// Drops a deleted instance for good.
+    pub fn forget(&self, id: &InstanceId) {
+        self.tables().deleted.insert(id.clone());
+        self.unload(id);
     }
 
     pub fn unload(&self, id: &InstanceId) {

@@ -14,7 +14,7 @@ impl Engine {
     pub(super) fn forget_instances(&self, ids: &[InstanceId]) {
         self.targets.invalidate();
         for id in ids {
-            self.evaluator.unload(id);
+            self.evaluator.forget(id);
             self.runtime.forget(id);
         }
     }

@@ -54,9 +54,7 @@ impl Engine {
 
     pub async fn delete_system(&self, id: SystemId) -> EngineResult<()> {
         let deleted = id.clone();
-        let lookup = id.clone();
-        let instances = self.store.run(move |s| s.instance_ids_of_system(&lookup)).await?;
-        self.write(move |s| s.delete_system(&id)).await?;
+        let instances = self.write(move |s| s.delete_system(&id)).await?;
         self.forget_instances(&instances);
         self.events.emit("system.deleted", Some(deleted.as_str()), json!({ "system_id": deleted })).await;
         Ok(())

@@ -97,9 +97,7 @@ impl Engine {
     }
 
     pub async fn delete_trigger(&self, id: TriggerId) -> EngineResult<()> {
-        let lookup = id.clone();
-        let instances = self.store.run(move |s| s.instance_ids_of_trigger(&lookup)).await?;
-        self.write(move |s| s.delete_trigger(&id)).await?;
+        let instances = self.write(move |s| s.delete_trigger(&id)).await?;
         self.forget_instances(&instances);
         Ok(())
     }

@@ -7,7 +7,7 @@ use super::{Page, PageRequest, SledStore, StoreError, StoreResult};
 use crate::domain::instance::TriggerInstance;
 use crate::domain::module::Module;
 use crate::domain::system::System;
-use crate::domain::{ModuleId, SystemId, ValidationError};
+use crate::domain::{InstanceId, ModuleId, SystemId, ValidationError};
 
 impl SledStore {
     pub fn get_system(&self, id: &SystemId) -> StoreResult<System> {
@@ -84,8 +84,8 @@ impl SledStore {
         Ok(())
     }
 
-    /// Deletes a system with its trigger instances; its modules stay, no longer in any system.
-    pub fn delete_system(&self, id: &SystemId) -> StoreResult<()> {
+    /// Deletes a system with its trigger instances (returned); its modules stay, no longer in any system.
+    pub fn delete_system(&self, id: &SystemId) -> StoreResult<Vec<InstanceId>> {
         let _guard = self.structure_lock();
         let system = self.get_system(id)?;
         let instances = self.instances_of_system(id)?;
@@ -111,7 +111,7 @@ impl SledStore {
                 }
                 Ok(())
             })?;
-        Ok(())
+        Ok(instances.into_iter().map(|i| i.id).collect())
     }
 }
 

@@ -4,7 +4,7 @@ use super::codec::{self};
 use super::systems::remove_instance_tx;
 use super::{Page, PageRequest, SledStore, StoreError, StoreResult};
 use crate::domain::trigger::Trigger;
-use crate::domain::{TriggerId, ValidationError};
+use crate::domain::{InstanceId, TriggerId, ValidationError};
 
 impl SledStore {
     pub fn get_trigger(&self, id: &TriggerId) -> StoreResult<Trigger> {
@@ -35,8 +35,8 @@ impl SledStore {
         Ok(updated)
     }
 
-    /// Deletes a trigger and every instance of it, in every system.
-    pub fn delete_trigger(&self, id: &TriggerId) -> StoreResult<()> {
+    /// Deletes a trigger and every instance of it, in every system; returns the instances removed.
+    pub fn delete_trigger(&self, id: &TriggerId) -> StoreResult<Vec<InstanceId>> {
         let _guard = self.structure_lock();
         self.get_trigger(id)?;
         let instances = self.instances_of_trigger(id)?;
@@ -48,6 +48,6 @@ impl SledStore {
                 }
                 Ok(())
             })?;
-        Ok(())
+        Ok(instances.into_iter().map(|i| i.id).collect())
     }
 }
