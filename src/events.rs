@@ -39,6 +39,17 @@ pub trait EventSink: Send + Sync + 'static {
     /// cost no storage call.
     fn wants(&self, event_type: &str, system_id: Option<&str>) -> bool;
     fn record(&self, event: &EngineEvent);
+    /// The trees a caller's transaction must span for [`EventSink::stage`].
+    fn trees(&self) -> Vec<sled::Tree>;
+    /// Queues `event` inside the caller's transaction over `trees` (the views of [`EventSink::trees`]),
+    /// so its deliveries commit with the change it describes. Returns how many were queued.
+    fn stage(
+        &self,
+        event: &EngineEvent,
+        trees: &[sled::transaction::TransactionalTree],
+    ) -> Result<usize, sled::transaction::UnabortableTransactionError>;
+    /// Told after a transaction that staged deliveries has committed and been flushed.
+    fn staged(&self);
 }
 
 pub struct EventBus {
@@ -60,6 +71,24 @@ impl EventBus {
     /// Installs the durable sink; only the first call has an effect.
     pub fn set_sink(&self, sink: Arc<dyn EventSink>) {
         let _ = self.sink.set(sink);
+    }
+
+    pub fn sink(&self) -> Option<&Arc<dyn EventSink>> {
+        self.sink.get()
+    }
+
+    /// Whether the durable sink wants events of this type and system.
+    pub fn sink_wants(&self, event: &str, system_id: Option<&str>) -> bool {
+        self.sink.get().is_some_and(|s| s.wants(event, system_id))
+    }
+
+    pub fn has_listeners(&self) -> bool {
+        self.live.receiver_count() > 0
+    }
+
+    /// Sends to live listeners only (the caller recorded the event durably itself).
+    pub fn broadcast(&self, event: EngineEvent) {
+        let _ = self.live.send(event);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {

@@ -80,12 +80,12 @@ impl Application {
 
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
-        let (commit, flusher) = GroupCommit::start(store.clone(), shutdown.clone());
-        tasks.push(flusher);
         let events = EventBus::new();
         let (outbound, outbound_tasks) =
             outbound::start(&store, &events, &config.outbound, shutdown.clone()).await.context("starting outbound")?;
         tasks.extend(outbound_tasks);
+        let (commit, flusher) = GroupCommit::start(store.clone(), Arc::clone(&events), shutdown.clone());
+        tasks.push(flusher);
         let (runtime, fires) = TriggerRuntime::new(store.clone(), commit, Arc::clone(&events), clock, shutdown.clone());
         let limits = WebhookLimits::new(&config.webhook);
         let drivers = Arc::new(DriverRegistry::from_builder(drivers));

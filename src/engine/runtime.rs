@@ -17,7 +17,7 @@ use super::condition_state::{ConditionState, Step, WEBHOOK};
 use crate::domain::instance::{is_pulse_condition, InstanceState, TriggerInstance};
 use crate::domain::trigger::TriggerSpec;
 use crate::domain::{now_epoch_seconds, InstanceId};
-use crate::events::EventBus;
+use crate::events::{EngineEvent, EventBus};
 use crate::store::{GroupCommit, Store, StoreResult};
 
 struct Live {
@@ -192,7 +192,7 @@ impl TriggerRuntime {
             self.watch_windows(inst.clone());
         }
         if changed {
-            self.store_and_announce(inst, fired, was_triggered, &snapshot).await;
+            self.store_and_announce(inst, fired, was_triggered, &snapshot);
         }
         // A client told of a fire must find it on disk; one told of any other change, in the store.
         if durable && fired {
@@ -205,16 +205,22 @@ impl TriggerRuntime {
 
     /// Queues the state for storage and publishes a fire, a reset (no longer triggered after being
     /// triggered or firing) and the state change.
-    async fn store_and_announce(
-        &self,
-        inst: &TriggerInstance,
-        fired: bool,
-        was_triggered: bool,
-        state: &InstanceState,
-    ) {
-        self.commit.write(inst.id.clone(), state.clone());
-        let data = || {
-            json!({
+    fn store_and_announce(&self, inst: &TriggerInstance, fired: bool, was_triggered: bool, state: &InstanceState) {
+        let system = Some(inst.control_system_id.as_str());
+        let kinds = [
+            ("trigger.fired", fired),
+            ("trigger.reset", !state.triggered && (fired || was_triggered)),
+            ("trigger.state_changed", true),
+        ];
+        let live = self.events.has_listeners();
+        let mut durable = Vec::new();
+        let mut announced = Vec::new();
+        for (kind, happened) in kinds {
+            let wanted_durably = happened && self.events.sink_wants(kind, system);
+            if !(happened && (live || wanted_durably)) {
+                continue;
+            }
+            let data = json!({
                 "trigger_instance": inst.id,
                 "trigger_id": inst.trigger_id,
                 "system_id": inst.control_system_id,
@@ -222,16 +228,18 @@ impl TriggerRuntime {
                 "trigger_count": state.trigger_count,
                 "last_fired_at": state.last_fired_at,
                 "conditions": state.conditions,
-            })
-        };
-        let system = Some(inst.control_system_id.as_str());
-        if fired {
-            self.events.emit_with("trigger.fired", system, data).await;
+            });
+            let event = EngineEvent::new(kind, system, data);
+            if wanted_durably {
+                durable.push(event.clone());
+            }
+            announced.push(event);
         }
-        if !state.triggered && (fired || was_triggered) {
-            self.events.emit_with("trigger.reset", system, data).await;
+        // The state and its events' deliveries commit in one transaction.
+        self.commit.write(inst.id.clone(), state.clone(), durable);
+        for event in announced {
+            self.events.broadcast(event);
         }
-        self.events.emit_with("trigger.state_changed", system, data).await;
     }
 
     /// Counts failed actions of a fire.
@@ -243,7 +251,7 @@ impl TriggerRuntime {
             entry.state.version += 1;
             entry.state.clone()
         };
-        self.store_and_announce(inst, false, snapshot.triggered, &snapshot).await;
+        self.store_and_announce(inst, false, snapshot.triggered, &snapshot);
         Ok(())
     }
 
@@ -302,7 +310,7 @@ impl TriggerRuntime {
             entry.state.version += 1;
             (was_triggered, entry.state.clone())
         };
-        self.store_and_announce(inst, false, was_triggered, &snapshot).await;
+        self.store_and_announce(inst, false, was_triggered, &snapshot);
         Ok(())
     }
 }

@@ -123,6 +123,27 @@ impl EventSink for Shared {
             ),
         }
     }
+
+    fn trees(&self) -> Vec<sled::Tree> {
+        self.repo.trees().to_vec()
+    }
+
+    fn stage(
+        &self,
+        event: &EngineEvent,
+        trees: &[sled::transaction::TransactionalTree],
+    ) -> Result<usize, sled::transaction::UnabortableTransactionError> {
+        let targets: Vec<SubscriptionId> =
+            self.cache().values().filter(|s| s.wants(event)).map(|s| s.id.clone()).collect();
+        match trees {
+            [subs, queue] if !targets.is_empty() => store::enqueue_in(subs, queue, event, &targets, now_ms()),
+            _ => Ok(0),
+        }
+    }
+
+    fn staged(&self) {
+        self.wake.notify_one();
+    }
 }
 
 /// Runs `f` on the blocking pool with the caller's span, like `Store::run` does for the engine.

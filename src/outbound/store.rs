@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
+};
 use sled::Transactional;
 
 use super::backoff::retry_delay;
@@ -147,6 +149,44 @@ fn tx_get<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult
 fn tx_put<T: Serialize>(tree: &TransactionalTree, key: &[u8], value: &T) -> TxResult<()> {
     tree.insert(key, encode(value).map_err(ConflictableTransactionError::Abort)?)?;
     Ok(())
+}
+
+/// Queues `event` for each of `targets` whose stored record still wants it, inside a transaction over
+/// the subscription and queue trees (the caller's, so the deliveries commit with whatever the event
+/// describes). The in-memory copy chose the targets; the stored record has the last word.
+pub fn enqueue_in(
+    subs: &TransactionalTree,
+    queue: &TransactionalTree,
+    event: &EngineEvent,
+    targets: &[SubscriptionId],
+    now_ms: u64,
+) -> Result<usize, UnabortableTransactionError> {
+    let Ok(payload) = serde_json::to_string(event) else { return Ok(0) };
+    let mut queued = 0;
+    for id in targets {
+        let wanted = match subs.get(id.as_ref())? {
+            Some(raw) => decode::<Subscription>(&raw).is_ok_and(|s| s.wants(event)),
+            None => false,
+        };
+        if !wanted {
+            continue;
+        }
+        let delivery = QueuedDelivery {
+            event_id: event.id.clone(),
+            event_type: event.event.clone(),
+            payload: payload.clone(),
+            queued_at_ms: now_ms,
+            attempts: 0,
+            round_start: 0,
+            next_attempt_at_ms: now_ms,
+            lease: None,
+        };
+        // A struct of strings and numbers always encodes.
+        let Ok(bytes) = encode(&delivery) else { continue };
+        queue.insert(entry_key(id, queue.generate_id()?), bytes)?;
+        queued += 1;
+    }
+    Ok(queued)
 }
 
 impl From<TransactionError<OutboundError>> for OutboundError {
@@ -297,35 +337,18 @@ impl OutboundRepo {
         targets: &[SubscriptionId],
         now_ms: u64,
     ) -> Result<usize, OutboundError> {
-        let payload = serde_json::to_string(event)?;
-        let queued = (&self.subscriptions, &self.queue).transaction(|(subs, queue)| {
-            let mut queued = 0;
-            for id in targets {
-                // The in-memory copy chose the targets; the stored record has the last word.
-                let wanted = tx_get::<Subscription>(subs, id.as_ref())?.is_some_and(|s| s.wants(event));
-                if !wanted {
-                    continue;
-                }
-                let delivery = QueuedDelivery {
-                    event_id: event.id.clone(),
-                    event_type: event.event.clone(),
-                    payload: payload.clone(),
-                    queued_at_ms: now_ms,
-                    attempts: 0,
-                    round_start: 0,
-                    next_attempt_at_ms: now_ms,
-                    lease: None,
-                };
-                tx_put(queue, &entry_key(id, queue.generate_id()?), &delivery)?;
-                queued += 1;
-            }
-            Ok(queued)
-        })?;
+        let queued = (&self.subscriptions, &self.queue)
+            .transaction(|(subs, queue)| Ok(enqueue_in(subs, queue, event, targets, now_ms)?))?;
         if queued > 0 {
             // The engine acknowledges the action after this returns; the delivery must outlive a crash.
             self.db.flush()?;
         }
         Ok(queued)
+    }
+
+    /// The trees a caller's transaction must span to queue deliveries with [`enqueue_in`].
+    pub fn trees(&self) -> [sled::Tree; 2] {
+        [self.subscriptions.clone(), self.queue.clone()]
     }
 
     /// Claims the head of a deliverable subscription's queue for one attempt. Heads older than the
