@@ -37,14 +37,17 @@ async fn main() -> anyhow::Result<()> {
             let system_ids: Vec<SystemId> = (0..systems)
                 .map(|i| {
                     let id = SystemId::generate();
-                    s.insert_system(System {
-                        id: id.clone(),
-                        name: format!("Bench system {i}"),
-                        description: String::new(),
-                        modules: Vec::new(),
-                        created_at: now,
-                        updated_at: now,
-                    })?;
+                    s.insert_system(
+                        System {
+                            id: id.clone(),
+                            name: format!("Bench system {i}"),
+                            description: String::new(),
+                            modules: Vec::new(),
+                            created_at: now,
+                            updated_at: now,
+                        },
+                        &[],
+                    )?;
                     Ok(id)
                 })
                 .collect::<Result<_, switchboard::store::StoreError>>()?;
@@ -72,17 +75,22 @@ async fn main() -> anyhow::Result<()> {
                 .collect::<Result<_, switchboard::store::StoreError>>()?;
             for i in 0..count {
                 let system = &system_ids[i % systems];
-                s.insert_instance(system, &trigger_ids[i % TRIGGERS], |trigger| TriggerInstance {
-                    id: InstanceId::generate(),
-                    control_system_id: system.clone(),
-                    trigger_id: trigger.id.clone(),
-                    enabled: true,
-                    important: trigger.spec.important,
-                    exec_enabled: true,
-                    webhook_secret: WebhookSecret::generate(),
-                    created_at: now,
-                    updated_at: now,
-                })?;
+                s.insert_instance(
+                    system,
+                    &trigger_ids[i % TRIGGERS],
+                    |trigger| TriggerInstance {
+                        id: InstanceId::generate(),
+                        control_system_id: system.clone(),
+                        trigger_id: trigger.id.clone(),
+                        enabled: true,
+                        important: trigger.spec.important,
+                        exec_enabled: true,
+                        webhook_secret: WebhookSecret::generate(),
+                        created_at: now,
+                        updated_at: now,
+                    },
+                    &[],
+                )?;
             }
             s.flush()
         })

@@ -86,6 +86,22 @@ impl EventBus {
         self.live.receiver_count() > 0
     }
 
+    /// The event, as a list of zero or one, if a live listener or the sink wants it: the data is built
+    /// only then. The caller commits it with its change (the sink's part) and then broadcasts it.
+    pub fn make(&self, event: &str, system_id: Option<&str>, data: impl FnOnce() -> Value) -> Vec<EngineEvent> {
+        if self.has_listeners() || self.sink_wants(event, system_id) {
+            vec![EngineEvent::new(event, system_id, data())]
+        } else {
+            Vec::new()
+        }
+    }
+
+    pub fn broadcast_all(&self, events: Vec<EngineEvent>) {
+        for event in events {
+            self.broadcast(event);
+        }
+    }
+
     /// Sends to live listeners only (the caller recorded the event durably itself).
     pub fn broadcast(&self, event: EngineEvent) {
         let _ = self.live.send(event);

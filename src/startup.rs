@@ -84,6 +84,9 @@ impl Application {
         let (outbound, outbound_tasks) =
             outbound::start(&store, &events, &config.outbound, shutdown.clone()).await.context("starting outbound")?;
         tasks.extend(outbound_tasks);
+        if let Some(sink) = events.sink() {
+            store.set_event_sink(sink);
+        }
         let (commit, flusher) = GroupCommit::start(store.clone(), Arc::clone(&events), shutdown.clone());
         tasks.push(flusher);
         let (runtime, fires) = TriggerRuntime::new(store.clone(), commit, Arc::clone(&events), clock, shutdown.clone());

@@ -20,12 +20,19 @@ impl Engine {
     }
 
     pub async fn apply_trigger(&self, system: SystemId, input: InstanceIn) -> EngineResult<InstanceRecord> {
+        let id = InstanceId::generate();
+        let events = self.event(
+            "trigger_instance.created",
+            Some(system.as_str()),
+            || json!({"trigger_instance": id, "trigger_id": input.trigger_id, "system_id": system}),
+        );
+        let durable = events.clone();
         let created = self
             .write(move |s| {
-                s.insert_instance(&system, &input.trigger_id, |trigger| {
+                let build = |trigger: &crate::domain::trigger::Trigger| {
                     let now = now_epoch_seconds();
                     TriggerInstance {
-                        id: InstanceId::generate(),
+                        id,
                         control_system_id: system.clone(),
                         trigger_id: trigger.id.clone(),
                         enabled: input.enabled,
@@ -35,14 +42,12 @@ impl Engine {
                         created_at: now,
                         updated_at: now,
                     }
-                })
+                };
+                s.insert_instance(&system, &input.trigger_id, build, &durable)
             })
             .await?;
-        let inst = &created.0;
-        self.refresh(Refresh::Instance(&inst.id)).await;
-        let data =
-            json!({"trigger_instance": inst.id, "trigger_id": inst.trigger_id, "system_id": inst.control_system_id});
-        self.events.emit("trigger_instance.created", Some(inst.control_system_id.as_str()), data).await;
+        self.refresh(Refresh::Instance(&created.0.id)).await;
+        self.events.broadcast_all(events);
         Ok(created)
     }
 
@@ -96,11 +101,16 @@ impl Engine {
     }
 
     pub async fn delete_instance(&self, system: SystemId, id: InstanceId) -> EngineResult<()> {
-        let (sys, inst) = (system.clone(), id.clone());
-        self.write(move |s| s.delete_instance(&system, &id)).await?;
+        let inst = id.clone();
+        let events = self.event(
+            "trigger_instance.deleted",
+            Some(system.as_str()),
+            || json!({"trigger_instance": id, "system_id": system}),
+        );
+        let durable = events.clone();
+        self.write(move |s| s.delete_instance(&system, &id, &durable)).await?;
         self.forget_instances(std::slice::from_ref(&inst));
-        let data = json!({"trigger_instance": inst, "system_id": sys});
-        self.events.emit("trigger_instance.deleted", Some(sys.as_str()), data).await;
+        self.events.broadcast_all(events);
         Ok(())
     }
 }

@@ -28,7 +28,7 @@ pub use modules::ModuleView;
 use crate::domain::ValidationError;
 use crate::drivers::runtime::ModuleRuntime;
 use crate::drivers::DriverRegistry;
-use crate::events::EventBus;
+use crate::events::{EngineEvent, EventBus};
 use crate::store::{Store, StoreError};
 use evaluator::Evaluator;
 use runtime::TriggerRuntime;
@@ -105,6 +105,11 @@ impl Engine {
         let value = self.store.run(f).await?;
         self.runtime.durable().await?;
         Ok(value)
+    }
+
+    /// See [`EventBus::make`].
+    fn event(&self, kind: &str, system: Option<&str>, data: impl FnOnce() -> serde_json::Value) -> Vec<EngineEvent> {
+        self.events.make(kind, system, data)
     }
 
     pub fn events(&self) -> &Arc<EventBus> {

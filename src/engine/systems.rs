@@ -32,8 +32,10 @@ impl Engine {
             updated_at: now,
         };
         let system = apply(blank, input.into())?;
-        let system = self.write(move |s| s.insert_system(system)).await?;
-        self.events.emit("system.created", Some(system.id.as_str()), json!({ "system": system })).await;
+        let events = self.event("system.created", Some(system.id.as_str()), || json!({ "system": system }));
+        let durable = events.clone();
+        let system = self.write(move |s| s.insert_system(system, &durable)).await?;
+        self.events.broadcast_all(events);
         Ok(system)
     }
 
@@ -46,17 +48,23 @@ impl Engine {
     }
 
     pub async fn update_system(&self, id: SystemId, patch: SystemPatch) -> EngineResult<System> {
-        let system = self.write(move |s| s.update_system(&id, |system| apply(system, patch))).await?;
+        let events = std::sync::Arc::clone(&self.events);
+        let announce = move |system: &System| {
+            events.make("system.updated", Some(system.id.as_str()), || json!({ "system": system }))
+        };
+        let (system, events) =
+            self.write(move |s| s.update_system(&id, |system| apply(system, patch), announce)).await?;
         self.refresh(Refresh::System(&system.id)).await;
-        self.events.emit("system.updated", Some(system.id.as_str()), json!({ "system": system })).await;
+        self.events.broadcast_all(events);
         Ok(system)
     }
 
     pub async fn delete_system(&self, id: SystemId) -> EngineResult<()> {
-        let deleted = id.clone();
-        let instances = self.write(move |s| s.delete_system(&id)).await?;
+        let events = self.event("system.deleted", Some(id.as_str()), || json!({ "system_id": id }));
+        let durable = events.clone();
+        let instances = self.write(move |s| s.delete_system(&id, &durable)).await?;
         self.forget_instances(&instances);
-        self.events.emit("system.deleted", Some(deleted.as_str()), json!({ "system_id": deleted })).await;
+        self.events.broadcast_all(events);
         Ok(())
     }
 }

@@ -1,11 +1,10 @@
-use sled::Transactional;
-
 use super::codec::{self, tx_put};
 use super::systems::remove_instance_tx;
 use super::{Page, PageRequest, SledStore, StoreError, StoreResult};
 use crate::domain::instance::{InstanceState, TriggerInstance};
 use crate::domain::trigger::Trigger;
 use crate::domain::{InstanceId, SystemId, TriggerId, ValidationError};
+use crate::events::EngineEvent;
 
 /// Filters of a system's trigger list.
 #[derive(Debug, Default, Clone)]
@@ -22,6 +21,7 @@ impl SledStore {
         system: &SystemId,
         trigger: &TriggerId,
         build: impl FnOnce(&Trigger) -> TriggerInstance,
+        events: &[EngineEvent],
     ) -> StoreResult<(TriggerInstance, InstanceState)> {
         let _guard = self.structure_lock();
         if !self.systems.contains_key(system)? {
@@ -31,15 +31,15 @@ impl SledStore {
             .ok_or_else(|| ValidationError::new("trigger_id", format!("trigger {trigger} does not exist")))?;
         let inst = build(&trigger);
         let state = InstanceState::default();
-        (&self.instances, &self.instance_state, &self.instances_by_system, &self.instances_by_trigger).transaction(
-            |(instances, states, by_system, by_trigger)| {
-                tx_put(instances, &inst.id, &inst)?;
-                tx_put(states, &inst.id, &state)?;
-                by_system.insert(codec::index_key(inst.control_system_id.as_str(), inst.id.as_str()), &[])?;
-                by_trigger.insert(codec::index_key(inst.trigger_id.as_str(), inst.id.as_str()), &[])?;
-                Ok(())
-            },
-        )?;
+        let trees = [&self.instances, &self.instance_state, &self.instances_by_system, &self.instances_by_trigger];
+        self.transact(&trees, events, |t| {
+            let (instances, states, by_system, by_trigger) = (&t[0], &t[1], &t[2], &t[3]);
+            tx_put(instances, &inst.id, &inst)?;
+            tx_put(states, &inst.id, &state)?;
+            by_system.insert(codec::index_key(inst.control_system_id.as_str(), inst.id.as_str()), &[])?;
+            by_trigger.insert(codec::index_key(inst.trigger_id.as_str(), inst.id.as_str()), &[])?;
+            Ok(())
+        })?;
         Ok((inst, state))
     }
 
@@ -123,14 +123,11 @@ impl SledStore {
         Ok((updated, state))
     }
 
-    pub fn delete_instance(&self, system: &SystemId, id: &InstanceId) -> StoreResult<()> {
+    pub fn delete_instance(&self, system: &SystemId, id: &InstanceId, events: &[EngineEvent]) -> StoreResult<()> {
         let _guard = self.structure_lock();
         let (inst, _) = self.get_instance_in(system, id)?;
-        (&self.instances, &self.instance_state, &self.instances_by_system, &self.instances_by_trigger).transaction(
-            |(instances, states, by_system, by_trigger)| {
-                remove_instance_tx(&inst, instances, states, by_system, by_trigger)
-            },
-        )?;
+        let trees = [&self.instances, &self.instance_state, &self.instances_by_system, &self.instances_by_trigger];
+        self.transact(&trees, events, |t| remove_instance_tx(&inst, &t[0], &t[1], &t[2], &t[3]))?;
         Ok(())
     }
 }

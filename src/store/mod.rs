@@ -15,10 +15,12 @@ mod triggers;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use sled::transaction::TransactionError;
+use sled::transaction::{TransactionError, TransactionalTree};
+use sled::Transactional;
 use tracing::Instrument;
 
 use crate::domain::ValidationError;
+use crate::events::{EngineEvent, EventSink};
 
 pub use durability::GroupCommit;
 pub use instances::InstanceFilter;
@@ -78,6 +80,9 @@ pub struct SledStore {
     instances_by_system: sled::Tree,
     instances_by_trigger: sled::Tree,
     api_keys: sled::Tree,
+    /// Where events' deliveries are queued, in the same transaction as the change they describe. Weak:
+    /// the sink holds the store, and a cycle would keep sled open after shutdown.
+    sink: std::sync::OnceLock<std::sync::Weak<dyn EventSink>>,
     /// Structural changes (creates, deletes, moves) read an index and then write in a transaction;
     /// sled transactions cannot scan, so this lock keeps the read and the write one step.
     structure: Mutex<()>,
@@ -106,6 +111,7 @@ impl SledStore {
             instances_by_trigger: db.open_tree("idx_instances_by_trigger")?,
             api_keys: db.open_tree("api_keys")?,
             db,
+            sink: std::sync::OnceLock::new(),
             structure: Mutex::new(()),
         })
     }
@@ -120,6 +126,42 @@ impl SledStore {
     pub fn probe(&self) -> StoreResult<()> {
         self.systems.first()?;
         Ok(())
+    }
+
+    /// Installs the durable event sink; only the first call has an effect.
+    pub fn set_event_sink(&self, sink: &Arc<dyn EventSink>) {
+        let _ = self.sink.set(Arc::downgrade(sink));
+    }
+
+    /// Runs `change` in one transaction over `trees` and, when there are events, the sink's trees, where
+    /// the events' deliveries are queued: a change and its events commit together or not at all.
+    fn transact<T>(
+        &self,
+        trees: &[&sled::Tree],
+        events: &[EngineEvent],
+        change: impl Fn(&[TransactionalTree]) -> codec::TxResult<T>,
+    ) -> StoreResult<T> {
+        let sink = self.sink.get().filter(|_| !events.is_empty()).and_then(std::sync::Weak::upgrade);
+        let sink = sink.as_ref();
+        let mut all: Vec<sled::Tree> = trees.iter().map(|t| (*t).clone()).collect();
+        let own = all.len();
+        if let Some(sink) = sink {
+            all.extend(sink.trees());
+        }
+        let (value, staged) = all[..].transaction(|t| {
+            let value = change(&t[..own])?;
+            let mut staged = 0;
+            if let Some(sink) = sink {
+                for event in events {
+                    staged += sink.stage(event, &t[own..])?;
+                }
+            }
+            Ok((value, staged))
+        })?;
+        if let Some(sink) = sink.filter(|_| staged > 0) {
+            sink.staged();
+        }
+        Ok(value)
     }
 
     pub fn flush(&self) -> StoreResult<()> {
@@ -160,6 +202,11 @@ impl Store {
     /// The synchronous store, for code that already runs on a blocking thread of its own.
     pub(crate) fn blocking(&self) -> &SledStore {
         &self.inner
+    }
+
+    /// See [`SledStore::set_event_sink`].
+    pub fn set_event_sink(&self, sink: &Arc<dyn EventSink>) {
+        self.inner.set_event_sink(sink);
     }
 
     /// The underlying database, for components that keep trees of their own (outbound deliveries).

@@ -1,13 +1,12 @@
 use std::collections::HashSet;
 
-use sled::Transactional;
-
 use super::codec::{self, tx_get, tx_put};
 use super::{Page, PageRequest, SledStore, StoreError, StoreResult};
 use crate::domain::instance::TriggerInstance;
 use crate::domain::module::Module;
 use crate::domain::system::System;
 use crate::domain::{InstanceId, ModuleId, SystemId, ValidationError};
+use crate::events::EngineEvent;
 
 impl SledStore {
     pub fn get_system(&self, id: &SystemId) -> StoreResult<System> {
@@ -22,32 +21,37 @@ impl SledStore {
         })
     }
 
-    pub fn insert_system(&self, system: System) -> StoreResult<System> {
+    /// Stores a new system; `events` commit with it.
+    pub fn insert_system(&self, system: System, events: &[EngineEvent]) -> StoreResult<System> {
         let _guard = self.structure_lock();
-        self.write_system(system, None)
+        self.write_system(system, None, events)
     }
 
-    /// Applies `change` to the stored system atomically with respect to other structural writes.
+    /// Applies `change` to the stored system atomically with respect to other structural writes; the
+    /// events `announce` makes of the result commit with it and are returned.
     pub fn update_system(
         &self,
         id: &SystemId,
         change: impl FnOnce(System) -> Result<System, ValidationError>,
-    ) -> StoreResult<System> {
+        announce: impl FnOnce(&System) -> Vec<EngineEvent>,
+    ) -> StoreResult<(System, Vec<EngineEvent>)> {
         let _guard = self.structure_lock();
         let previous = self.get_system(id)?;
         let updated = change(previous.clone())?;
-        self.write_system(updated, Some(previous))
+        let events = announce(&updated);
+        Ok((self.write_system(updated, Some(previous), &events)?, events))
     }
 
     /// Stores a system and places exactly the modules it lists in it: listed modules join it, modules
     /// it no longer lists leave it.
-    fn write_system(&self, system: System, previous: Option<System>) -> StoreResult<System> {
+    fn write_system(&self, system: System, previous: Option<System>, events: &[EngineEvent]) -> StoreResult<System> {
         self.check_module_list(&system.id, &system.modules)?;
         let dropped: Vec<ModuleId> = previous
             .map(|p| p.modules.into_iter().filter(|m| !system.modules.contains(m)).collect())
             .unwrap_or_default();
 
-        (&self.systems, &self.modules).transaction(|(systems, modules)| {
+        self.transact(&[&self.systems, &self.modules], events, |t| {
+            let (systems, modules) = (&t[0], &t[1]);
             tx_put(systems, &system.id, &system)?;
             for id in &system.modules {
                 if let Some(mut m) = tx_get::<Module>(modules, id)? {
@@ -85,32 +89,34 @@ impl SledStore {
     }
 
     /// Deletes a system with its trigger instances (returned); its modules stay, no longer in any system.
-    pub fn delete_system(&self, id: &SystemId) -> StoreResult<Vec<InstanceId>> {
+    pub fn delete_system(&self, id: &SystemId, events: &[EngineEvent]) -> StoreResult<Vec<InstanceId>> {
         let _guard = self.structure_lock();
         let system = self.get_system(id)?;
         let instances = self.instances_of_system(id)?;
 
-        (
+        let trees = [
             &self.systems,
             &self.modules,
             &self.instances,
             &self.instance_state,
             &self.instances_by_system,
             &self.instances_by_trigger,
-        )
-            .transaction(|(systems, modules, instances_t, state, by_system, by_trigger)| {
-                systems.remove(id.as_str())?;
-                for module_id in &system.modules {
-                    if let Some(mut m) = tx_get::<Module>(modules, module_id)? {
-                        m.control_system_id = None;
-                        tx_put(modules, module_id, &m)?;
-                    }
+        ];
+        self.transact(&trees, events, |t| {
+            let (systems, modules, instances_t, state, by_system, by_trigger) =
+                (&t[0], &t[1], &t[2], &t[3], &t[4], &t[5]);
+            systems.remove(id.as_str())?;
+            for module_id in &system.modules {
+                if let Some(mut m) = tx_get::<Module>(modules, module_id)? {
+                    m.control_system_id = None;
+                    tx_put(modules, module_id, &m)?;
                 }
-                for inst in &instances {
-                    remove_instance_tx(inst, instances_t, state, by_system, by_trigger)?;
-                }
-                Ok(())
-            })?;
+            }
+            for inst in &instances {
+                remove_instance_tx(inst, instances_t, state, by_system, by_trigger)?;
+            }
+            Ok(())
+        })?;
         Ok(instances.into_iter().map(|i| i.id).collect())
     }
 }

@@ -1,5 +1,5 @@
-//! The real binary, killed with SIGKILL: acknowledged fires must be on disk, and no log line may
-//! carry a webhook secret.
+//! The real binary, killed with SIGKILL: acknowledged fires, admin changes and the events they queue
+//! must be on disk, and no log line may carry a webhook secret.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -29,11 +29,17 @@ struct Server {
     logs: mpsc::Receiver<String>,
 }
 
+fn start(data_dir: &std::path::Path) -> Server {
+    start_with(data_dir, &[])
+}
+
+/// Starts the binary with extra environment settings.
 // The child is killed and reaped by `Server::drop` on every path, including a panic while starting.
 #[allow(clippy::zombie_processes)]
-fn start(data_dir: &std::path::Path) -> Server {
+fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["serve", "--log-format", "json", "--bind", "127.0.0.1:0"])
+        .envs(env.iter().copied())
         .env("SWITCHBOARD_DATA_DIR", data_dir)
         .env("SWITCHBOARD_ADMIN_KEY", ADMIN_KEY)
         .env("SWITCHBOARD_WEBHOOK__RATE_LIMIT_BURST", "1000")
@@ -243,4 +249,84 @@ async fn an_acknowledged_admin_change_survives_sigkill() {
     assert_eq!(client.post(notify(&old_secret)).send().await.unwrap().status(), 404, "the old secret is gone");
     assert_eq!(client.post(notify(&new_secret)).send().await.unwrap().status(), 202);
     server.kill_and_collect_logs();
+}
+
+/// Records the `event` of every JSON body it receives; answers 200.
+async fn start_receiver(port: u16) -> (actix_web::dev::ServerHandle, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use std::sync::{Arc, Mutex};
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let seen = Arc::clone(&got);
+    let server = actix_web::HttpServer::new(move || {
+        let seen = Arc::clone(&seen);
+        actix_web::App::new().default_service(actix_web::web::to(move |body: actix_web::web::Bytes| {
+            seen.lock().unwrap().push(serde_json::from_slice(&body).expect("a JSON envelope"));
+            async { actix_web::HttpResponse::Ok().finish() }
+        }))
+    })
+    .workers(1)
+    .bind(("127.0.0.1", port))
+    .expect("the receiver's port is free again")
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (handle, got)
+}
+
+#[tokio::test]
+async fn events_of_acknowledged_changes_are_delivered_after_sigkill() {
+    // Arrange: the receiver is down while the server runs, so every event is still queued at the kill.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let env = [
+        ("SWITCHBOARD_OUTBOUND__ALLOW_PRIVATE_NETWORKS", "true"),
+        ("SWITCHBOARD_OUTBOUND__RETRY_SCHEDULE_MS", "[100]"),
+    ];
+    let dir = tempfile::TempDir::new().unwrap();
+    let client = reqwest::Client::new();
+    let server = start_with(dir.path(), &env);
+    let events = json!(["system.created", "trigger_instance.created", "trigger.fired"]);
+    create(
+        &client,
+        server.api("/webhooks"),
+        json!({"name": "r", "url": format!("http://127.0.0.1:{port}/hook"), "events": events}),
+    )
+    .await;
+    let system = create(&client, server.api("/systems"), json!({"name": "Durable events"})).await;
+    let sys_id = system["id"].as_str().unwrap().to_owned();
+    let trigger = create(&client, server.api("/triggers"), json!({"name": "E", "enable_webhook": true})).await;
+    let inst =
+        create(&client, server.api(&format!("/systems/{sys_id}/triggers")), json!({"trigger_id": trigger["id"]})).await;
+    let url = inst["webhook_url"].as_str().unwrap().to_owned();
+    let calls = (0..40).map(|_| {
+        let (client, url) = (client.clone(), url.clone());
+        async move { client.post(url).send().await.unwrap().json::<Value>().await.unwrap() }
+    });
+    let fired = join_all(calls).await.iter().filter(|a| a["fired"] == true).count();
+
+    // Act
+    server.kill_and_collect_logs();
+    let (receiver, got) = start_receiver(port).await;
+    let server = start_with(dir.path(), &env);
+
+    // Assert: one delivery per acknowledged change, each event once (by id).
+    let expected = 2 + fired;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let events = loop {
+        let mut by_id: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        for body in got.lock().unwrap().iter() {
+            by_id.insert(body["id"].as_str().unwrap().to_owned(), body["event"].as_str().unwrap().to_owned());
+        }
+        if by_id.len() >= expected || Instant::now() > deadline {
+            break by_id.into_values().collect::<Vec<_>>();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let count = |name: &str| events.iter().filter(|e| *e == name).count();
+    assert_eq!(fired, 40);
+    assert_eq!(
+        (count("system.created"), count("trigger_instance.created"), count("trigger.fired")),
+        (1, 1, fired),
+        "delivered after the restart: {events:?}"
+    );
+    server.kill_and_collect_logs();
+    receiver.stop(false).await;
 }
