@@ -1,8 +1,9 @@
 //! Engine events: what happened, in the envelope outbound webhooks and the live event stream share.
 //!
-//! [`EventBus::publish`] first hands the event to the durable sink (the outbound delivery queue), then
-//! broadcasts it to live listeners (the SSE stream). Callers that acknowledge something to a client
-//! publish before their group-commit flush, so an acknowledged action's events are on disk too.
+//! An event about a stored change is built with [`EventBus::make`], staged into the durable sink (the
+//! outbound delivery queue) inside the transaction that stores the change, and broadcast to live
+//! listeners (the SSE stream) after the commit. Events with no other record go through
+//! [`EventBus::publish`], which records them durably first and then broadcasts them.
 
 use std::sync::{Arc, OnceLock};
 
