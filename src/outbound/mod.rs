@@ -31,7 +31,7 @@ pub mod subscription;
 mod worker;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -76,6 +76,9 @@ struct Shared {
     store: Store,
     repo: OutboundRepo,
     subscriptions: RwLock<HashMap<SubscriptionId, Subscription>>,
+    /// Serialises `reload`. Not the cache lock: sled calls must never run under it, because the sink
+    /// reads the cache inside sled transactions, and a sled read waits for those to finish.
+    reloading: Mutex<()>,
     wake: Notify,
 }
 
@@ -89,11 +92,13 @@ impl Shared {
         self.subscriptions.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Copies the stored record into the cache. Reading under the write lock, after the write it
-    /// follows, means a slower writer can never put back an older record than the newest stored one.
+    /// Copies the stored record into the cache. Reloads run one at a time, each reading after the
+    /// write it follows, so a slower writer can never put back an older record than the newest stored.
     fn reload(&self, id: &SubscriptionId) -> OutboundResult<()> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
+        let stored = self.repo.get(id)?;
         let mut cache = self.cache_mut();
-        match self.repo.get(id)? {
+        match stored {
             Some(sub) => cache.insert(id.clone(), sub),
             None => cache.remove(id),
         };
@@ -216,6 +221,7 @@ pub async fn start(
         store: store.clone(),
         repo,
         subscriptions: RwLock::new(subscriptions.into_iter().map(|s| (s.id.clone(), s)).collect()),
+        reloading: Mutex::new(()),
         wake: Notify::new(),
     });
     bus.set_sink(Arc::clone(&shared) as Arc<dyn EventSink>);

@@ -762,3 +762,35 @@ async fn deliveries_pending_at_a_stop_are_delivered_after_a_restart() {
     let order: Vec<String> = got[1..].iter().map(system_of).collect();
     assert_eq!(order, systems);
 }
+
+#[tokio::test]
+async fn fires_and_subscription_edits_at_once_neither_stall_nor_lose_a_delivery() {
+    // Arrange: fires queue deliveries inside the state transaction while edits and attempts refresh
+    // the subscription cache; the two once waited on each other for ever.
+    let app = outbound_app(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let (sub, _) =
+        subscribe(&app, json!({ "name": "r", "url": receiver.url("/hook"), "events": ["trigger.fired"] })).await;
+    let (_, _, inst) = app.webhook_instance(webhook_trigger()).await;
+    let webhook_url = inst["webhook_url"].as_str().unwrap().to_owned();
+    let sub_path = format!("/webhooks/{}", id(&sub));
+    const FIRES: usize = 150; // within the default rate-limit burst
+
+    // Act
+    let fires = (0..FIRES).map(|_| {
+        let (client, url) = (app.client.clone(), webhook_url.clone());
+        async move { client.post(url).send().await.unwrap().status().as_u16() }
+    });
+    let edits = (0..100).map(|i| {
+        let (app, path) = (&app, sub_path.clone());
+        async move { app.send_ok(Method::PATCH, &path, &json!({ "name": format!("r{i}") })).await }
+    });
+    let both = futures_util::future::join(futures_util::future::join_all(fires), futures_util::future::join_all(edits));
+    let (statuses, _) = tokio::time::timeout(Duration::from_secs(30), both).await.expect("no request stalls");
+
+    // Assert
+    assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
+    let got = receiver.wait_for("/hook", FIRES).await;
+    let ids: std::collections::HashSet<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
+    assert_eq!(ids.len(), FIRES, "one delivery per fire");
+}
