@@ -114,6 +114,16 @@ async fn create(client: &reqwest::Client, url: String, body: Value) -> Value {
     res.json().await.unwrap()
 }
 
+/// A system and a webhook-enabled trigger applied to it: `(system id, instance)`.
+async fn webhook_instance(client: &reqwest::Client, server: &Server, name: &str) -> (String, Value) {
+    let system = create(client, server.api("/systems"), json!({ "name": name })).await;
+    let sys_id = system["id"].as_str().unwrap().to_owned();
+    let trigger = create(client, server.api("/triggers"), json!({"name": name, "enable_webhook": true})).await;
+    let inst =
+        create(client, server.api(&format!("/systems/{sys_id}/triggers")), json!({"trigger_id": trigger["id"]})).await;
+    (sys_id, inst)
+}
+
 #[tokio::test]
 async fn acknowledged_fires_survive_sigkill_and_secrets_stay_out_of_logs() {
     let dir = tempfile::TempDir::new().unwrap();
@@ -230,11 +240,7 @@ async fn an_acknowledged_admin_change_survives_sigkill() {
     let dir = tempfile::TempDir::new().unwrap();
     let client = reqwest::Client::new();
     let server = start(dir.path());
-    let system = create(&client, server.api("/systems"), json!({"name": "Rotating"})).await;
-    let sys_id = system["id"].as_str().unwrap().to_owned();
-    let trigger = create(&client, server.api("/triggers"), json!({"name": "R", "enable_webhook": true})).await;
-    let inst =
-        create(&client, server.api(&format!("/systems/{sys_id}/triggers")), json!({"trigger_id": trigger["id"]})).await;
+    let (sys_id, inst) = webhook_instance(&client, &server, "Rotating").await;
     let inst_id = inst["id"].as_str().unwrap().to_owned();
     let old_secret = inst["webhook_secret"].as_str().unwrap().to_owned();
     let rotated =
@@ -290,11 +296,7 @@ async fn events_of_acknowledged_changes_are_delivered_after_sigkill() {
         json!({"name": "r", "url": format!("http://127.0.0.1:{port}/hook"), "events": events}),
     )
     .await;
-    let system = create(&client, server.api("/systems"), json!({"name": "Durable events"})).await;
-    let sys_id = system["id"].as_str().unwrap().to_owned();
-    let trigger = create(&client, server.api("/triggers"), json!({"name": "E", "enable_webhook": true})).await;
-    let inst =
-        create(&client, server.api(&format!("/systems/{sys_id}/triggers")), json!({"trigger_id": trigger["id"]})).await;
+    let (_, inst) = webhook_instance(&client, &server, "Durable events").await;
     let url = inst["webhook_url"].as_str().unwrap().to_owned();
     let calls = (0..40).map(|_| {
         let (client, url) = (client.clone(), url.clone());
