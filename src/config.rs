@@ -208,6 +208,13 @@ impl Config {
         if self.outbound.attempt_timeout_ms == 0 {
             return Err(ConfigError("outbound.attempt_timeout_ms: must be at least 1".into()));
         }
+        if self.outbound.retry_schedule_ms.len() > crate::outbound::backoff::MAX_RETRIES {
+            return Err(ConfigError(format!(
+                "outbound.retry_schedule_ms: at most {} retries, got {}",
+                crate::outbound::backoff::MAX_RETRIES,
+                self.outbound.retry_schedule_ms.len()
+            )));
+        }
         if self.outbound.pause_after_failures == 0 {
             return Err(ConfigError("outbound.pause_after_failures: must be at least 1".into()));
         }
@@ -268,6 +275,7 @@ mod tests {
             (("SWITCHBOARD_WEBHOOK__RATE_LIMIT_PER_SECOND", "fast"), "rate_limit_per_second"),
             (("SWITCHBOARD_WEBHOOK__MAX_BODY_BYTES", "0"), "max_body_bytes"),
             (("SWITCHBOARD_PUBLIC_URL", "ftp://x"), "public_url"),
+            (("SWITCHBOARD_OUTBOUND__RETRY_SCHEDULE_MS", "[1,2,3,4,5,6,7,8,9,10,11]"), "retry_schedule_ms"),
         ] {
             let err = load(None, &[env], Overrides::default()).unwrap_err().to_string().to_lowercase();
             assert!(err.contains(key), "{err} should name {key}");

@@ -192,15 +192,8 @@ pub async fn start(
     config: &OutboundConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(Arc<Outbound>, Vec<JoinHandle<()>>)> {
-    if config.retry_schedule_ms.len() > backoff::MAX_RETRIES {
-        tracing::warn!(
-            configured = config.retry_schedule_ms.len(),
-            "outbound.retry_schedule_ms lists more than {} retries; the rest are ignored",
-            backoff::MAX_RETRIES
-        );
-    }
     let policy = RetryPolicy {
-        schedule_ms: config.retry_schedule_ms.iter().take(backoff::MAX_RETRIES).copied().collect(),
+        schedule_ms: config.retry_schedule_ms.clone(),
         pause_after_failures: config.pause_after_failures,
         retention: Duration::from_secs(u64::from(config.retention_days) * 86_400),
     };

@@ -170,6 +170,12 @@ fn the_binary_refuses_invalid_settings_and_names_the_key() {
             vec![],
             "public_url",
         ),
+        (
+            "more than 10 retries",
+            vec![("SWITCHBOARD_OUTBOUND__RETRY_SCHEDULE_MS", "[1,2,3,4,5,6,7,8,9,10,11]")],
+            vec![],
+            "retry_schedule_ms",
+        ),
         ("admin key that is too short", vec![("SWITCHBOARD_ADMIN_KEY", "short")], vec![], "admin_key"),
         ("unknown log format", vec![("SWITCHBOARD_LOG_FORMAT", "xml")], vec![], "log_format"),
         ("bind flag that is not an address", vec![], vec!["--bind", "nowhere"], "bind"),
