@@ -87,10 +87,12 @@ impl EventBus {
         self.live.receiver_count() > 0
     }
 
-    /// The event, as a list of zero or one, if a live listener or the sink wants it: the data is built
-    /// only then. The caller commits it with its change (the sink's part) and then broadcasts it.
+    /// The event, as a list of zero or one, if a live listener or a durable sink may want it: the data
+    /// is built only then. The caller commits it with its change and then broadcasts it. Whether a
+    /// subscription wants it is decided by the sink inside that transaction, not here: a subscription
+    /// created while the caller waits for its write must still get the event.
     pub fn make(&self, event: &str, system_id: Option<&str>, data: impl FnOnce() -> Value) -> Vec<EngineEvent> {
-        if self.has_listeners() || self.sink_wants(event, system_id) {
+        if self.has_listeners() || self.sink().is_some() {
             vec![EngineEvent::new(event, system_id, data())]
         } else {
             Vec::new()

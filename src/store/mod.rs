@@ -141,7 +141,11 @@ impl SledStore {
         events: &[EngineEvent],
         change: impl Fn(&[TransactionalTree]) -> codec::TxResult<T>,
     ) -> StoreResult<T> {
-        let sink = self.sink.get().filter(|_| !events.is_empty()).and_then(std::sync::Weak::upgrade);
+        let sink = match self.sink.get().filter(|_| !events.is_empty()) {
+            // Gone only while shutting down: refuse the change rather than store it without its events.
+            Some(weak) => Some(weak.upgrade().ok_or_else(|| StoreError::Task("the event sink has stopped".into()))?),
+            None => None,
+        };
         let sink = sink.as_ref();
         let mut all: Vec<sled::Tree> = trees.iter().map(|t| (*t).clone()).collect();
         let own = all.len();
@@ -159,6 +163,8 @@ impl SledStore {
             Ok((value, staged))
         })?;
         if let Some(sink) = sink.filter(|_| staged > 0) {
+            // The worker may send only what a crash cannot take back.
+            self.db.flush()?;
             sink.staged();
         }
         Ok(value)
