@@ -24,7 +24,7 @@ use crate::domain::{InstanceId, ModuleId, SystemId, TriggerId};
 use crate::drivers::runtime::ModuleRuntime;
 use crate::drivers::sdk::StatusChange;
 use crate::drivers::DriverRegistry;
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreError, StoreResult};
 
 struct Program {
     instance: TriggerInstance,
@@ -71,6 +71,17 @@ impl Evaluator {
 
     /// Builds (or drops) the program of one instance from what is stored now, and evaluates it.
     pub async fn load(&self, id: &InstanceId) -> StoreResult<()> {
+        match self.build(id).await {
+            // Deleted while it was being loaded: nothing to track.
+            Err(StoreError::NotFound(_)) => {
+                self.unload(id);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    async fn build(&self, id: &InstanceId) -> StoreResult<()> {
         let lookup = id.clone();
         let found = self.store.run(move |s| s.webhook_target(&lookup)).await?;
         let Some((instance, trigger, _)) = found else {

@@ -18,7 +18,7 @@ use crate::domain::instance::{is_pulse_condition, InstanceState, TriggerInstance
 use crate::domain::trigger::TriggerSpec;
 use crate::domain::{now_epoch_seconds, InstanceId};
 use crate::events::{EngineEvent, EventBus};
-use crate::store::{GroupCommit, Store, StoreResult};
+use crate::store::{GroupCommit, Store, StoreError, StoreResult};
 
 struct Live {
     conditions: ConditionState,
@@ -138,7 +138,10 @@ impl TriggerRuntime {
             Some(s) => Some(s),
             None if !self.live().contains_key(&inst.id) => {
                 let id = inst.id.clone();
-                Some(self.store.run(move |s| s.get_state(&id)).await?)
+                // A call that passed its checks just before the instance was deleted must not bring
+                // it back to life in memory.
+                let stored = self.store.run(move |s| s.find_state(&id)).await?;
+                Some(stored.ok_or(StoreError::NotFound("trigger instance"))?)
             }
             None => None,
         };
@@ -312,5 +315,90 @@ impl TriggerRuntime {
         };
         self.store_and_announce(inst, false, was_triggered, &snapshot);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::methods::SupportedMethods;
+    use crate::domain::secret::WebhookSecret;
+    use crate::domain::system::System;
+    use crate::domain::trigger::{Actions, Conditions, Trigger};
+    use crate::domain::{SystemId, TriggerId};
+    use crate::engine::clock::ManualClock;
+
+    fn spec() -> TriggerSpec {
+        TriggerSpec {
+            name: "t".into(),
+            description: String::new(),
+            conditions: Conditions::default(),
+            actions: Actions::default(),
+            debounce_period: 0,
+            important: false,
+            enable_webhook: true,
+            any_match: false,
+            supported_methods: SupportedMethods::default(),
+        }
+    }
+
+    /// A stored instance of a webhook trigger in a new system.
+    fn stored_instance(s: &crate::store::SledStore) -> TriggerInstance {
+        let system = System {
+            id: SystemId::generate(),
+            name: "s".into(),
+            description: String::new(),
+            modules: Vec::new(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        let system_id = system.id.clone();
+        s.insert_system(system, &[]).unwrap();
+        let trigger = Trigger { id: TriggerId::generate(), spec: spec(), created_at: 0, updated_at: 0 };
+        let trigger_id = trigger.id.clone();
+        s.insert_trigger(trigger).unwrap();
+        let build = |t: &Trigger| TriggerInstance {
+            id: InstanceId::generate(),
+            control_system_id: system_id.clone(),
+            trigger_id: t.id.clone(),
+            enabled: true,
+            important: false,
+            exec_enabled: false,
+            webhook_secret: WebhookSecret::generate(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        s.insert_instance(&system_id, &trigger_id, build, &[]).unwrap().0
+    }
+
+    #[tokio::test]
+    async fn a_call_that_arrives_after_the_delete_is_refused_and_not_brought_back_to_life() {
+        // Arrange
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let shutdown = CancellationToken::new();
+        let events = EventBus::new();
+        let (commit, committer) = GroupCommit::start(store.clone(), Arc::clone(&events), shutdown.clone());
+        let clock: Arc<dyn Clock> = ManualClock::starting_at(1_000);
+        let (runtime, _fired) = TriggerRuntime::new(store.clone(), commit, events, clock, shutdown.clone());
+        let (kept, deleted) = store
+            .run(|s| {
+                let (kept, deleted) = (stored_instance(s), stored_instance(s));
+                s.delete_instance(&deleted.control_system_id, &deleted.id, &[])?;
+                Ok((kept, deleted))
+            })
+            .await
+            .unwrap();
+
+        // Act
+        let refused = runtime.webhook_call(&deleted, &spec()).await;
+        let accepted = runtime.webhook_call(&kept, &spec()).await.unwrap();
+
+        // Assert
+        assert!(matches!(refused, Err(StoreError::NotFound(_))), "{refused:?}");
+        assert!(runtime.live_state(&deleted.id).is_none(), "no live entry for a deleted instance");
+        assert!(accepted.fired && accepted.trigger_count == 1);
+        shutdown.cancel();
+        committer.await.unwrap();
     }
 }

@@ -19,8 +19,9 @@ impl SledStore {
         Ok(Some((inst, trigger, state)))
     }
 
-    pub fn get_state(&self, id: &InstanceId) -> StoreResult<InstanceState> {
-        Ok(codec::get(&self.instance_state, id)?.unwrap_or_default())
+    /// The stored state; every instance has one from its creation, so `None` means it was deleted.
+    pub fn find_state(&self, id: &InstanceId) -> StoreResult<Option<InstanceState>> {
+        codec::get(&self.instance_state, id)
     }
 
     /// Stores `state` unless the stored one is newer, and never for an instance that was deleted.
