@@ -41,9 +41,32 @@ struct Tables {
     readers: HashMap<ModuleId, HashSet<InstanceId>>,
     /// Due time, instance, time condition index.
     due: BTreeSet<(u64, InstanceId, usize)>,
-    /// Deleted instances: a load that raced the delete must not install them again. Ids are never
-    /// reused, so the set only grows (by one id per deleted instance until restart).
+    /// Instances deleted while a load was running: such a load must not install them again. A load
+    /// that starts after a delete reads the store without them, so the set is emptied whenever no
+    /// load is running, and stays as small as the deletes that raced a load.
     deleted: HashSet<InstanceId>,
+    /// Loads running now.
+    loading: usize,
+}
+
+/// Counts a running load; the last one to finish empties `deleted`.
+struct Loading<'a>(&'a Evaluator);
+
+impl<'a> Loading<'a> {
+    fn start(evaluator: &'a Evaluator) -> Self {
+        evaluator.tables().loading += 1;
+        Self(evaluator)
+    }
+}
+
+impl Drop for Loading<'_> {
+    fn drop(&mut self) {
+        let mut t = self.0.tables();
+        t.loading -= 1;
+        if t.loading == 0 {
+            t.deleted.clear();
+        }
+    }
 }
 
 pub struct Evaluator {
@@ -71,6 +94,7 @@ impl Evaluator {
 
     /// Builds (or drops) the program of one instance from what is stored now, and evaluates it.
     pub async fn load(&self, id: &InstanceId) -> StoreResult<()> {
+        let _loading = Loading::start(self);
         match self.build(id).await {
             // Deleted while it was being loaded: nothing to track.
             Err(StoreError::NotFound(_)) => {
@@ -149,7 +173,12 @@ impl Evaluator {
 
     /// Drops a deleted instance for good.
     pub fn forget(&self, id: &InstanceId) {
-        self.tables().deleted.insert(id.clone());
+        {
+            let mut t = self.tables();
+            if t.loading > 0 {
+                t.deleted.insert(id.clone());
+            }
+        }
         self.unload(id);
     }
 
