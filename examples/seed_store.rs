@@ -8,10 +8,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use switchboard::domain::instance::TriggerInstance;
-use switchboard::domain::methods::SupportedMethods;
 use switchboard::domain::secret::WebhookSecret;
 use switchboard::domain::system::System;
-use switchboard::domain::trigger::{Actions, Conditions, Trigger, TriggerSpec};
+use switchboard::domain::trigger::{Trigger, TriggerSpec};
 use switchboard::domain::{now_epoch_seconds, InstanceId, SystemId, TriggerId};
 use switchboard::store::Store;
 
@@ -56,17 +55,7 @@ async fn main() -> anyhow::Result<()> {
                     let id = TriggerId::generate();
                     s.insert_trigger(Trigger {
                         id: id.clone(),
-                        spec: TriggerSpec {
-                            name: format!("Bench webhook {i}"),
-                            description: String::new(),
-                            conditions: Conditions::default(),
-                            actions: Actions::default(),
-                            debounce_period: 0,
-                            important: false,
-                            enable_webhook: true,
-                            any_match: false,
-                            supported_methods: SupportedMethods::default(),
-                        },
+                        spec: TriggerSpec::webhook_only(format!("Bench webhook {i}")),
                         created_at: now,
                         updated_at: now,
                     })?;

@@ -141,6 +141,22 @@ pub struct Mailer {
 }
 
 impl TriggerSpec {
+    /// A trigger whose only condition is its webhook, with no actions, debounce 0 and the default
+    /// methods: what the seeding example and tests of the webhook path need.
+    pub fn webhook_only(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            description: String::new(),
+            conditions: Conditions::default(),
+            actions: Actions::default(),
+            debounce_period: 0,
+            important: false,
+            enable_webhook: true,
+            any_match: false,
+            supported_methods: super::methods::SupportedMethods::default(),
+        }
+    }
+
     /// Checks what the types alone cannot: bounds, non-empty lists, address shapes.
     pub fn validate(&self) -> Result<(), ValidationError> {
         super::parse_name("name", &self.name)?;

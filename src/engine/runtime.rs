@@ -321,25 +321,14 @@ impl TriggerRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::methods::SupportedMethods;
     use crate::domain::secret::WebhookSecret;
     use crate::domain::system::System;
-    use crate::domain::trigger::{Actions, Conditions, Trigger};
+    use crate::domain::trigger::Trigger;
     use crate::domain::{SystemId, TriggerId};
     use crate::engine::clock::ManualClock;
 
     fn spec() -> TriggerSpec {
-        TriggerSpec {
-            name: "t".into(),
-            description: String::new(),
-            conditions: Conditions::default(),
-            actions: Actions::default(),
-            debounce_period: 0,
-            important: false,
-            enable_webhook: true,
-            any_match: false,
-            supported_methods: SupportedMethods::default(),
-        }
+        TriggerSpec::webhook_only("t")
     }
 
     /// A stored instance of a webhook trigger in a new system.
