@@ -17,6 +17,8 @@ pub struct Metrics {
     pub exec_latency: HistogramVec,
     pub delivery_attempts: IntCounterVec,
     pub delivery_queue_depth: IntGauge,
+    pub commit_batch_size: prometheus::Histogram,
+    pub commit_latency: prometheus::Histogram,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -45,6 +47,16 @@ fn build() -> Result<Metrics, prometheus::Error> {
         &["outcome"],
     )?;
     let delivery_queue_depth = IntGauge::new("delivery_queue_depth", "Outbound deliveries waiting to be sent")?;
+    let commit_batch_size = prometheus::Histogram::with_opts(
+        HistogramOpts::new("state_commit_batch_size", "Jobs (state writes and waiters) taken in one group commit")
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0]),
+    )?;
+    let commit_latency = prometheus::Histogram::with_opts(
+        HistogramOpts::new("state_commit_duration_seconds", "Time to apply one group commit and make it durable")
+            .buckets(LATENCY_BUCKETS.to_vec()),
+    )?;
+    registry.register(Box::new(commit_batch_size.clone()))?;
+    registry.register(Box::new(commit_latency.clone()))?;
     registry.register(Box::new(http_requests.clone()))?;
     registry.register(Box::new(http_latency.clone()))?;
     registry.register(Box::new(webhook_outcomes.clone()))?;
@@ -61,6 +73,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
         exec_latency,
         delivery_attempts,
         delivery_queue_depth,
+        commit_batch_size,
+        commit_latency,
     })
 }
 

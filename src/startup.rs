@@ -87,7 +87,8 @@ impl Application {
         if let Some(sink) = events.sink() {
             store.set_event_sink(sink);
         }
-        let (commit, flusher) = GroupCommit::start(store.clone(), Arc::clone(&events), shutdown.clone());
+        let (commit, flusher) = GroupCommit::start(store.clone(), Arc::clone(&events), shutdown.clone())
+            .context("starting the state journal")?;
         tasks.push(flusher);
         let (runtime, fires) = TriggerRuntime::new(store.clone(), commit, Arc::clone(&events), clock, shutdown.clone());
         let limits = WebhookLimits::new(&config.webhook);

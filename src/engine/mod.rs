@@ -103,7 +103,7 @@ impl Engine {
         T: Send + 'static,
     {
         let value = self.store.run(f).await?;
-        self.runtime.durable().await?;
+        self.runtime.flushed().await?;
         Ok(value)
     }
 

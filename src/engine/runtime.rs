@@ -103,9 +103,9 @@ impl TriggerRuntime {
         (runtime, fired)
     }
 
-    /// Returns once everything written so far is on disk.
-    pub async fn durable(&self) -> StoreResult<()> {
-        self.commit.durable().await
+    /// Returns once everything written so far, through the runtime or to sled directly, is on disk.
+    pub async fn flushed(&self) -> StoreResult<()> {
+        self.commit.flushed().await
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -367,7 +367,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let shutdown = CancellationToken::new();
         let events = EventBus::new();
-        let (commit, committer) = GroupCommit::start(store.clone(), Arc::clone(&events), shutdown.clone());
+        let (commit, committer) = GroupCommit::start(store.clone(), Arc::clone(&events), shutdown.clone()).unwrap();
         let clock: Arc<dyn Clock> = ManualClock::starting_at(1_000);
         let (runtime, _fired) = TriggerRuntime::new(store.clone(), commit, events, clock, shutdown.clone());
         let (kept, deleted) = store

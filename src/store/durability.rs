@@ -1,16 +1,18 @@
 //! Group commit of instance state. Writers queue their new state and, when they must answer a client,
-//! wait for it to be applied (or applied and flushed). One task applies everything queued at once in
-//! one blocking call and flushes once for all durable waiters, so concurrent fires share one fsync
-//! and the request path never makes a storage call of its own.
+//! wait for it to be applied (visible to readers) or applied and durable. One thread takes everything
+//! queued at once: it appends the states to the journal, syncs it once for all durable waiters, and
+//! publishes them in the overlay, so concurrent fires share one fdatasync and the request path never
+//! makes a storage call of its own. A batch that carries events for the durable sink goes through one
+//! sled transaction with the events' deliveries and a sled flush instead.
 //!
 //! A batch is taken only after a waiter's job is dequeued, and jobs are queued in order, so a waiter is
 //! answered only after every write its caller queued before it is applied.
 //!
-//! The committer is a thread of its own on the blocking pool: it waits on its queue and writes to sled
-//! directly, so a batch costs no hop between async tasks and blocking threads.
+//! About once a second a checkpoint thread writes the newest journaled state of each instance to sled,
+//! flushes sled and removes the journal files it covered; a restart replays what remains.
 
-use std::collections::HashMap;
 use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -20,16 +22,35 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
 use super::codec::decode;
-use super::{SledStore, Store, StoreError, StoreResult};
+use super::journal::Journal;
+use super::overlay::States;
+use super::{journal_error, SledStore, Store, StoreError, StoreResult};
 use crate::domain::instance::InstanceState;
 use crate::domain::InstanceId;
 use crate::events::{EngineEvent, EventBus};
+use crate::metrics::METRICS;
+
+/// How often the journal is checkpointed into sled, and the journal size that starts one sooner.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+const CHECKPOINT_BYTES: u64 = 16 << 20;
+
+/// What a waiter needs of everything queued before it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+enum Level {
+    /// Visible to readers.
+    #[default]
+    Applied,
+    /// Survives a crash (in the journal or sled).
+    Durable,
+    /// Durable, and sled flushed too: for changes written to sled directly (admin writes).
+    Flushed,
+}
 
 enum Job {
     /// A state and the events it causes that the durable sink wants: committed in one transaction.
     Write(InstanceId, InstanceState, Vec<EngineEvent>),
     Wait {
-        durable: bool,
+        level: Level,
         done: oneshot::Sender<Result<(), String>>,
     },
     Stop,
@@ -43,10 +64,15 @@ pub struct GroupCommit {
 impl GroupCommit {
     /// Starts the committer; it stops when `shutdown` is cancelled, after applying and answering
     /// everything queued.
-    pub fn start(store: Store, events: Arc<EventBus>, shutdown: CancellationToken) -> (Self, JoinHandle<()>) {
+    pub fn start(
+        store: Store,
+        events: Arc<EventBus>,
+        shutdown: CancellationToken,
+    ) -> StoreResult<(Self, JoinHandle<()>)> {
+        let journal = Journal::create(&store.blocking().journal_dir).map_err(journal_error)?;
         let (queue, rx) = mpsc::channel();
         let stopper = queue.clone();
-        let committer = tokio::task::spawn_blocking(move || commit_loop(&store, &events, &rx));
+        let committer = tokio::task::spawn_blocking(move || commit_loop(&store, &events, journal, &rx));
         let task = tokio::spawn(async move {
             shutdown.cancelled().await;
             let _ = stopper.send(Job::Stop);
@@ -54,7 +80,7 @@ impl GroupCommit {
                 tracing::error!(error = %e, "the state committer failed");
             }
         });
-        (Self { queue }, task)
+        Ok((Self { queue }, task))
     }
 
     /// Queues a state write with the events it causes (for the durable sink); the newest version of
@@ -65,30 +91,36 @@ impl GroupCommit {
         }
     }
 
-    /// Returns once everything queued before is applied and flushed to disk.
+    /// Returns once everything queued before is applied and on disk.
     pub async fn durable(&self) -> StoreResult<()> {
-        self.wait(true).await
+        self.wait(Level::Durable).await
+    }
+
+    /// Returns once everything queued before is applied and on disk, and sled is flushed, so that
+    /// writes made to sled directly before the call are on disk too.
+    pub async fn flushed(&self) -> StoreResult<()> {
+        self.wait(Level::Flushed).await
     }
 
     /// Returns once everything queued before is applied (visible to readers).
     pub async fn applied(&self) -> StoreResult<()> {
-        self.wait(false).await
+        self.wait(Level::Applied).await
     }
 
-    async fn wait(&self, durable: bool) -> StoreResult<()> {
+    async fn wait(&self, level: Level) -> StoreResult<()> {
         let stopped = || StoreError::Task("the committer has stopped".into());
         let (done, answer) = oneshot::channel();
-        self.queue.send(Job::Wait { durable, done }).map_err(|_| stopped())?;
+        self.queue.send(Job::Wait { level, done }).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?.map_err(StoreError::Task)
     }
 }
 
 #[derive(Default)]
 struct Batch {
-    writes: HashMap<InstanceId, InstanceState>,
+    writes: States,
     events: Vec<EngineEvent>,
     waiters: Vec<oneshot::Sender<Result<(), String>>>,
-    flush: bool,
+    level: Level,
 }
 
 impl Batch {
@@ -103,23 +135,27 @@ impl Batch {
                     }
                 }
             }
-            Job::Wait { durable, done } => {
-                self.flush |= durable;
+            Job::Wait { level, done } => {
+                self.level = self.level.max(level);
                 self.waiters.push(done);
             }
             Job::Stop => {}
         }
     }
 
-    fn commit(self, store: &SledStore, bus: &EventBus) {
-        let Batch { writes, events, waiters, flush } = self;
+    fn commit(self, store: &SledStore, bus: &EventBus, journal: &mut Journal) {
+        let Batch { writes, events, waiters, level } = self;
         let sink = bus.sink().filter(|_| !events.is_empty());
         let mut staged = 0;
         let mut apply = || -> StoreResult<()> {
             match sink {
                 None => {
-                    for (id, state) in &writes {
-                        store.write_state(id, state)?;
+                    journal.append(writes.iter()).map_err(journal_error)?;
+                    if level >= Level::Durable {
+                        journal.sync().map_err(journal_error)?;
+                    }
+                    if level == Level::Flushed {
+                        store.flush()?;
                     }
                 }
                 Some(sink) => {
@@ -136,19 +172,23 @@ impl Batch {
                         }
                         Ok::<_, ConflictableTransactionError<StoreError>>(staged)
                     })?;
+                    if level >= Level::Durable || staged > 0 {
+                        // Earlier batches' journaled states are covered by a durable waiter too.
+                        journal.sync().map_err(journal_error)?;
+                        store.flush()?;
+                    }
                 }
-            }
-            if flush || staged > 0 {
-                store.flush()?;
             }
             Ok(())
         };
         let result = apply().map_err(|e| e.to_string());
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "committing trigger state failed");
-        } else if staged > 0 {
-            if let Some(sink) = sink {
-                sink.staged();
+        match &result {
+            Err(e) => tracing::error!(error = %e, "committing trigger state failed"),
+            Ok(()) if sink.is_none() => store.overlay.put(writes),
+            Ok(()) => {
+                if let Some(sink) = sink.filter(|_| staged > 0) {
+                    sink.staged();
+                }
             }
         }
         for waiter in waiters {
@@ -174,23 +214,109 @@ fn write_state_tx(
     Ok(())
 }
 
-fn commit_loop(store: &Store, bus: &EventBus, rx: &mpsc::Receiver<Job>) {
+/// The checkpoint thread's work: the journal files up to a number and the states they hold.
+type CheckpointJob = (u64, Arc<States>);
+
+fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::Receiver<Job>) {
+    let (jobs, checkpoints) = mpsc::channel::<CheckpointJob>();
+    let checkpointer = {
+        let store = store.clone();
+        std::thread::Builder::new().name("state-checkpoint".into()).spawn(move || {
+            for (through, states) in checkpoints {
+                checkpoint_retrying(store.blocking(), through, &states);
+            }
+        })
+    };
     let store = store.blocking();
+    let mut last_checkpoint = Instant::now();
     // `recv` fails only when every sender is gone, which cannot happen before `Stop` arrives.
-    while let Ok(first) = rx.recv() {
-        let stopping = matches!(first, Job::Stop);
-        let mut batch = Batch { flush: stopping, ..Batch::default() };
-        batch.add(first);
-        let mut stop = stopping;
-        while let Ok(more) = rx.try_recv() {
-            stop |= matches!(more, Job::Stop);
-            batch.add(more);
+    loop {
+        // Waking when idle lets a quiet journal be checkpointed too.
+        let first = match rx.recv_timeout(CHECKPOINT_EVERY) {
+            Ok(job) => Some(job),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            // Cannot happen before `Stop` arrives: the stopper holds a sender until it has sent it.
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        if let Some(first) = first {
+            let started = Instant::now();
+            let mut stop = matches!(first, Job::Stop);
+            let mut batch = Batch::default();
+            batch.add(first);
+            let mut jobs_taken = 1;
+            while let Ok(more) = rx.try_recv() {
+                stop |= matches!(more, Job::Stop);
+                batch.add(more);
+                jobs_taken += 1;
+            }
+            // At a stop, whatever was queued is still applied, flushed and answered.
+            if stop {
+                batch.level = Level::Flushed;
+            }
+            batch.commit(store, bus, &mut journal);
+            METRICS.commit_batch_size.observe(f64::from(jobs_taken));
+            METRICS.commit_latency.observe(started.elapsed().as_secs_f64());
+            if stop {
+                break;
+            }
         }
-        // At a stop, whatever was queued is still applied, flushed and answered.
-        batch.flush |= stop;
-        batch.commit(store, bus);
-        if stop {
-            return;
+        let due = last_checkpoint.elapsed() >= CHECKPOINT_EVERY || journal.len() >= CHECKPOINT_BYTES;
+        if due && store.overlay.fresh_len() > 0 && start_checkpoint(store, &mut journal, &jobs) {
+            last_checkpoint = Instant::now();
         }
     }
+    drop(jobs);
+    match checkpointer {
+        Ok(thread) => {
+            if thread.join().is_err() {
+                tracing::error!("the state checkpoint thread panicked");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "the state checkpoint thread could not start"),
+    }
+    // Everything journaled goes to sled now, so a clean stop leaves no journal to replay.
+    match store.overlay.begin_checkpoint() {
+        Some(states) => checkpoint_retrying(store, journal.seq(), &states),
+        None => tracing::warn!("a failed checkpoint left journaled states; the next start replays them"),
+    }
+}
+
+/// Moves the journaled states to the checkpoint thread; false when one is still running.
+fn start_checkpoint(store: &SledStore, journal: &mut Journal, jobs: &mpsc::Sender<CheckpointJob>) -> bool {
+    if store.overlay.checkpoint_running() {
+        return false;
+    }
+    // Rotate first: the checkpoint removes the files it covers, and the committer must not be writing to one.
+    let through = match journal.rotate() {
+        Ok(through) => through,
+        Err(e) => {
+            tracing::error!(error = %e, "starting a new journal file failed; checkpoint postponed");
+            return false;
+        }
+    };
+    let Some(states) = store.overlay.begin_checkpoint() else { return false };
+    jobs.send((through, states)).is_ok()
+}
+
+fn checkpoint_retrying(store: &SledStore, through: u64, states: &States) {
+    for attempt in 1..=3 {
+        match checkpoint(store, through, states) {
+            Ok(()) => return,
+            Err(e) => tracing::error!(error = %e, attempt, "checkpointing trigger states into sled failed"),
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    // The states stay readable in the overlay and on disk in the journal; a restart stores them.
+    tracing::error!("giving up on the checkpoint; journaled trigger states will be stored at the next start");
+}
+
+/// Writes the states to sled (never over a newer one, never for a deleted instance), flushes, and
+/// drops the journal files up to `through`, whose records are now all in sled.
+fn checkpoint(store: &SledStore, through: u64, states: &States) -> StoreResult<()> {
+    for (id, state) in states {
+        store.write_state(id, state)?;
+    }
+    store.flush()?;
+    store.overlay.end_checkpoint();
+    Journal::remove_through(&store.journal_dir, through).map_err(journal_error)
 }

@@ -45,7 +45,7 @@ impl SledStore {
 
     pub fn get_instance(&self, id: &InstanceId) -> StoreResult<(TriggerInstance, InstanceState)> {
         let inst: TriggerInstance = codec::get(&self.instances, id)?.ok_or(StoreError::NotFound("trigger instance"))?;
-        let state = codec::get(&self.instance_state, id)?.unwrap_or_default();
+        let state = self.state_of(id)?.unwrap_or_default();
         Ok((inst, state))
     }
 
@@ -69,7 +69,7 @@ impl SledStore {
         let mut total = 0;
         let mut items = Vec::new();
         for inst in self.instances_of_system(system)? {
-            let state: InstanceState = codec::get(&self.instance_state, &inst.id)?.unwrap_or_default();
+            let state: InstanceState = self.state_of(&inst.id)?.unwrap_or_default();
             let keep = filter.trigger_id.as_ref().is_none_or(|t| &inst.trigger_id == t)
                 && filter.triggered.is_none_or(|t| state.triggered == t)
                 && filter.important.is_none_or(|i| inst.important == i);
@@ -89,7 +89,7 @@ impl SledStore {
         self.instances_of_trigger(trigger)?
             .into_iter()
             .map(|inst| {
-                let state = codec::get(&self.instance_state, &inst.id)?.unwrap_or_default();
+                let state = self.state_of(&inst.id)?.unwrap_or_default();
                 Ok((inst, state))
             })
             .collect()

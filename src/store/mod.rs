@@ -7,7 +7,9 @@ mod api_keys;
 mod codec;
 mod durability;
 mod instances;
+mod journal;
 mod modules;
+mod overlay;
 mod state;
 mod systems;
 mod triggers;
@@ -42,6 +44,8 @@ pub enum StoreError {
     Codec(#[from] serde_json::Error),
     #[error("the data directory holds format version {found}; this build reads version {FORMAT_VERSION}")]
     UnsupportedFormat { found: String },
+    #[error("the state journal: {0}")]
+    Journal(#[source] std::io::Error),
     #[error("the blocking storage task failed: {0}")]
     Task(String),
 }
@@ -56,6 +60,10 @@ impl From<TransactionError<StoreError>> for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+fn journal_error(e: std::io::Error) -> StoreError {
+    StoreError::Journal(e)
+}
 
 /// One page of a listing and the number of records that matched before paging.
 #[derive(Debug)]
@@ -80,6 +88,9 @@ pub struct SledStore {
     instances_by_system: sled::Tree,
     instances_by_trigger: sled::Tree,
     api_keys: sled::Tree,
+    /// Instance states journaled by the committer and not yet checkpointed into `instance_state`.
+    overlay: overlay::Overlay,
+    journal_dir: std::path::PathBuf,
     /// Where events' deliveries are queued, in the same transaction as the change they describe. Weak:
     /// the sink holds the store, and a cycle would keep sled open after shutdown.
     sink: std::sync::OnceLock<std::sync::Weak<dyn EventSink>>,
@@ -101,7 +112,7 @@ impl SledStore {
                 meta.insert(FORMAT_KEY, FORMAT_VERSION.to_string().as_bytes())?;
             }
         }
-        Ok(Self {
+        let store = Self {
             systems: db.open_tree("systems")?,
             modules: db.open_tree("modules")?,
             triggers: db.open_tree("triggers")?,
@@ -110,10 +121,28 @@ impl SledStore {
             instances_by_system: db.open_tree("idx_instances_by_system")?,
             instances_by_trigger: db.open_tree("idx_instances_by_trigger")?,
             api_keys: db.open_tree("api_keys")?,
+            overlay: overlay::Overlay::default(),
+            journal_dir: journal::Journal::dir_in(dir),
             db,
             sink: std::sync::OnceLock::new(),
             structure: Mutex::new(()),
-        })
+        };
+        store.recover_journal()?;
+        Ok(store)
+    }
+
+    /// Stores what the previous run journaled but had not checkpointed, then drops its files.
+    fn recover_journal(&self) -> StoreResult<()> {
+        let (records, newest) = journal::Journal::read_all(&self.journal_dir).map_err(journal_error)?;
+        let Some(newest) = newest else { return Ok(()) };
+        if !records.is_empty() {
+            tracing::info!(records = records.len(), "storing trigger states journaled by the previous run");
+        }
+        for (id, state) in &records {
+            self.write_state(id, state)?;
+        }
+        self.db.flush()?;
+        journal::Journal::remove_through(&self.journal_dir, newest).map_err(journal_error)
     }
 
     fn structure_lock(&self) -> MutexGuard<'_, ()> {

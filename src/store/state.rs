@@ -15,13 +15,20 @@ impl SledStore {
         let Some(trigger) = codec::get::<Trigger>(&self.triggers, &inst.trigger_id)? else {
             return Ok(None);
         };
-        let state = codec::get(&self.instance_state, id)?.unwrap_or_default();
+        let state = self.state_of(id)?.unwrap_or_default();
         Ok(Some((inst, trigger, state)))
     }
 
     /// The stored state; every instance has one from its creation, so `None` means it was deleted.
     pub fn find_state(&self, id: &InstanceId) -> StoreResult<Option<InstanceState>> {
-        codec::get(&self.instance_state, id)
+        self.state_of(id)
+    }
+
+    /// The newest state: sled's, or a journaled one not yet checkpointed into sled. `None` when sled
+    /// has none, which means the instance was deleted (its journaled states are then left to expire).
+    pub(super) fn state_of(&self, id: &InstanceId) -> StoreResult<Option<InstanceState>> {
+        let stored: Option<InstanceState> = codec::get(&self.instance_state, id)?;
+        Ok(stored.map(|s| self.overlay.newest(id, s)))
     }
 
     /// Stores `state` unless the stored one is newer, and never for an instance that was deleted.

@@ -23,13 +23,13 @@ impl Drop for Reaped {
     }
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Reaped,
     port: u16,
     logs: mpsc::Receiver<String>,
 }
 
-fn start(data_dir: &std::path::Path) -> Server {
+pub(crate) fn start(data_dir: &std::path::Path) -> Server {
     start_with(data_dir, &[])
 }
 
@@ -77,7 +77,7 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit status.
-    fn terminate(mut self) -> std::process::ExitStatus {
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
         let status = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().expect("kill runs");
         assert!(status.success());
         let mut child = self.child.0.take().expect("running");
@@ -91,11 +91,11 @@ impl Server {
         }
     }
 
-    fn api(&self, path: &str) -> String {
+    pub(crate) fn api(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}/api/engine/v2{path}", self.port)
     }
 
-    fn kill_and_collect_logs(mut self) -> String {
+    pub(crate) fn kill_and_collect_logs(mut self) -> String {
         let mut child = self.child.0.take().expect("running");
         child.kill().expect("SIGKILL");
         child.wait().unwrap();
@@ -104,7 +104,7 @@ impl Server {
 }
 
 /// An admin request without a body, answered with JSON.
-async fn admin_json(client: &reqwest::Client, method: reqwest::Method, url: String) -> Value {
+pub(crate) async fn admin_json(client: &reqwest::Client, method: reqwest::Method, url: String) -> Value {
     client.request(method, url).header("X-API-Key", ADMIN_KEY).send().await.unwrap().json().await.unwrap()
 }
 
@@ -115,7 +115,7 @@ async fn create(client: &reqwest::Client, url: String, body: Value) -> Value {
 }
 
 /// A system and a webhook-enabled trigger applied to it: `(system id, instance)`.
-async fn webhook_instance(client: &reqwest::Client, server: &Server, name: &str) -> (String, Value) {
+pub(crate) async fn webhook_instance(client: &reqwest::Client, server: &Server, name: &str) -> (String, Value) {
     let system = create(client, server.api("/systems"), json!({ "name": name })).await;
     let sys_id = system["id"].as_str().unwrap().to_owned();
     let trigger = create(client, server.api("/triggers"), json!({"name": name, "enable_webhook": true})).await;

@@ -16,6 +16,7 @@ mod example_driver;
 mod exec;
 mod health;
 mod instances;
+mod journal;
 mod modules;
 mod openapi;
 mod operability;

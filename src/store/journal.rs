@@ -1,0 +1,226 @@
+//! The write-ahead journal of instance states. A webhook fire must be on disk before it is
+//! acknowledged; appending its state to this file and syncing it costs one write and one fdatasync
+//! per group commit, where a sled flush costs a hand-off to sled's I/O threads and back. The states
+//! reach sled later, in checkpoints that keep only each instance's newest state (see `overlay`).
+//!
+//! Files are `state-journal/<seq>.log`; a record is `len: u32 LE, crc32: u32 LE, JSON [id, state]`.
+//! A torn or corrupt record ends its file: only the tail of the newest file can be cut by a crash.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::domain::instance::InstanceState;
+use crate::domain::InstanceId;
+
+const DIR: &str = "state-journal";
+
+/// One journaled state.
+pub type Record = (InstanceId, InstanceState);
+const HEADER: usize = 8;
+
+pub struct Journal {
+    dir: PathBuf,
+    file: File,
+    seq: u64,
+    /// Bytes in the current file.
+    len: u64,
+    /// Written since the last sync.
+    dirty: bool,
+    buf: Vec<u8>,
+}
+
+impl Journal {
+    /// The journal directory under a data directory.
+    pub fn dir_in(data_dir: &Path) -> PathBuf {
+        data_dir.join(DIR)
+    }
+
+    /// Starts a new file after every one already in `dir`.
+    pub fn create(dir: &Path) -> io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        let seq = files(dir)?.last().map_or(1, |(seq, _)| seq + 1);
+        let file = new_file(dir, seq)?;
+        Ok(Self { dir: dir.to_owned(), file, seq, len: 0, dirty: false, buf: Vec::new() })
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Appends the states in one write; they are durable after [`Journal::sync`].
+    pub fn append<'a>(&mut self, states: impl Iterator<Item = (&'a InstanceId, &'a InstanceState)>) -> io::Result<()> {
+        self.buf.clear();
+        for record in states {
+            let start = self.buf.len();
+            self.buf.extend_from_slice(&[0; HEADER]);
+            serde_json::to_writer(&mut self.buf, &record)?;
+            let payload = &self.buf[start + HEADER..];
+            let len = u32::try_from(payload.len()).map_err(|_| io::Error::other("journal record over 4 GiB"))?;
+            let crc = crc32fast::hash(payload);
+            self.buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
+            self.buf[start + 4..start + HEADER].copy_from_slice(&crc.to_le_bytes());
+        }
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(&self.buf)?;
+        self.len += self.buf.len() as u64;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable.
+    pub fn sync(&mut self) -> io::Result<()> {
+        if self.dirty {
+            self.file.sync_data()?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Continues in a new file and returns the number of the last one that holds records, which a
+    /// checkpoint removes once their states are in sled.
+    pub fn rotate(&mut self) -> io::Result<u64> {
+        let next = new_file(&self.dir, self.seq + 1)?;
+        self.file = next;
+        self.seq += 1;
+        self.len = 0;
+        // Unsynced records of the old file were never promised durable; the checkpoint stores them.
+        self.dirty = false;
+        Ok(self.seq - 1)
+    }
+
+    /// Removes the files numbered up to `through`.
+    pub fn remove_through(dir: &Path, through: u64) -> io::Result<()> {
+        for (seq, path) in files(dir)? {
+            if seq <= through {
+                fs::remove_file(path)?;
+            }
+        }
+        sync_dir(dir)
+    }
+
+    /// Every record of every file in `dir`, oldest first, and the number of the newest file.
+    pub fn read_all(dir: &Path) -> io::Result<(Vec<Record>, Option<u64>)> {
+        if !dir.exists() {
+            return Ok((Vec::new(), None));
+        }
+        let mut records = Vec::new();
+        let files = files(dir)?;
+        for (_, path) in &files {
+            let bytes = fs::read(path)?;
+            let mut rest = &bytes[..];
+            while let Some((record, tail)) = next_record(rest) {
+                records.push(record);
+                rest = tail;
+            }
+            if !rest.is_empty() {
+                tracing::warn!(file = %path.display(), bytes = rest.len(), "ignored a torn or corrupt journal tail");
+            }
+        }
+        Ok((records, files.last().map(|(seq, _)| *seq)))
+    }
+}
+
+fn next_record(bytes: &[u8]) -> Option<(Record, &[u8])> {
+    let header = bytes.get(..HEADER)?;
+    let len = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(header[4..].try_into().ok()?);
+    let payload = bytes.get(HEADER..HEADER + len)?;
+    if crc32fast::hash(payload) != crc {
+        return None;
+    }
+    let record = serde_json::from_slice(payload).ok()?;
+    Some((record, &bytes[HEADER + len..]))
+}
+
+fn new_file(dir: &Path, seq: u64) -> io::Result<File> {
+    let file = OpenOptions::new().create_new(true).append(true).open(dir.join(format!("{seq:016}.log")))?;
+    // The new name must survive a crash for the records synced into it to be found.
+    sync_dir(dir)?;
+    Ok(file)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// The journal files in `dir`, by number.
+fn files(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let seq = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".log"))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(seq) = seq {
+            found.push((seq, path));
+        }
+    }
+    found.sort_unstable_by_key(|(seq, _)| *seq);
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(version: u64) -> InstanceState {
+        InstanceState { trigger_count: version, version, ..InstanceState::default() }
+    }
+
+    fn id(n: u8) -> InstanceId {
+        InstanceId::parse(&format!("trig-{:032x}", n)).unwrap()
+    }
+
+    #[test]
+    fn records_survive_reopening_and_a_torn_tail_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::create(dir.path()).unwrap();
+        journal.append([(&id(1), &state(1)), (&id(2), &state(5))].into_iter()).unwrap();
+        journal.sync().unwrap();
+        let old = journal.rotate().unwrap();
+        journal.append([(&id(1), &state(2))].into_iter()).unwrap();
+        journal.sync().unwrap();
+        // A crash in the middle of a write leaves part of a record.
+        let path = dir.path().join(format!("{:016}.log", journal.seq()));
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&[40, 0, 0, 0, 1, 2]).unwrap();
+
+        let (records, newest) = Journal::read_all(dir.path()).unwrap();
+        let seen: Vec<(String, u64)> = records.iter().map(|(i, s)| (i.as_str().to_owned(), s.version)).collect();
+        assert_eq!(
+            seen,
+            vec![(id(1).as_str().to_owned(), 1), (id(2).as_str().to_owned(), 5), (id(1).as_str().to_owned(), 2)]
+        );
+        assert_eq!(newest, Some(old + 1));
+
+        Journal::remove_through(dir.path(), old).unwrap();
+        let (records, _) = Journal::read_all(dir.path()).unwrap();
+        assert_eq!(records.len(), 1);
+        // A new journal never reuses a number that may still hold records.
+        assert_eq!(Journal::create(dir.path()).unwrap().seq(), old + 2);
+    }
+
+    #[test]
+    fn a_corrupt_record_ends_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::create(dir.path()).unwrap();
+        journal.append([(&id(1), &state(1)), (&id(2), &state(2))].into_iter()).unwrap();
+        let path = dir.path().join(format!("{:016}.log", journal.seq()));
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 3;
+        bytes[last] ^= 0xff;
+        fs::write(&path, bytes).unwrap();
+        let (records, _) = Journal::read_all(dir.path()).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].1.version, 1);
+    }
+}
