@@ -11,6 +11,7 @@
 //! About once a second a checkpoint thread writes the newest journaled state of each instance to sled,
 //! flushes sled and removes the journal files it covered; a restart replays what remains.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -219,11 +220,12 @@ type CheckpointJob = (u64, Arc<States>);
 
 fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::Receiver<Job>) {
     let (jobs, checkpoints) = mpsc::channel::<CheckpointJob>();
+    let stopping = Arc::new(AtomicBool::new(false));
     let checkpointer = {
-        let store = store.clone();
+        let (store, stopping) = (store.clone(), Arc::clone(&stopping));
         std::thread::Builder::new().name("state-checkpoint".into()).spawn(move || {
             for (through, states) in checkpoints {
-                checkpoint_retrying(store.blocking(), through, &states);
+                checkpoint(store.blocking(), through, &states, &stopping);
             }
         })
     };
@@ -265,6 +267,7 @@ fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::R
             last_checkpoint = Instant::now();
         }
     }
+    stopping.store(true, Ordering::Release);
     drop(jobs);
     match checkpointer {
         Ok(thread) => {
@@ -276,7 +279,7 @@ fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::R
     }
     // Everything journaled goes to sled now, so a clean stop leaves no journal to replay.
     match store.overlay.begin_checkpoint() {
-        Some(states) => checkpoint_retrying(store, journal.seq(), &states),
+        Some(states) => checkpoint(store, journal.seq(), &states, &stopping),
         None => tracing::warn!("a failed checkpoint left journaled states; the next start replays them"),
     }
 }
@@ -298,25 +301,30 @@ fn start_checkpoint(store: &SledStore, journal: &mut Journal, jobs: &mpsc::Sende
     jobs.send((through, states)).is_ok()
 }
 
-fn checkpoint_retrying(store: &SledStore, through: u64, states: &States) {
-    for attempt in 1..=3 {
-        match checkpoint(store, through, states) {
-            Ok(()) => return,
-            Err(e) => tracing::error!(error = %e, attempt, "checkpointing trigger states into sled failed"),
+/// Stores a checkpoint's states, retrying with backoff until it succeeds or the committer is stopping
+/// (the journal then keeps them for the next start); then drops the journal files up to `through`.
+fn checkpoint(store: &SledStore, through: u64, states: &Arc<States>, stopping: &AtomicBool) {
+    let mut wait = Duration::from_millis(100);
+    while let Err(e) = store_states(store, states) {
+        tracing::error!(error = %e, "checkpointing trigger states into sled failed");
+        if stopping.load(Ordering::Acquire) {
+            tracing::error!("journaled trigger states are left for the next start to store");
+            return;
         }
-        std::thread::sleep(Duration::from_secs(1));
+        std::thread::sleep(wait);
+        wait = (wait * 2).min(Duration::from_secs(5));
     }
-    // The states stay readable in the overlay and on disk in the journal; a restart stores them.
-    tracing::error!("giving up on the checkpoint; journaled trigger states will be stored at the next start");
+    store.overlay.end_checkpoint(states);
+    // A file left behind is removed by the next checkpoint or replayed (harmlessly) at the next start.
+    if let Err(e) = Journal::remove_through(&store.journal_dir, through) {
+        tracing::warn!(error = %e, "removing checkpointed journal files failed");
+    }
 }
 
-/// Writes the states to sled (never over a newer one, never for a deleted instance), flushes, and
-/// drops the journal files up to `through`, whose records are now all in sled.
-fn checkpoint(store: &SledStore, through: u64, states: &States) -> StoreResult<()> {
+/// Writes the states to sled (never over a newer one, never for a deleted instance) and flushes.
+fn store_states(store: &SledStore, states: &States) -> StoreResult<()> {
     for (id, state) in states {
         store.write_state(id, state)?;
     }
-    store.flush()?;
-    store.overlay.end_checkpoint();
-    Journal::remove_through(&store.journal_dir, through).map_err(journal_error)
+    store.flush()
 }

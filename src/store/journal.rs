@@ -4,7 +4,8 @@
 //! reach sled later, in checkpoints that keep only each instance's newest state (see `overlay`).
 //!
 //! Files are `state-journal/<seq>.log`; a record is `len: u32 LE, crc32: u32 LE, JSON [id, state]`.
-//! A torn or corrupt record ends its file: only the tail of the newest file can be cut by a crash.
+//! A torn or corrupt record ends its file. A file whose write or sync failed is never written again
+//! (the next append starts a new one), so records after a bad one are never acknowledged in it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -27,6 +28,8 @@ pub struct Journal {
     len: u64,
     /// Written since the last sync.
     dirty: bool,
+    /// A write or sync failed: what the file holds after its last good sync is unknown.
+    broken: bool,
     buf: Vec<u8>,
 }
 
@@ -38,10 +41,15 @@ impl Journal {
 
     /// Starts a new file after every one already in `dir`.
     pub fn create(dir: &Path) -> io::Result<Self> {
-        fs::create_dir_all(dir)?;
-        let seq = files(dir)?.last().map_or(1, |(seq, _)| seq + 1);
-        let file = new_file(dir, seq)?;
-        Ok(Self { dir: dir.to_owned(), file, seq, len: 0, dirty: false, buf: Vec::new() })
+        if !dir.exists() {
+            fs::create_dir_all(dir)?;
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        let after = files(dir)?.last().map_or(0, |(seq, _)| *seq);
+        let (seq, file) = new_file(dir, after)?;
+        Ok(Self { dir: dir.to_owned(), file, seq, len: 0, dirty: false, broken: false, buf: Vec::new() })
     }
 
     pub fn seq(&self) -> u64 {
@@ -68,7 +76,14 @@ impl Journal {
         if self.buf.is_empty() {
             return Ok(());
         }
-        self.file.write_all(&self.buf)?;
+        if self.broken {
+            self.switch()?;
+        }
+        if let Err(e) = self.file.write_all(&self.buf) {
+            // Part of a record may be in the file; nothing may follow it there.
+            self.broken = true;
+            return Err(e);
+        }
         self.len += self.buf.len() as u64;
         self.dirty = true;
         Ok(())
@@ -76,23 +91,45 @@ impl Journal {
 
     /// Makes everything appended so far durable.
     pub fn sync(&mut self) -> io::Result<()> {
+        if self.broken {
+            return Err(io::Error::other("an earlier journal write failed; the batch is not durable"));
+        }
         if self.dirty {
-            self.file.sync_data()?;
+            if let Err(e) = self.file.sync_data() {
+                // After a failed fsync the kernel may have dropped the dirty pages, and a retry can
+                // report success for them: this file is done.
+                self.broken = true;
+                return Err(e);
+            }
             self.dirty = false;
         }
         Ok(())
     }
 
-    /// Continues in a new file and returns the number of the last one that holds records, which a
+    /// Continues in a new file and returns the number of the last one that may hold records, which a
     /// checkpoint removes once their states are in sled.
     pub fn rotate(&mut self) -> io::Result<u64> {
-        let next = new_file(&self.dir, self.seq + 1)?;
-        self.file = next;
-        self.seq += 1;
-        self.len = 0;
-        // Unsynced records of the old file were never promised durable; the checkpoint stores them.
-        self.dirty = false;
-        Ok(self.seq - 1)
+        // What was appended for an earlier waiter may be waited on after the switch: sync it now.
+        if !self.broken {
+            self.sync()?;
+        }
+        let old = self.seq;
+        self.switch()?;
+        Ok(old)
+    }
+
+    fn switch(&mut self) -> io::Result<()> {
+        let (seq, file) = new_file(&self.dir, self.seq)?;
+        *self = Self {
+            dir: std::mem::take(&mut self.dir),
+            file,
+            seq,
+            len: 0,
+            dirty: false,
+            broken: false,
+            buf: std::mem::take(&mut self.buf),
+        };
+        Ok(())
     }
 
     /// Removes the files numbered up to `through`.
@@ -139,11 +176,20 @@ fn next_record(bytes: &[u8]) -> Option<(Record, &[u8])> {
     Some((record, &bytes[HEADER + len..]))
 }
 
-fn new_file(dir: &Path, seq: u64) -> io::Result<File> {
-    let file = OpenOptions::new().create_new(true).append(true).open(dir.join(format!("{seq:016}.log")))?;
-    // The new name must survive a crash for the records synced into it to be found.
-    sync_dir(dir)?;
-    Ok(file)
+/// A new file numbered after `after`, skipping numbers a failed earlier attempt left behind.
+fn new_file(dir: &Path, after: u64) -> io::Result<(u64, File)> {
+    let mut seq = after + 1;
+    loop {
+        match OpenOptions::new().create_new(true).append(true).open(dir.join(format!("{seq:016}.log"))) {
+            Ok(file) => {
+                // The new name must survive a crash for the records synced into it to be found.
+                sync_dir(dir)?;
+                return Ok((seq, file));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && seq < after + 64 => seq += 1,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {

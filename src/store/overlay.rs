@@ -34,14 +34,11 @@ impl Overlay {
         self.layers.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The newer of `stored` and what the overlay holds for `id`.
-    pub fn newest(&self, id: &InstanceId, stored: InstanceState) -> InstanceState {
+    /// The newest state the overlay holds for `id`. Read it before sled: a checkpoint lets a state go
+    /// only after sled holds it, so sled read afterwards is at least as new.
+    pub fn pending(&self, id: &InstanceId) -> Option<InstanceState> {
         let layers = self.read();
-        let pending = [layers.fresh.get(id), layers.checkpointing.get(id)];
-        match pending.into_iter().flatten().filter(|s| s.version > stored.version).max_by_key(|s| s.version) {
-            Some(newer) => newer.clone(),
-            None => stored,
-        }
+        [layers.fresh.get(id), layers.checkpointing.get(id)].into_iter().flatten().max_by_key(|s| s.version).cloned()
     }
 
     pub fn put(&self, states: impl IntoIterator<Item = (InstanceId, InstanceState)>) {
@@ -66,9 +63,12 @@ impl Overlay {
         Some(Arc::clone(&layers.checkpointing))
     }
 
-    /// The checkpoint's states are in sled and flushed.
-    pub fn end_checkpoint(&self) {
-        self.write().checkpointing = Arc::default();
+    /// The checkpoint of `states` is in sled and flushed; a later checkpoint's layer is left alone.
+    pub fn end_checkpoint(&self, states: &Arc<States>) {
+        let mut layers = self.write();
+        if Arc::ptr_eq(&layers.checkpointing, states) {
+            layers.checkpointing = Arc::default();
+        }
     }
 
     pub fn checkpoint_running(&self) -> bool {
@@ -89,22 +89,29 @@ mod tests {
     }
 
     #[test]
-    fn readers_see_the_newest_version_through_a_checkpoint() {
+    fn the_newest_pending_state_is_kept_through_a_checkpoint() {
         let overlay = Overlay::default();
         let id = InstanceId::parse("trig-0000000000000000000000000000000a").unwrap();
-        assert_eq!(overlay.newest(&id, state(3)).version, 3);
-        assert!(overlay.begin_checkpoint().unwrap().is_empty());
-        overlay.end_checkpoint();
+        let version = |o: &Overlay| o.pending(&id).map(|s| s.version);
+        assert_eq!(version(&overlay), None);
+        let empty = overlay.begin_checkpoint().unwrap();
+        assert!(empty.is_empty());
+        overlay.end_checkpoint(&empty);
         overlay.put([(id.clone(), state(5)), (id.clone(), state(4))]);
-        assert_eq!(overlay.newest(&id, state(3)).version, 5);
+        assert_eq!(version(&overlay), Some(5));
         let taken = overlay.begin_checkpoint().unwrap();
         assert_eq!(taken[&id].version, 5);
         assert!(overlay.begin_checkpoint().is_none(), "one checkpoint at a time");
+        assert_eq!(version(&overlay), Some(5), "still readable while it is written to sled");
         overlay.put([(id.clone(), state(6))]);
-        assert_eq!(overlay.newest(&id, state(3)).version, 6);
-        overlay.end_checkpoint();
-        assert_eq!(overlay.newest(&id, state(3)).version, 6);
-        // sled may already hold a newer state than the overlay (a transaction that carried events).
-        assert_eq!(overlay.newest(&id, state(9)).version, 9);
+        assert_eq!(version(&overlay), Some(6));
+        overlay.end_checkpoint(&taken);
+        assert_eq!(version(&overlay), Some(6));
+        // Ending a checkpoint twice (a retry) must not drop a later checkpoint's states.
+        let later = overlay.begin_checkpoint().unwrap();
+        overlay.end_checkpoint(&taken);
+        assert_eq!(version(&overlay), Some(6));
+        overlay.end_checkpoint(&later);
+        assert_eq!(version(&overlay), None);
     }
 }

@@ -27,8 +27,12 @@ impl SledStore {
     /// The newest state: sled's, or a journaled one not yet checkpointed into sled. `None` when sled
     /// has none, which means the instance was deleted (its journaled states are then left to expire).
     pub(super) fn state_of(&self, id: &InstanceId) -> StoreResult<Option<InstanceState>> {
+        let pending = self.overlay.pending(id);
         let stored: Option<InstanceState> = codec::get(&self.instance_state, id)?;
-        Ok(stored.map(|s| self.overlay.newest(id, s)))
+        Ok(stored.map(|stored| match pending {
+            Some(pending) if pending.version > stored.version => pending,
+            _ => stored,
+        }))
     }
 
     /// Stores `state` unless the stored one is newer, and never for an instance that was deleted.
