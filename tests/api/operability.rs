@@ -41,9 +41,17 @@ async fn metrics_count_requests_webhook_outcomes_fires_and_exec_latency() {
         "switchboard_trigger_fires_total",
         "switchboard_exec_duration_seconds_count{driver=\"Display\"}",
         "switchboard_delivery_queue_depth",
+        "switchboard_state_commit_batch_size_count",
+        "switchboard_state_commit_duration_seconds_bucket",
     ] {
         assert!(text.contains(needle), "{needle} missing from:\\n{text}");
     }
+    let commits = text
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_state_commit_batch_size_count "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap();
+    assert!(commits >= 1.0, "the fire went through the group commit");
 }
 
 #[tokio::test]
