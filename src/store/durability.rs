@@ -25,7 +25,7 @@ use sled::Transactional;
 use super::codec::decode;
 use super::journal::Journal;
 use super::overlay::States;
-use super::{journal_error, SledStore, Store, StoreError, StoreResult};
+use super::{SledStore, Store, StoreError, StoreResult};
 use crate::domain::instance::InstanceState;
 use crate::domain::InstanceId;
 use crate::events::{EngineEvent, EventBus};
@@ -70,7 +70,7 @@ impl GroupCommit {
         events: Arc<EventBus>,
         shutdown: CancellationToken,
     ) -> StoreResult<(Self, JoinHandle<()>)> {
-        let journal = Journal::create(&store.blocking().journal_dir).map_err(journal_error)?;
+        let journal = Journal::create(&store.blocking().journal_dir).map_err(StoreError::Journal)?;
         let (queue, rx) = mpsc::channel();
         let stopper = queue.clone();
         let committer = tokio::task::spawn_blocking(move || commit_loop(&store, &events, journal, &rx));
@@ -151,9 +151,9 @@ impl Batch {
         let mut apply = || -> StoreResult<()> {
             match sink {
                 None => {
-                    journal.append(writes.iter()).map_err(journal_error)?;
+                    journal.append(writes.iter()).map_err(StoreError::Journal)?;
                     if level >= Level::Durable {
-                        journal.sync().map_err(journal_error)?;
+                        journal.sync().map_err(StoreError::Journal)?;
                     }
                     if level == Level::Flushed {
                         store.flush()?;
@@ -175,7 +175,7 @@ impl Batch {
                     })?;
                     if level >= Level::Durable || staged > 0 {
                         // Earlier batches' journaled states are covered by a durable waiter too.
-                        journal.sync().map_err(journal_error)?;
+                        journal.sync().map_err(StoreError::Journal)?;
                         store.flush()?;
                     }
                 }

@@ -61,10 +61,6 @@ impl From<TransactionError<StoreError>> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-fn journal_error(e: std::io::Error) -> StoreError {
-    StoreError::Journal(e)
-}
-
 /// One page of a listing and the number of records that matched before paging.
 #[derive(Debug)]
 pub struct Page<T> {
@@ -133,7 +129,7 @@ impl SledStore {
 
     /// Stores what the previous run journaled but had not checkpointed, then drops its files.
     fn recover_journal(&self) -> StoreResult<()> {
-        let (records, newest) = journal::Journal::read_all(&self.journal_dir).map_err(journal_error)?;
+        let (records, newest) = journal::Journal::read_all(&self.journal_dir).map_err(StoreError::Journal)?;
         let Some(newest) = newest else { return Ok(()) };
         if !records.is_empty() {
             tracing::info!(records = records.len(), "storing trigger states journaled by the previous run");
@@ -142,7 +138,7 @@ impl SledStore {
             self.write_state(id, state)?;
         }
         self.db.flush()?;
-        journal::Journal::remove_through(&self.journal_dir, newest).map_err(journal_error)
+        journal::Journal::remove_through(&self.journal_dir, newest).map_err(StoreError::Journal)
     }
 
     fn structure_lock(&self) -> MutexGuard<'_, ()> {
