@@ -5,6 +5,10 @@
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 
+// The same allocator as the switchboard binary, so that the two differ only in what they do.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BODY: &str =
     r#"{"trigger_instance":"trig-0192f0e0c0a07c3d9e8f1a2b3c4d5e6f","fired":true,"triggered":false,"trigger_count":1}"#;
 

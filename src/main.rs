@@ -6,6 +6,9 @@ use clap::{Parser, Subcommand};
 use switchboard::config::{Config, LogFormat, Overrides};
 use switchboard::startup::Application;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Switchboard: trigger webhooks, modules and drivers.
 #[derive(Parser)]
 #[command(version, about)]

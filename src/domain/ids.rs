@@ -6,12 +6,23 @@
 
 use std::fmt;
 
+use arrayvec::ArrayString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 const SUFFIX_LEN: usize = 32;
+/// The longest prefix (`trigger-`) and the suffix.
+const MAX_LEN: usize = 8 + SUFFIX_LEN;
 
-fn new_suffix() -> String {
-    uuid::Uuid::now_v7().simple().to_string()
+/// A map keyed by ids for the paths every webhook call takes: a keyed hash much cheaper than std's
+/// SipHash on 40-byte keys, randomly seeded like it.
+pub type IdMap<K, V> = std::collections::HashMap<K, V, foldhash::quality::RandomState>;
+
+/// `prefix` and a new suffix.
+fn generate(prefix: &str) -> ArrayString<MAX_LEN> {
+    let mut id = ArrayString::new();
+    id.push_str(prefix);
+    id.push_str(uuid::Uuid::now_v7().simple().encode_lower(&mut uuid::Uuid::encode_buffer()));
+    id
 }
 
 fn suffix_is_valid(suffix: &str) -> bool {
@@ -22,20 +33,21 @@ macro_rules! prefixed_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
+        pub struct $name(ArrayString<MAX_LEN>);
 
         impl $name {
             pub const PREFIX: &'static str = $prefix;
 
             pub fn generate() -> Self {
-                Self(format!("{}{}", $prefix, new_suffix()))
+                Self(generate($prefix))
             }
 
             /// Accepts only ids of the exact shape this type generates.
             pub fn parse(raw: &str) -> Option<Self> {
                 raw.strip_prefix($prefix)
                     .filter(|suffix| suffix_is_valid(suffix))
-                    .map(|_| Self(raw.to_owned()))
+                    .and_then(|_| ArrayString::from(raw).ok())
+                    .map(Self)
             }
 
             pub fn as_str(&self) -> &str {
@@ -69,10 +81,20 @@ macro_rules! prefixed_id {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let raw = String::deserialize(d)?;
-                Self::parse(&raw).ok_or_else(|| {
-                    serde::de::Error::custom(format!("not a valid {} id", $prefix.trim_end_matches('-')))
-                })
+                // A visitor, so that reading an id from JSON bytes copies it only into the id.
+                struct Visit;
+                impl serde::de::Visitor<'_> for Visit {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        write!(f, "a {} id", $prefix.trim_end_matches('-'))
+                    }
+                    fn visit_str<E: serde::de::Error>(self, raw: &str) -> Result<$name, E> {
+                        $name::parse(raw).ok_or_else(|| {
+                            E::custom(format!("not a valid {} id", $prefix.trim_end_matches('-')))
+                        })
+                    }
+                }
+                d.deserialize_str(Visit)
             }
         }
     };

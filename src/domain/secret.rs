@@ -13,29 +13,55 @@ const SECRET_BYTES: usize = 32;
 pub const SECRET_LEN: usize = 43;
 
 /// 32 bytes from the OS CSPRNG, URL-safe base64 without padding.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct WebhookSecret(String);
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub struct WebhookSecret {
+    value: String,
+    /// Digested once, so that a webhook call digests only what it was given.
+    digest: [u8; 32],
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).into()
+}
+
+impl From<String> for WebhookSecret {
+    fn from(value: String) -> Self {
+        Self { digest: digest(value.as_bytes()), value }
+    }
+}
+
+impl From<WebhookSecret> for String {
+    fn from(secret: WebhookSecret) -> Self {
+        secret.value
+    }
+}
+
+impl PartialEq for WebhookSecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl Eq for WebhookSecret {}
 
 impl WebhookSecret {
     pub fn generate() -> Self {
         let mut bytes = [0u8; SECRET_BYTES];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        Self(URL_SAFE_NO_PAD.encode(bytes))
+        Self::from(URL_SAFE_NO_PAD.encode(bytes))
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.value
     }
 
     /// Constant-time in the length of the stored secret, whatever the candidate holds.
     pub fn matches(&self, candidate: &str) -> bool {
         // Comparing equal-length digests keeps the timing independent of where the inputs differ
         // and of the candidate's length.
-        use sha2::{Digest, Sha256};
-        let expected = Sha256::digest(self.0.as_bytes());
-        let given = Sha256::digest(candidate.as_bytes());
-        expected.ct_eq(&given).into()
+        self.digest.ct_eq(&digest(candidate.as_bytes())).into()
     }
 }
 
@@ -66,5 +92,8 @@ mod tests {
         assert!(!s.matches(&s.expose()[1..]));
         assert!(!s.matches(&format!("{}x", s.expose())));
         assert!(!format!("{s:?}").contains(s.expose()));
+        let stored: WebhookSecret = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        assert_eq!(serde_json::to_value(&s).unwrap(), serde_json::json!(s.expose()), "stored as the string");
+        assert!(stored.matches(s.expose()) && !stored.matches(&s.expose()[1..]), "the digest is rebuilt on load");
     }
 }

@@ -98,12 +98,22 @@ impl ConditionState {
         let before = self.triggered;
         // A window that ended before this pulse is closed first, even if its timer has not run yet.
         self.expire(now);
-        let open = self.windows.contains_key(name);
         let mut fired = false;
-        if self.values.contains_key(name) {
-            self.windows.insert(name.to_owned(), now.saturating_add(period));
+        if let Some(value) = self.values.get_mut(name) {
+            let until = now.saturating_add(period);
+            // Updated in place: a pulse per webhook call allocates no names.
+            let open = match self.windows.get_mut(name) {
+                Some(window) => {
+                    *window = until;
+                    true
+                }
+                None => {
+                    self.windows.insert(name.to_owned(), until);
+                    false
+                }
+            };
             if !open {
-                self.values.insert(name.to_owned(), true);
+                *value = true;
                 fired = self.settle().fired;
                 if period == 0 {
                     // The window is already over: the pulse counts, and the condition drops at once.
@@ -117,17 +127,17 @@ impl ConditionState {
     /// Closes every window that has ended by `now`.
     pub fn expire(&mut self, now: u64) -> Step {
         let before = self.triggered;
-        let lapsed: Vec<String> =
-            self.windows.iter().filter(|(_, until)| **until <= now).map(|(n, _)| n.clone()).collect();
-        if lapsed.is_empty() {
-            return Step { fired: false, changed: false };
-        }
-        for name in lapsed {
-            self.windows.remove(&name);
-            if let Some(v) = self.values.get_mut(&name) {
+        let mut lapsed = false;
+        for (name, _) in self.windows.iter().filter(|(_, until)| **until <= now) {
+            lapsed = true;
+            if let Some(v) = self.values.get_mut(name) {
                 *v = false;
             }
         }
+        if !lapsed {
+            return Step { fired: false, changed: false };
+        }
+        self.windows.retain(|_, until| *until > now);
         let fired = self.settle().fired;
         Step { fired, changed: self.triggered != before }
     }

@@ -5,7 +5,6 @@
 //! acknowledged only after a group-committed flush, so an acknowledged fire survives a crash. Fires
 //! are handed to the action worker and never wait for actions.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use serde_json::json;
@@ -13,10 +12,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
-use super::condition_state::{ConditionState, Step, WEBHOOK};
+use super::condition_state::{ConditionState, WEBHOOK};
 use crate::domain::instance::{is_pulse_condition, InstanceState, TriggerInstance};
 use crate::domain::trigger::TriggerSpec;
-use crate::domain::{now_epoch_seconds, InstanceId};
+use crate::domain::{now_epoch_seconds, IdMap, InstanceId};
 use crate::events::{EngineEvent, EventBus};
 use crate::store::{GroupCommit, Store, StoreError, StoreResult};
 
@@ -57,6 +56,15 @@ pub enum Change<'a> {
     Configure,
 }
 
+/// What [`TriggerRuntime::step`] did to a live instance.
+struct Outcome {
+    notified: Notified,
+    was_triggered: bool,
+    /// The state to store, when it changed.
+    changed: Option<InstanceState>,
+    start_watch: bool,
+}
+
 /// An instance that fired; its actions are due.
 #[derive(Debug, Clone)]
 pub struct Fired {
@@ -71,7 +79,7 @@ pub struct TriggerRuntime {
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
     fires: mpsc::UnboundedSender<Fired>,
-    live: Mutex<HashMap<InstanceId, Live>>,
+    live: Mutex<IdMap<InstanceId, Live>>,
 }
 
 /// What decides a trigger's condition set: `any_match`, webhook, number of comparisons and schedules.
@@ -98,8 +106,7 @@ impl TriggerRuntime {
         shutdown: CancellationToken,
     ) -> (Arc<Self>, mpsc::UnboundedReceiver<Fired>) {
         let (fires, fired) = mpsc::unbounded_channel();
-        let runtime =
-            Arc::new(Self { store, commit, events, clock, shutdown, fires, live: Mutex::new(HashMap::new()) });
+        let runtime = Arc::new(Self { store, commit, events, clock, shutdown, fires, live: Mutex::default() });
         (runtime, fired)
     }
 
@@ -112,79 +119,41 @@ impl TriggerRuntime {
         &self.clock
     }
 
-    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<InstanceId, Live>> {
+    fn live(&self) -> std::sync::MutexGuard<'_, IdMap<InstanceId, Live>> {
         // Every critical section leaves the map consistent before it can panic, so poison is harmless.
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// One accepted webhook call; the answer comes after a fire is on disk.
     pub async fn webhook_call(self: &Arc<Self>, inst: &TriggerInstance, spec: &TriggerSpec) -> StoreResult<Notified> {
-        let state = self.apply(inst, spec, None, Change::Pulse(WEBHOOK), true).await?;
-        Ok(Notified { fired: state.1, triggered: state.0.triggered, trigger_count: state.0.trigger_count })
+        self.apply(inst, spec, None, Change::Pulse(WEBHOOK), true).await
     }
 
     /// Applies a change to an instance's conditions, storing and announcing what it did. `stored`
     /// seeds an instance not yet live (it is read from the store when `None`). With `durable`, returns
-    /// only once a fire is flushed. Returns the state after the change and whether it fired.
+    /// only once a fire is flushed.
     pub async fn apply(
         self: &Arc<Self>,
         inst: &TriggerInstance,
         spec: &TriggerSpec,
-        stored: Option<InstanceState>,
+        mut stored: Option<InstanceState>,
         change: Change<'_>,
         durable: bool,
-    ) -> StoreResult<(InstanceState, bool)> {
-        let stored = match stored {
-            Some(s) => Some(s),
-            None if !self.live().contains_key(&inst.id) => {
-                let id = inst.id.clone();
-                // A call that passed its checks just before the instance was deleted must not bring
-                // it back to life in memory.
-                let stored = self.store.run(move |s| s.find_state(&id)).await?;
-                Some(stored.ok_or(StoreError::NotFound("trigger instance"))?)
-            }
-            None => None,
-        };
+    ) -> StoreResult<Notified> {
         let now = self.clock.now_ms();
-        let (fired, changed, was_triggered, snapshot, start_watch) = {
-            let mut live = self.live();
-            let entry = live.entry(inst.id.clone()).or_insert_with(|| Live::resume(stored.unwrap_or_default()));
-            let was_triggered = entry.state.triggered;
-            let mut edited_fire = false;
-            if entry.shape != Some(shape(spec)) {
-                edited_fire = entry.conditions.configure(spec.any_match, condition_names(spec)).fired;
-                entry.shape = Some(shape(spec));
+        let outcome = loop {
+            if let Some(outcome) = self.step(inst, spec, &mut stored, change, now) {
+                break outcome;
             }
-            let mut counted_error = false;
-            let step = match change {
-                Change::Pulse(name) => entry.conditions.pulse(name, now, spec.debounce_period),
-                Change::Set { name, value, error } => {
-                    counted_error = error;
-                    entry.state.comparison_errors += u64::from(error);
-                    entry.conditions.set(name, value)
-                }
-                Change::Configure => entry.conditions.expire(now),
-            };
-            let step = Step { fired: step.fired || edited_fire, changed: step.changed };
-            if step.fired {
-                entry.state.trigger_count += 1;
-                entry.state.last_fired_at = Some(now_epoch_seconds());
-            }
-            entry.state.triggered = entry.conditions.triggered();
-            let values_changed = entry.state.conditions != *entry.conditions.values();
-            if values_changed {
-                entry.state.conditions = entry.conditions.values().clone();
-            }
-            let changed = step.fired || was_triggered != entry.state.triggered || values_changed || counted_error;
-            if changed {
-                entry.state.version += 1;
-            }
-            let start_watch = !entry.watching && entry.conditions.next_deadline().is_some();
-            entry.watching |= start_watch;
-            (step.fired, changed, was_triggered, entry.state.clone(), start_watch)
+            let id = inst.id.clone();
+            // A call that passed its checks just before the instance was deleted must not bring it
+            // back to life in memory.
+            let found = self.store.run(move |s| s.find_state(&id)).await?;
+            stored = Some(found.ok_or(StoreError::NotFound("trigger instance"))?);
         };
+        let Outcome { notified, was_triggered, changed, start_watch } = outcome;
         // Before any await: a caller that is cancelled from here on still has its actions run.
-        if fired {
+        if notified.fired {
             crate::metrics::METRICS.fires.inc();
             if !spec.actions.functions.is_empty() || !spec.actions.mailers.is_empty() {
                 // The action worker lives as long as the runtime; a send can fail only during shutdown.
@@ -194,21 +163,74 @@ impl TriggerRuntime {
         if start_watch {
             self.watch_windows(inst.clone());
         }
-        if changed {
-            self.store_and_announce(inst, fired, was_triggered, &snapshot);
+        let stored_a_change = changed.is_some();
+        if let Some(state) = changed {
+            self.store_and_announce(inst, notified.fired, was_triggered, state);
         }
         // A client told of a fire must find it on disk; one told of any other change, in the store.
-        if durable && fired {
+        if durable && notified.fired {
             self.commit.durable().await?;
-        } else if durable && changed {
+        } else if durable && stored_a_change {
             self.commit.applied().await?;
         }
-        Ok((snapshot, fired))
+        Ok(notified)
+    }
+
+    /// The in-memory part of [`TriggerRuntime::apply`]; `None` when the instance is not live and
+    /// `stored` holds nothing to start it from.
+    fn step(
+        &self,
+        inst: &TriggerInstance,
+        spec: &TriggerSpec,
+        stored: &mut Option<InstanceState>,
+        change: Change<'_>,
+        now: u64,
+    ) -> Option<Outcome> {
+        let mut live = self.live();
+        if !live.contains_key(&inst.id) {
+            let resumed = Live::resume(stored.take()?);
+            live.insert(inst.id.clone(), resumed);
+        }
+        let entry = live.get_mut(&inst.id)?;
+        let was_triggered = entry.state.triggered;
+        let mut edited_fire = false;
+        if entry.shape != Some(shape(spec)) {
+            edited_fire = entry.conditions.configure(spec.any_match, condition_names(spec)).fired;
+            entry.shape = Some(shape(spec));
+        }
+        let mut counted_error = false;
+        let step = match change {
+            Change::Pulse(name) => entry.conditions.pulse(name, now, spec.debounce_period),
+            Change::Set { name, value, error } => {
+                counted_error = error;
+                entry.state.comparison_errors += u64::from(error);
+                entry.conditions.set(name, value)
+            }
+            Change::Configure => entry.conditions.expire(now),
+        };
+        let fired = step.fired || edited_fire;
+        if fired {
+            entry.state.trigger_count += 1;
+            entry.state.last_fired_at = Some(now_epoch_seconds());
+        }
+        entry.state.triggered = entry.conditions.triggered();
+        let values_changed = entry.state.conditions != *entry.conditions.values();
+        if values_changed {
+            entry.state.conditions.clone_from(entry.conditions.values());
+        }
+        let changed = fired || was_triggered != entry.state.triggered || values_changed || counted_error;
+        if changed {
+            entry.state.version += 1;
+        }
+        let start_watch = !entry.watching && entry.conditions.next_deadline().is_some();
+        entry.watching |= start_watch;
+        let notified = Notified { fired, triggered: entry.state.triggered, trigger_count: entry.state.trigger_count };
+        Some(Outcome { notified, was_triggered, changed: changed.then(|| entry.state.clone()), start_watch })
     }
 
     /// Queues the state for storage and publishes a fire, a reset (no longer triggered after being
     /// triggered or firing) and the state change.
-    fn store_and_announce(&self, inst: &TriggerInstance, fired: bool, was_triggered: bool, state: &InstanceState) {
+    fn store_and_announce(&self, inst: &TriggerInstance, fired: bool, was_triggered: bool, state: InstanceState) {
         let system = Some(inst.control_system_id.as_str());
         let kinds = [
             ("trigger.fired", fired),
@@ -239,7 +261,7 @@ impl TriggerRuntime {
             announced.push(event);
         }
         // The state and its events' deliveries commit in one transaction.
-        self.commit.write(inst.id.clone(), state.clone(), durable);
+        self.commit.write(inst.id.clone(), state, durable);
         for event in announced {
             self.events.broadcast(event);
         }
@@ -254,7 +276,7 @@ impl TriggerRuntime {
             entry.state.version += 1;
             entry.state.clone()
         };
-        self.store_and_announce(inst, false, snapshot.triggered, &snapshot);
+        self.store_and_announce(inst, false, snapshot.triggered, snapshot);
         Ok(())
     }
 
@@ -313,7 +335,7 @@ impl TriggerRuntime {
             entry.state.version += 1;
             (was_triggered, entry.state.clone())
         };
-        self.store_and_announce(inst, false, was_triggered, &snapshot);
+        self.store_and_announce(inst, false, was_triggered, snapshot);
         Ok(())
     }
 }

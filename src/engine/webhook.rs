@@ -11,14 +11,13 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use super::runtime::{Notified, TriggerRuntime};
 use super::{Engine, EngineResult};
 use crate::config::WebhookConfig;
-use std::collections::HashMap;
 
 use super::ModuleView;
 use crate::domain::instance::TriggerInstance;
 use crate::domain::methods::{SupportedMethods, WebhookMethod};
 use crate::domain::secret::WebhookSecret;
 use crate::domain::trigger::Trigger;
-use crate::domain::{InstanceId, SystemId};
+use crate::domain::{IdMap, InstanceId, SystemId};
 
 /// An instance whose secret matched and that accepts webhooks.
 pub struct WebhookTarget {
@@ -28,7 +27,7 @@ pub struct WebhookTarget {
 
 type Resolved = Option<(Arc<TriggerInstance>, Arc<Trigger>)>;
 /// Cached values with the generation they were read in.
-type Cached<K, V> = std::sync::RwLock<HashMap<K, (u64, V)>>;
+type Cached<K, V> = std::sync::RwLock<IdMap<K, (u64, V)>>;
 
 /// What the webhook path knows about instances, so that a call costs no storage read. Any admin
 /// change that could alter an answer bumps the generation; an entry from an older generation is

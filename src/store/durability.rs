@@ -8,8 +8,8 @@
 //! A batch is taken only after a waiter's job is dequeued, and jobs are queued in order, so a waiter is
 //! answered only after every write its caller queued before it is applied.
 //!
-//! About once a second a checkpoint thread writes the newest journaled state of each instance to sled,
-//! flushes sled and removes the journal files it covered; a restart replays what remains.
+//! Every few seconds a checkpoint thread writes the newest journaled state of each instance to sled,
+//! flushes sled and retires the journal files it covered; a restart replays what remains.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -24,16 +24,18 @@ use sled::Transactional;
 
 use super::codec::decode;
 use super::journal::Journal;
-use super::overlay::States;
+use super::overlay::{keep_newest, States};
 use super::{SledStore, Store, StoreError, StoreResult};
 use crate::domain::instance::InstanceState;
 use crate::domain::InstanceId;
 use crate::events::{EngineEvent, EventBus};
 use crate::metrics::METRICS;
 
-/// How often the journal is checkpointed into sled, and the journal size that starts one sooner.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-const CHECKPOINT_BYTES: u64 = 16 << 20;
+/// How often the journal is checkpointed into sled, and the journal size that starts one sooner. A
+/// checkpoint costs a sled write per instance fired since the last, however often each fired: the
+/// longer the period, the cheaper a busy server's checkpoints; the size bounds what a crash replays.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
+const CHECKPOINT_BYTES: u64 = 64 << 20;
 
 /// What a waiter needs of everything queued before it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -129,12 +131,7 @@ impl Batch {
         match job {
             Job::Write(id, state, events) => {
                 self.events.extend(events);
-                match self.writes.get(&id) {
-                    Some(queued) if queued.version >= state.version => {}
-                    _ => {
-                        self.writes.insert(id, state);
-                    }
-                }
+                keep_newest(&mut self.writes, id, state);
             }
             Job::Wait { level, done } => {
                 self.level = self.level.max(level);
@@ -225,7 +222,7 @@ fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::R
         let (store, stopping) = (store.clone(), Arc::clone(&stopping));
         std::thread::Builder::new().name("state-checkpoint".into()).spawn(move || {
             for (through, states) in checkpoints {
-                checkpoint(store.blocking(), through, &states, &stopping);
+                checkpoint(store.blocking(), through, &states, &stopping, Journal::recycle_through);
             }
         })
     };
@@ -279,7 +276,7 @@ fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::R
     }
     // Everything journaled goes to sled now, so a clean stop leaves no journal to replay.
     match store.overlay.begin_checkpoint() {
-        Some(states) => checkpoint(store, journal.seq(), &states, &stopping),
+        Some(states) => checkpoint(store, journal.seq(), &states, &stopping, Journal::remove_through),
         None => tracing::warn!("a failed checkpoint left journaled states; the next start replays them"),
     }
 }
@@ -302,8 +299,14 @@ fn start_checkpoint(store: &SledStore, journal: &mut Journal, jobs: &mpsc::Sende
 }
 
 /// Stores a checkpoint's states, retrying with backoff until it succeeds or the committer is stopping
-/// (the journal then keeps them for the next start); then drops the journal files up to `through`.
-fn checkpoint(store: &SledStore, through: u64, states: &Arc<States>, stopping: &AtomicBool) {
+/// (the journal then keeps them for the next start); then retires the journal files up to `through`.
+fn checkpoint(
+    store: &SledStore,
+    through: u64,
+    states: &Arc<States>,
+    stopping: &AtomicBool,
+    retire: fn(&std::path::Path, u64) -> std::io::Result<()>,
+) {
     let mut wait = Duration::from_millis(100);
     while let Err(e) = store_states(store, states) {
         tracing::error!(error = %e, "checkpointing trigger states into sled failed");
@@ -316,8 +319,8 @@ fn checkpoint(store: &SledStore, through: u64, states: &Arc<States>, stopping: &
     }
     store.overlay.end_checkpoint(states);
     // A file left behind is removed by the next checkpoint or replayed (harmlessly) at the next start.
-    if let Err(e) = Journal::remove_through(&store.journal_dir, through) {
-        tracing::warn!(error = %e, "removing checkpointed journal files failed");
+    if let Err(e) = retire(&store.journal_dir, through) {
+        tracing::warn!(error = %e, "retiring checkpointed journal files failed");
     }
 }
 

@@ -3,9 +3,18 @@
 //! per group commit, where a sled flush costs a hand-off to sled's I/O threads and back. The states
 //! reach sled later, in checkpoints that keep only each instance's newest state (see `overlay`).
 //!
-//! Files are `state-journal/<seq>.log`; a record is `len: u32 LE, crc32: u32 LE, JSON [id, state]`.
-//! A torn or corrupt record ends its file. A file whose write or sync failed is never written again
-//! (the next append starts a new one), so records after a bad one are never acknowledged in it.
+//! Files are `state-journal/<seq>.wal`; a record is `len: u32 LE, crc32: u32 LE, JSON [id, state]`,
+//! the checksum taken over the file's number and then the JSON. A torn or corrupt record ends its
+//! file. A file whose write or sync failed is never written again (the next append starts a new
+//! one), so records after a bad one are never acknowledged in it.
+//!
+//! Checkpointed files are recycled: overwriting blocks a file already has leaves its size and block
+//! map alone, so fdatasync writes the data and the cache flush but not the inode, one device round
+//! trip less per group commit than appending. A recycled file's old records follow the new ones;
+//! they were summed with an older file number, so reading stops where the new records end. Files
+//! of a previous run are never recycled (numbers start again after a clean stop).
+//!
+//! `<seq>.log` files are the first format (checksum over the JSON alone); they are only read.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -15,6 +24,11 @@ use crate::domain::instance::InstanceState;
 use crate::domain::InstanceId;
 
 const DIR: &str = "state-journal";
+const EXT: &str = "wal";
+const FREE_EXT: &str = "free";
+const V1_EXT: &str = "log";
+/// Checkpointed files kept for reuse; more are removed.
+const KEEP_FREE: usize = 2;
 
 /// One journaled state.
 pub type Record = (InstanceId, InstanceState);
@@ -47,7 +61,7 @@ impl Journal {
                 sync_dir(parent)?;
             }
         }
-        let after = files(dir)?.last().map_or(0, |(seq, _)| *seq);
+        let after = files(dir)?.last().map_or(0, |(seq, _, _)| *seq);
         let (seq, file) = new_file(dir, after)?;
         Ok(Self { dir: dir.to_owned(), file, seq, len: 0, dirty: false, broken: false, buf: Vec::new() })
     }
@@ -69,7 +83,7 @@ impl Journal {
             serde_json::to_writer(&mut self.buf, &record)?;
             let payload = &self.buf[start + HEADER..];
             let len = u32::try_from(payload.len()).map_err(|_| io::Error::other("journal record over 4 GiB"))?;
-            let crc = crc32fast::hash(payload);
+            let crc = checksum(Some(self.seq), payload);
             self.buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
             self.buf[start + 4..start + HEADER].copy_from_slice(&crc.to_le_bytes());
         }
@@ -132,12 +146,32 @@ impl Journal {
         Ok(())
     }
 
-    /// Removes the files numbered up to `through`.
+    /// Retires the files numbered up to `through`, keeping a few for reuse by later files.
+    pub fn recycle_through(dir: &Path, through: u64) -> io::Result<()> {
+        let mut free = free_files(dir)?.len();
+        for (seq, path, _) in files(dir)? {
+            if seq > through {
+                continue;
+            }
+            if free < KEEP_FREE {
+                fs::rename(&path, path.with_extension(FREE_EXT))?;
+                free += 1;
+            } else {
+                fs::remove_file(&path)?;
+            }
+        }
+        sync_dir(dir)
+    }
+
+    /// Removes the files numbered up to `through` and every file kept for reuse.
     pub fn remove_through(dir: &Path, through: u64) -> io::Result<()> {
-        for (seq, path) in files(dir)? {
+        for (seq, path, _) in files(dir)? {
             if seq <= through {
                 fs::remove_file(path)?;
             }
+        }
+        for path in free_files(dir)? {
+            fs::remove_file(path)?;
         }
         sync_dir(dir)
     }
@@ -149,38 +183,63 @@ impl Journal {
         }
         let mut records = Vec::new();
         let files = files(dir)?;
-        for (_, path) in &files {
+        for (seq, path, salted) in &files {
             let bytes = fs::read(path)?;
             let mut rest = &bytes[..];
-            while let Some((record, tail)) = next_record(rest) {
+            while let Some((record, tail)) = next_record(rest, salted.then_some(*seq)) {
                 records.push(record);
                 rest = tail;
             }
             if !rest.is_empty() {
-                tracing::warn!(file = %path.display(), bytes = rest.len(), "ignored a torn or corrupt journal tail");
+                // A recycled file's old records or a write the crash tore: either way, not acknowledged.
+                tracing::info!(file = %path.display(), bytes = rest.len(), "journal file ends before its last bytes");
             }
         }
-        Ok((records, files.last().map(|(seq, _)| *seq)))
+        Ok((records, files.last().map(|(seq, _, _)| *seq)))
     }
 }
 
-fn next_record(bytes: &[u8]) -> Option<(Record, &[u8])> {
+/// The checksum of a record of file `seq` (`None`: the first format, without the number).
+fn checksum(seq: Option<u64>, payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    if let Some(seq) = seq {
+        hasher.update(&seq.to_le_bytes());
+    }
+    hasher.update(payload);
+    hasher.finalize()
+}
+
+fn next_record(bytes: &[u8], seq: Option<u64>) -> Option<(Record, &[u8])> {
     let header = bytes.get(..HEADER)?;
     let len = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
     let crc = u32::from_le_bytes(header[4..].try_into().ok()?);
-    let payload = bytes.get(HEADER..HEADER + len)?;
-    if crc32fast::hash(payload) != crc {
+    let payload = bytes.get(HEADER..HEADER + len).filter(|p| !p.is_empty())?;
+    if checksum(seq, payload) != crc {
         return None;
     }
     let record = serde_json::from_slice(payload).ok()?;
     Some((record, &bytes[HEADER + len..]))
 }
 
-/// A new file numbered after `after`, skipping numbers a failed earlier attempt left behind.
+fn file_name(seq: u64, ext: &str) -> String {
+    format!("{seq:016}.{ext}")
+}
+
+/// A new file numbered after `after`, skipping numbers a failed earlier attempt left behind; a file
+/// kept for reuse when there is one.
 fn new_file(dir: &Path, after: u64) -> io::Result<(u64, File)> {
     let mut seq = after + 1;
     loop {
-        match OpenOptions::new().create_new(true).append(true).open(dir.join(format!("{seq:016}.log"))) {
+        let path = dir.join(file_name(seq, EXT));
+        // Only the committer names files `.wal`, so nothing can take this name between the check
+        // and the rename.
+        if let Some(free) = free_files(dir)?.into_iter().next().filter(|_| !path.exists()) {
+            fs::rename(free, &path)?;
+            let file = OpenOptions::new().write(true).open(&path)?;
+            sync_dir(dir)?;
+            return Ok((seq, file));
+        }
+        match OpenOptions::new().create_new(true).write(true).open(&path) {
             Ok(file) => {
                 // The new name must survive a crash for the records synced into it to be found.
                 sync_dir(dir)?;
@@ -196,22 +255,35 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// The journal files in `dir`, by number.
-fn files(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+/// The files in `dir` named `<number>.<ext>`, with their numbers.
+fn numbered(dir: &Path, ext: &str) -> io::Result<Vec<(u64, PathBuf)>> {
     let mut found = Vec::new();
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
-        let seq = path
-            .file_name()
+        let seq = Some(&path)
+            .filter(|p| p.extension().is_some_and(|e| e == ext))
+            .and_then(|p| p.file_stem())
             .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".log"))
             .and_then(|n| n.parse::<u64>().ok());
         if let Some(seq) = seq {
             found.push((seq, path));
         }
     }
-    found.sort_unstable_by_key(|(seq, _)| *seq);
     Ok(found)
+}
+
+/// The journal files in `dir` by number, each with whether its checksums include the number.
+fn files(dir: &Path) -> io::Result<Vec<(u64, PathBuf, bool)>> {
+    let current = numbered(dir, EXT)?.into_iter().map(|(seq, path)| (seq, path, true));
+    let first_format = numbered(dir, V1_EXT)?.into_iter().map(|(seq, path)| (seq, path, false));
+    let mut found: Vec<_> = current.chain(first_format).collect();
+    found.sort_unstable_by_key(|(seq, _, _)| *seq);
+    Ok(found)
+}
+
+/// Checkpointed files kept for reuse.
+fn free_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    Ok(numbered(dir, FREE_EXT)?.into_iter().map(|(_, path)| path).collect())
 }
 
 #[cfg(test)]
@@ -236,7 +308,7 @@ mod tests {
         journal.append([(&id(1), &state(2))].into_iter()).unwrap();
         journal.sync().unwrap();
         // A crash in the middle of a write leaves part of a record.
-        let path = dir.path().join(format!("{:016}.log", journal.seq()));
+        let path = dir.path().join(file_name(journal.seq(), EXT));
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(&[40, 0, 0, 0, 1, 2]).unwrap();
 
@@ -260,7 +332,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut journal = Journal::create(dir.path()).unwrap();
         journal.append([(&id(1), &state(1)), (&id(2), &state(2))].into_iter()).unwrap();
-        let path = dir.path().join(format!("{:016}.log", journal.seq()));
+        let path = dir.path().join(file_name(journal.seq(), EXT));
         let mut bytes = fs::read(&path).unwrap();
         let last = bytes.len() - 3;
         bytes[last] ^= 0xff;
@@ -268,5 +340,60 @@ mod tests {
         let (records, _) = Journal::read_all(dir.path()).unwrap();
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].1.version, 1);
+    }
+
+    #[test]
+    fn a_recycled_file_reads_only_its_new_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::create(dir.path()).unwrap();
+        let many: Vec<_> = (1..=20).map(|n| (id(n), state(u64::from(n)))).collect();
+        journal.append(many.iter().map(|(i, s)| (i, s))).unwrap();
+        let first = journal.rotate().unwrap();
+        let first_len = fs::metadata(dir.path().join(file_name(first, EXT))).unwrap().len();
+
+        Journal::recycle_through(dir.path(), first).unwrap();
+        assert_eq!(free_files(dir.path()).unwrap().len(), 1);
+        journal.rotate().unwrap();
+        journal.append([(&id(99), &state(7))].into_iter()).unwrap();
+        journal.sync().unwrap();
+
+        assert!(free_files(dir.path()).unwrap().is_empty(), "the next file took the free one");
+        let reused = fs::metadata(dir.path().join(file_name(journal.seq(), EXT))).unwrap().len();
+        assert_eq!(reused, first_len, "overwritten in place, not appended");
+        let (records, _) = Journal::read_all(dir.path()).unwrap();
+        let seen: Vec<(String, u64)> = records.iter().map(|(i, s)| (i.as_str().to_owned(), s.version)).collect();
+        assert_eq!(seen, vec![(id(99).as_str().to_owned(), 7)], "the old records after the new one are not read");
+
+        Journal::remove_through(dir.path(), journal.seq()).unwrap();
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "nothing is left, free files included");
+    }
+
+    #[test]
+    fn no_more_than_a_few_files_are_kept_for_reuse() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::create(dir.path()).unwrap();
+        for n in 1..=5 {
+            journal.append([(&id(n), &state(1))].into_iter()).unwrap();
+            journal.rotate().unwrap();
+        }
+        Journal::recycle_through(dir.path(), journal.seq() - 1).unwrap();
+        assert_eq!(free_files(dir.path()).unwrap().len(), KEEP_FREE);
+        assert_eq!(files(dir.path()).unwrap().len(), 1, "only the current file is left");
+    }
+
+    #[test]
+    fn files_of_the_first_format_are_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let payload = serde_json::to_vec(&(id(3), state(4))).unwrap();
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        fs::write(dir.path().join(file_name(1, V1_EXT)), bytes).unwrap();
+
+        let (records, newest) = Journal::read_all(dir.path()).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!((records[0].1.version, newest), (4, Some(1)));
+        assert_eq!(Journal::create(dir.path()).unwrap().seq(), 2, "new files are numbered after it");
     }
 }

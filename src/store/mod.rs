@@ -134,7 +134,12 @@ impl SledStore {
         if !records.is_empty() {
             tracing::info!(records = records.len(), "storing trigger states journaled by the previous run");
         }
-        for (id, state) in &records {
+        // Files hold many states of a busy instance; only the newest goes to sled.
+        let mut newest_states = overlay::States::default();
+        for (id, state) in records {
+            overlay::keep_newest(&mut newest_states, id, state);
+        }
+        for (id, state) in &newest_states {
             self.write_state(id, state)?;
         }
         self.db.flush()?;

@@ -5,13 +5,22 @@
 //! writing to sled. Keeping only the newest state per instance is what makes a checkpoint cheap: an
 //! instance called a thousand times between checkpoints is written to sled once.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::domain::instance::InstanceState;
-use crate::domain::InstanceId;
+use crate::domain::{IdMap, InstanceId};
 
-pub type States = HashMap<InstanceId, InstanceState>;
+pub type States = IdMap<InstanceId, InstanceState>;
+
+/// Puts `state` in `states` unless they hold a newer (or the same) version of the instance's state.
+pub fn keep_newest(states: &mut States, id: InstanceId, state: InstanceState) {
+    match states.get(&id) {
+        Some(held) if held.version >= state.version => {}
+        _ => {
+            states.insert(id, state);
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct Overlay {
@@ -44,12 +53,7 @@ impl Overlay {
     pub fn put(&self, states: impl IntoIterator<Item = (InstanceId, InstanceState)>) {
         let mut layers = self.write();
         for (id, state) in states {
-            match layers.fresh.get(&id) {
-                Some(held) if held.version >= state.version => {}
-                _ => {
-                    layers.fresh.insert(id, state);
-                }
-            }
+            keep_newest(&mut layers.fresh, id, state);
         }
     }
 

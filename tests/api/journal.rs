@@ -15,7 +15,7 @@ fn journal_files(data_dir: &Path) -> Vec<(PathBuf, u64)> {
         .map(|dir| {
             dir.map(|e| e.unwrap())
                 .map(|e| (e.path(), e.metadata().unwrap().len()))
-                .filter(|(p, _)| p.extension().is_some_and(|x| x == "log"))
+                .filter(|(p, _)| p.extension().is_some_and(|x| x == "wal"))
                 .collect()
         })
         .unwrap_or_default();
@@ -47,7 +47,7 @@ async fn fires_on_both_sides_of_a_checkpoint_survive_sigkill_and_the_journal_is_
     fire(30).await;
     let before_checkpoint = journal_files(dir.path());
     assert!(journal_bytes(dir.path()) > 0, "acknowledged fires are in the journal: {before_checkpoint:?}");
-    // A checkpoint (about once a second, idle or not) stores them in sled and removes their file.
+    // A checkpoint (every 5 s, idle or not) stores them in sled and retires their file.
     let deadline = Instant::now() + Duration::from_secs(10);
     while journal_bytes(dir.path()) > 0 || journal_files(dir.path()).iter().any(|f| before_checkpoint.contains(f)) {
         assert!(Instant::now() < deadline, "no checkpoint trimmed the journal: {:?}", journal_files(dir.path()));
