@@ -9,7 +9,10 @@
 # checks that the instances' trigger_count sum equals the 202s wrk saw in (a), records server RSS, and
 # times start-up with 100,000 stored instances. Prints one table and writes it to bench/results.md.
 #
-# Environment: BENCH_DURATION (seconds per scenario, default 15), BENCH_CONNECTIONS (64),
+# Every measured run follows a warm-up run of the same load (BENCH_WARMUP seconds, default 10), against
+# Switchboard and the bare handler alike, so that both are measured in their steady state.
+#
+# Environment: BENCH_DURATION (seconds per scenario, default 15), BENCH_WARMUP (10), BENCH_CONNECTIONS (64),
 # BENCH_THREADS (2), BENCH_PORT (18080), BENCH_BARE_PORT (18081), BENCH_SEED_INSTANCES (100000),
 # BENCH_KEEP_WORK=1 keeps the temporary directory (data, logs, raw wrk output).
 set -euo pipefail
@@ -18,6 +21,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 DURATION=${BENCH_DURATION:-15}
+WARMUP=${BENCH_WARMUP:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
 SB_PORT=${BENCH_PORT:-18080}
@@ -133,6 +137,15 @@ run_wrk() { # id, label, base url, method, paths file, body, then extra wrk argu
   [ -s "$WORK/$id.json" ] || die "wrk wrote no result for $label"
 }
 
+warm_up() { # id, base url, method, paths file, body, then extra wrk arguments (headers)
+  local id=$1 url=$2 method=$3 paths=$4 body=$5
+  shift 5
+  [ "$WARMUP" -gt 0 ] || return 0
+  log "warming up for ${WARMUP}s (not measured)"
+  BENCH_RESULT="$WORK/$id.warmup.json" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" --timeout 5s "$@" \
+    -s "$ROOT/bench/wrk.lua" "$url/" -- "$method" "$paths" "$body" >"$WORK/$id.warmup.txt"
+}
+
 # --- Switchboard: 10,000 instances and scenarios (a), (b), (c) -------------------------------------
 log "starting switchboard on $HOST:$SB_PORT"
 start_server "$WORK/data" "$WORK/switchboard.log"
@@ -143,9 +156,10 @@ SYSTEM=$(jget "$WORK/setup.json" system)
 RSS_CREATED=$(rss_kb "$SB_PID")
 echo "bench: server RSS after creating the instances: $(mib "$RSS_CREATED")" >&2
 
-"${BENCH_PY[@]}" count --base "$SB_URL" --key "$KEY" --system "$SYSTEM" >"$WORK/count_before.json"
 JSON=(-H "Content-Type: application/json")
 BODY='{"power": true}'
+warm_up a "$SB_URL" POST "$WORK/paths_notify.txt" "$BODY" "${JSON[@]}"
+"${BENCH_PY[@]}" count --base "$SB_URL" --key "$KEY" --system "$SYSTEM" >"$WORK/count_before.json"
 
 run_wrk a "(a) POST notify, no exec, spread over $INSTANCES instances" "$SB_URL" POST "$WORK/paths_notify.txt" "$BODY" "${JSON[@]}"
 RSS_A=$(rss_kb "$SB_PID")
@@ -170,10 +184,12 @@ fi
 COUNT_LINE="trigger_count check after (a): sum over $COUNT_LISTED instances = $COUNT_AFTER (was $COUNT_BEFORE before (a), so $FIRED fires during (a)); 202s seen by wrk = $SEEN_202; $VERDICT"
 echo "bench: $COUNT_LINE" >&2
 
+warm_up b "$SB_URL" POST "$WORK/paths_exec.txt" "$BODY" "${JSON[@]}"
 run_wrk b "(b) POST notify + exec Display_1.request {\"power\": true}, spread over $INSTANCES instances" "$SB_URL" POST "$WORK/paths_exec.txt" "$BODY" "${JSON[@]}"
 RSS_B=$(rss_kb "$SB_PID")
 printf '%s\t%s\t%s\n' "(b) notify + exec Display_1.request" "$WORK/b.json" "$RSS_B" >>"$ROWS"
 
+warm_up c "$SB_URL" GET "$WORK/path_admin.txt" "" -H "X-API-Key: $KEY"
 run_wrk c "(c) admin GET /systems/{sys}/triggers/{trig}, one instance" "$SB_URL" GET "$WORK/path_admin.txt" "" -H "X-API-Key: $KEY"
 RSS_C=$(rss_kb "$SB_PID")
 printf '%s\t%s\t%s\n' "(c) admin GET one instance" "$WORK/c.json" "$RSS_C" >>"$ROWS"
@@ -189,6 +205,7 @@ log "starting examples/bare_actix on $HOST:$BARE_PORT"
 BARE_PID=$!
 PIDS+=("$BARE_PID")
 "${BENCH_PY[@]}" wait --base "$BARE_URL" --path / --any --timeout 30
+warm_up bare "$BARE_URL" POST "$WORK/paths_notify.txt" "$BODY" "${JSON[@]}"
 run_wrk bare "bare actix-web handler, load (a)" "$BARE_URL" POST "$WORK/paths_notify.txt" "$BODY" "${JSON[@]}"
 printf '%s\t%s\t%s\n' "bare actix-web handler, load (a)" "$WORK/bare.json" "$(rss_kb "$BARE_PID")" >>"$ROWS"
 stop_pid "$BARE_PID"
@@ -225,7 +242,7 @@ rm -f "$WORK/startup.pid"
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || COMMIT="$COMMIT + uncommitted changes"
 CPU=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-HEADER="Commit $COMMIT. $(nproc) cores ($CPU); wrk and the server share them. wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --timeout 5s, a random path per request from the 10,000 instances' webhook paths in (a), (b) and the bare run; POST body \`$BODY\`. Per-instance rate limit raised to 1000000/s, burst 1000000. Latencies are wrk's exact percentiles; errors are non-2xx responses plus socket errors (connect, read, write, timeout). Server RSS is VmRSS right after each run."
+HEADER="Commit $COMMIT. $(nproc) cores ($CPU); wrk and the server share them. wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --timeout 5s after a ${WARMUP} s warm-up run of the same load (Switchboard and the bare handler alike), a random path per request from the 10,000 instances' webhook paths in (a), (b) and the bare run; POST body \`$BODY\`. Per-instance rate limit raised to 1000000/s, burst 1000000. Latencies are wrk's exact percentiles; errors are non-2xx responses plus socket errors (connect, read, write, timeout). Server RSS is VmRSS right after each run."
 SETUP_LINE="Created the $INSTANCES instances through the admin API in $(jget "$WORK/setup.json" seconds) s ($(jget "$WORK/setup.json" per_second)/s). Server RSS after creating them: $(mib "$RSS_CREATED"); after all the load: $(mib "$RSS_C"). Graceful stop (SIGTERM) took $STOP_MS ms."
 
 echo >&2

@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -37,9 +38,10 @@ pub struct InstanceState {
     /// Comparisons that met values they could not compare.
     #[serde(default)]
     pub comparison_errors: u64,
-    /// The value of every condition (`webhook`, `comparison_0`, `time_0`, …).
+    /// The value of every condition (`webhook`, `comparison_0`, `time_0`, …). Shared: a state is copied
+    /// on every fire (to the journal, the overlay, events), its conditions seldom change.
     #[serde(default)]
-    pub conditions: BTreeMap<String, bool>,
+    pub conditions: Arc<BTreeMap<String, bool>>,
     /// Grows with every change, so writes that reach the store out of order cannot undo a newer one.
     #[serde(default)]
     pub version: u64,

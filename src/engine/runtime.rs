@@ -17,7 +17,7 @@ use crate::domain::instance::{is_pulse_condition, InstanceState, TriggerInstance
 use crate::domain::trigger::TriggerSpec;
 use crate::domain::{now_epoch_seconds, IdMap, InstanceId};
 use crate::events::{EngineEvent, EventBus};
-use crate::store::{GroupCommit, Store, StoreError, StoreResult};
+use crate::store::{Answer, GroupCommit, Level, Store, StoreError, StoreResult};
 
 struct Live {
     conditions: ConditionState,
@@ -163,15 +163,16 @@ impl TriggerRuntime {
         if start_watch {
             self.watch_windows(inst.clone());
         }
-        let stored_a_change = changed.is_some();
-        if let Some(state) = changed {
-            self.store_and_announce(inst, notified.fired, was_triggered, state);
-        }
         // A client told of a fire must find it on disk; one told of any other change, in the store.
-        if durable && notified.fired {
-            self.commit.durable().await?;
-        } else if durable && stored_a_change {
-            self.commit.applied().await?;
+        let wait = match (durable, notified.fired) {
+            (false, _) => None,
+            (true, true) => Some(Level::Durable),
+            (true, false) => Some(Level::Applied),
+        };
+        if let Some(answer) =
+            changed.and_then(|state| self.store_and_announce(inst, notified.fired, was_triggered, state, wait))
+        {
+            answer.wait().await?;
         }
         Ok(notified)
     }
@@ -214,9 +215,9 @@ impl TriggerRuntime {
             entry.state.last_fired_at = Some(now_epoch_seconds());
         }
         entry.state.triggered = entry.conditions.triggered();
-        let values_changed = entry.state.conditions != *entry.conditions.values();
+        let values_changed = *entry.state.conditions != *entry.conditions.values();
         if values_changed {
-            entry.state.conditions.clone_from(entry.conditions.values());
+            entry.state.conditions = Arc::new(entry.conditions.values().clone());
         }
         let changed = fired || was_triggered != entry.state.triggered || values_changed || counted_error;
         if changed {
@@ -229,8 +230,15 @@ impl TriggerRuntime {
     }
 
     /// Queues the state for storage and publishes a fire, a reset (no longer triggered after being
-    /// triggered or firing) and the state change.
-    fn store_and_announce(&self, inst: &TriggerInstance, fired: bool, was_triggered: bool, state: InstanceState) {
+    /// triggered or firing) and the state change. With `wait`, answers once the state reaches that level.
+    fn store_and_announce(
+        &self,
+        inst: &TriggerInstance,
+        fired: bool,
+        was_triggered: bool,
+        state: InstanceState,
+        wait: Option<Level>,
+    ) -> Option<Answer> {
         let system = Some(inst.control_system_id.as_str());
         let kinds = [
             ("trigger.fired", fired),
@@ -261,10 +269,11 @@ impl TriggerRuntime {
             announced.push(event);
         }
         // The state and its events' deliveries commit in one transaction.
-        self.commit.write(inst.id.clone(), state, durable);
+        let answer = self.commit.write(inst.id.clone(), state, durable, wait);
         for event in announced {
             self.events.broadcast(event);
         }
+        answer
     }
 
     /// Counts failed actions of a fire.
@@ -276,7 +285,7 @@ impl TriggerRuntime {
             entry.state.version += 1;
             entry.state.clone()
         };
-        self.store_and_announce(inst, false, snapshot.triggered, snapshot);
+        self.store_and_announce(inst, false, snapshot.triggered, snapshot, None);
         Ok(())
     }
 
@@ -327,15 +336,15 @@ impl TriggerRuntime {
             let Some(entry) = live.get_mut(&inst.id) else { return Ok(()) };
             let was_triggered = entry.state.triggered;
             let step = entry.conditions.expire(now);
-            if !step.changed && entry.state.conditions == *entry.conditions.values() {
+            if !step.changed && *entry.state.conditions == *entry.conditions.values() {
                 return Ok(());
             }
             entry.state.triggered = entry.conditions.triggered();
-            entry.state.conditions = entry.conditions.values().clone();
+            entry.state.conditions = Arc::new(entry.conditions.values().clone());
             entry.state.version += 1;
             (was_triggered, entry.state.clone())
         };
-        self.store_and_announce(inst, false, was_triggered, snapshot);
+        self.store_and_announce(inst, false, was_triggered, snapshot, None);
         Ok(())
     }
 }

@@ -39,7 +39,7 @@ const CHECKPOINT_BYTES: u64 = 64 << 20;
 
 /// What a waiter needs of everything queued before it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
-enum Level {
+pub enum Level {
     /// Visible to readers.
     #[default]
     Applied,
@@ -49,14 +49,31 @@ enum Level {
     Flushed,
 }
 
+/// Someone waiting for a level of everything queued up to their job.
+struct Waiter {
+    level: Level,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
 enum Job {
-    /// A state and the events it causes that the durable sink wants: committed in one transaction.
-    Write(InstanceId, InstanceState, Vec<EngineEvent>),
-    Wait {
-        level: Level,
-        done: oneshot::Sender<Result<(), String>>,
-    },
+    /// A state and the events it causes that the durable sink wants: committed in one transaction. A
+    /// waiter sent with the write costs one hand-off to the committer, not two.
+    Write(InstanceId, InstanceState, Vec<EngineEvent>, Option<Waiter>),
+    Wait(Waiter),
     Stop,
+}
+
+/// The answer a waiter gets once its level is reached.
+pub struct Answer(oneshot::Receiver<Result<(), String>>);
+
+impl Answer {
+    pub async fn wait(self) -> StoreResult<()> {
+        self.0.await.map_err(|_| stopped())?.map_err(StoreError::Task)
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Task("the committer has stopped".into())
 }
 
 #[derive(Clone)]
@@ -87,16 +104,27 @@ impl GroupCommit {
     }
 
     /// Queues a state write with the events it causes (for the durable sink); the newest version of
-    /// an instance's state wins, and every event is kept.
-    pub fn write(&self, id: InstanceId, state: InstanceState, events: Vec<EngineEvent>) {
-        if self.queue.send(Job::Write(id, state, events)).is_err() {
+    /// an instance's state wins, and every event is kept. With `wait`, the answer comes once this
+    /// write and everything queued before it reach that level.
+    pub fn write(
+        &self,
+        id: InstanceId,
+        state: InstanceState,
+        events: Vec<EngineEvent>,
+        wait: Option<Level>,
+    ) -> Option<Answer> {
+        let (waiter, answer) = match wait {
+            Some(level) => {
+                let (done, answer) = oneshot::channel();
+                (Some(Waiter { level, done }), Some(Answer(answer)))
+            }
+            None => (None, None),
+        };
+        if self.queue.send(Job::Write(id, state, events, waiter)).is_err() {
             tracing::warn!("a state write arrived after shutdown and was dropped");
         }
-    }
-
-    /// Returns once everything queued before is applied and on disk.
-    pub async fn durable(&self) -> StoreResult<()> {
-        self.wait(Level::Durable).await
+        // After a failed send the answer reports that the committer has stopped.
+        answer
     }
 
     /// Returns once everything queued before is applied and on disk, and sled is flushed, so that
@@ -105,16 +133,10 @@ impl GroupCommit {
         self.wait(Level::Flushed).await
     }
 
-    /// Returns once everything queued before is applied (visible to readers).
-    pub async fn applied(&self) -> StoreResult<()> {
-        self.wait(Level::Applied).await
-    }
-
     async fn wait(&self, level: Level) -> StoreResult<()> {
-        let stopped = || StoreError::Task("the committer has stopped".into());
         let (done, answer) = oneshot::channel();
-        self.queue.send(Job::Wait { level, done }).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?.map_err(StoreError::Task)
+        self.queue.send(Job::Wait(Waiter { level, done })).map_err(|_| stopped())?;
+        Answer(answer).wait().await
     }
 }
 
@@ -129,16 +151,21 @@ struct Batch {
 impl Batch {
     fn add(&mut self, job: Job) {
         match job {
-            Job::Write(id, state, events) => {
+            Job::Write(id, state, events, waiter) => {
                 self.events.extend(events);
                 keep_newest(&mut self.writes, id, state);
+                if let Some(waiter) = waiter {
+                    self.add_waiter(waiter);
+                }
             }
-            Job::Wait { level, done } => {
-                self.level = self.level.max(level);
-                self.waiters.push(done);
-            }
+            Job::Wait(waiter) => self.add_waiter(waiter),
             Job::Stop => {}
         }
+    }
+
+    fn add_waiter(&mut self, Waiter { level, done }: Waiter) {
+        self.level = self.level.max(level);
+        self.waiters.push(done);
     }
 
     fn commit(self, store: &SledStore, bus: &EventBus, journal: &mut Journal) {

@@ -17,9 +17,10 @@
 //! `<seq>.log` files are the first format (checksum over the JSON alone); they are only read.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
+use super::journal_file::JournalFile;
 use crate::domain::instance::InstanceState;
 use crate::domain::InstanceId;
 
@@ -36,12 +37,8 @@ const HEADER: usize = 8;
 
 pub struct Journal {
     dir: PathBuf,
-    file: File,
+    file: JournalFile,
     seq: u64,
-    /// Bytes in the current file.
-    len: u64,
-    /// Written since the last sync.
-    dirty: bool,
     /// A write or sync failed: what the file holds after its last good sync is unknown.
     broken: bool,
     buf: Vec<u8>,
@@ -63,7 +60,7 @@ impl Journal {
         }
         let after = files(dir)?.last().map_or(0, |(seq, _, _)| *seq);
         let (seq, file) = new_file(dir, after)?;
-        Ok(Self { dir: dir.to_owned(), file, seq, len: 0, dirty: false, broken: false, buf: Vec::new() })
+        Ok(Self { dir: dir.to_owned(), file, seq, broken: false, buf: Vec::new() })
     }
 
     pub fn seq(&self) -> u64 {
@@ -71,7 +68,7 @@ impl Journal {
     }
 
     pub fn len(&self) -> u64 {
-        self.len
+        self.file.len()
     }
 
     /// Appends the states in one write; they are durable after [`Journal::sync`].
@@ -93,13 +90,11 @@ impl Journal {
         if self.broken {
             self.switch()?;
         }
-        if let Err(e) = self.file.write_all(&self.buf) {
+        if let Err(e) = self.file.write(&self.buf) {
             // Part of a record may be in the file; nothing may follow it there.
             self.broken = true;
             return Err(e);
         }
-        self.len += self.buf.len() as u64;
-        self.dirty = true;
         Ok(())
     }
 
@@ -108,14 +103,11 @@ impl Journal {
         if self.broken {
             return Err(io::Error::other("an earlier journal write failed; the batch is not durable"));
         }
-        if self.dirty {
-            if let Err(e) = self.file.sync_data() {
-                // After a failed fsync the kernel may have dropped the dirty pages, and a retry can
-                // report success for them: this file is done.
-                self.broken = true;
-                return Err(e);
-            }
-            self.dirty = false;
+        if let Err(e) = self.file.sync() {
+            // After a failed fsync the kernel may have dropped the dirty pages, and a retry can
+            // report success for them: this file is done.
+            self.broken = true;
+            return Err(e);
         }
         Ok(())
     }
@@ -134,15 +126,7 @@ impl Journal {
 
     fn switch(&mut self) -> io::Result<()> {
         let (seq, file) = new_file(&self.dir, self.seq)?;
-        *self = Self {
-            dir: std::mem::take(&mut self.dir),
-            file,
-            seq,
-            len: 0,
-            dirty: false,
-            broken: false,
-            buf: std::mem::take(&mut self.buf),
-        };
+        (self.seq, self.file, self.broken) = (seq, file, false);
         Ok(())
     }
 
@@ -227,23 +211,21 @@ fn file_name(seq: u64, ext: &str) -> String {
 
 /// A new file numbered after `after`, skipping numbers a failed earlier attempt left behind; a file
 /// kept for reuse when there is one.
-fn new_file(dir: &Path, after: u64) -> io::Result<(u64, File)> {
+fn new_file(dir: &Path, after: u64) -> io::Result<(u64, JournalFile)> {
     let mut seq = after + 1;
     loop {
         let path = dir.join(file_name(seq, EXT));
         // Only the committer names files `.wal`, so nothing can take this name between the check
         // and the rename.
-        if let Some(free) = free_files(dir)?.into_iter().next().filter(|_| !path.exists()) {
-            fs::rename(free, &path)?;
-            let file = OpenOptions::new().write(true).open(&path)?;
-            sync_dir(dir)?;
-            return Ok((seq, file));
-        }
-        match OpenOptions::new().create_new(true).write(true).open(&path) {
-            Ok(file) => {
+        let created = match free_files(dir)?.into_iter().next().filter(|_| !path.exists()) {
+            Some(free) => fs::rename(free, &path),
+            None => OpenOptions::new().create_new(true).write(true).open(&path).map(drop),
+        };
+        match created {
+            Ok(()) => {
                 // The new name must survive a crash for the records synced into it to be found.
                 sync_dir(dir)?;
-                return Ok((seq, file));
+                return Ok((seq, JournalFile::open(&path)?));
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && seq < after + 64 => seq += 1,
             Err(e) => return Err(e),
@@ -309,8 +291,8 @@ mod tests {
         journal.sync().unwrap();
         // A crash in the middle of a write leaves part of a record.
         let path = dir.path().join(file_name(journal.seq(), EXT));
-        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
-        file.write_all(&[40, 0, 0, 0, 1, 2]).unwrap();
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, &[40, 0, 0, 0, 1, 2], journal.len()).unwrap();
 
         let (records, newest) = Journal::read_all(dir.path()).unwrap();
         let seen: Vec<(String, u64)> = records.iter().map(|(i, s)| (i.as_str().to_owned(), s.version)).collect();
@@ -334,7 +316,7 @@ mod tests {
         journal.append([(&id(1), &state(1)), (&id(2), &state(2))].into_iter()).unwrap();
         let path = dir.path().join(file_name(journal.seq(), EXT));
         let mut bytes = fs::read(&path).unwrap();
-        let last = bytes.len() - 3;
+        let last = usize::try_from(journal.len()).unwrap() - 3;
         bytes[last] ^= 0xff;
         fs::write(&path, bytes).unwrap();
         let (records, _) = Journal::read_all(dir.path()).unwrap();

@@ -8,6 +8,7 @@ mod codec;
 mod durability;
 mod instances;
 mod journal;
+mod journal_file;
 mod modules;
 mod overlay;
 mod state;
@@ -24,7 +25,7 @@ use tracing::Instrument;
 use crate::domain::ValidationError;
 use crate::events::{EngineEvent, EventSink};
 
-pub use durability::GroupCommit;
+pub use durability::{Answer, GroupCommit, Level};
 pub use instances::InstanceFilter;
 
 /// Bumped whenever the layout of stored data changes incompatibly.

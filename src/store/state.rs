@@ -59,8 +59,9 @@ impl SledStore {
             let held: Vec<String> =
                 state.conditions.iter().filter(|(k, v)| **v && is_pulse_condition(k)).map(|(k, _)| k.clone()).collect();
             if !held.is_empty() || (state.triggered && state.conditions.is_empty()) {
+                let conditions = std::sync::Arc::make_mut(&mut state.conditions);
                 for name in held {
-                    state.conditions.insert(name, false);
+                    conditions.insert(name, false);
                 }
                 state.triggered = false;
                 state.version += 1;
