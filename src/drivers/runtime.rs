@@ -55,6 +55,8 @@ struct Envelope {
 struct Running {
     /// What the module was started with; a change restarts it.
     fingerprint: u64,
+    /// The module value last seen to have that fingerprint: the same value again needs no new one.
+    seen: Arc<Module>,
     mailbox: mpsc::Sender<Envelope>,
     stop: CancellationToken,
 }
@@ -97,11 +99,15 @@ impl ModuleRuntime {
     }
 
     /// The module's mailbox, starting (or restarting, if its settings changed) its task.
-    fn mailbox(&self, module: &Module) -> Result<mpsc::Sender<Envelope>, CallError> {
-        let print = fingerprint(module);
+    fn mailbox(&self, module: &Arc<Module>) -> Result<mpsc::Sender<Envelope>, CallError> {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = running.get(&module.id) {
+        if let Some(r) = running.get(&module.id).filter(|r| Arc::ptr_eq(&r.seen, module) && !r.mailbox.is_closed()) {
+            return Ok(r.mailbox.clone());
+        }
+        let print = fingerprint(module);
+        if let Some(r) = running.get_mut(&module.id) {
             if r.fingerprint == print && !r.mailbox.is_closed() {
+                r.seen = Arc::clone(module);
                 return Ok(r.mailbox.clone());
             }
             r.stop.cancel();
@@ -124,11 +130,14 @@ impl ModuleRuntime {
         // Everything a driver logs carries its module and driver.
         let span = tracing::info_span!("module", module_id = %module.id, driver = %module.driver);
         tokio::spawn(run_module(entry, ctx, driver, rx, self.call_timeout, stop.clone()).instrument(span));
-        running.insert(module.id.clone(), Running { fingerprint: print, mailbox: tx.clone(), stop });
+        running.insert(
+            module.id.clone(),
+            Running { fingerprint: print, seen: Arc::clone(module), mailbox: tx.clone(), stop },
+        );
         Ok(tx)
     }
 
-    async fn dispatch(&self, module: &Module, job: Job) -> Result<Done, CallError> {
+    async fn dispatch(&self, module: &Arc<Module>, job: Job) -> Result<Done, CallError> {
         let mailbox = self.mailbox(module)?;
         let (reply, answer) = oneshot::channel();
         let exchange = async {
@@ -138,7 +147,7 @@ impl ModuleRuntime {
         tokio::time::timeout(self.call_timeout, exchange).await.map_err(|_| CallError::Timeout(self.call_timeout))?
     }
 
-    pub async fn call(&self, module: &Module, function: &str, args: Args) -> Result<Value, CallError> {
+    pub async fn call(&self, module: &Arc<Module>, function: &str, args: Args) -> Result<Value, CallError> {
         match self.dispatch(module, Job::Call { function: function.to_owned(), args }).await? {
             Done::Value(v) => Ok(v),
             Done::Response(_) => Err(CallError::Panicked),
@@ -147,7 +156,7 @@ impl ModuleRuntime {
 
     pub async fn webhook(
         &self,
-        module: &Module,
+        module: &Arc<Module>,
         function: &str,
         request: WebhookRequest,
     ) -> Result<WebhookResponse, CallError> {
@@ -158,7 +167,7 @@ impl ModuleRuntime {
     }
 
     /// The module's status map, starting the module if it is not running so its initial status exists.
-    pub fn status(&self, module: &Module) -> Result<Map<String, Value>, CallError> {
+    pub fn status(&self, module: &Arc<Module>) -> Result<Map<String, Value>, CallError> {
         self.mailbox(module)?;
         Ok(self.status_handle(module).snapshot())
     }

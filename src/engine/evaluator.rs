@@ -30,7 +30,7 @@ struct Program {
     instance: TriggerInstance,
     trigger: Trigger,
     /// The module each status reference names, when the system has it.
-    modules: HashMap<ModuleRef, Module>,
+    modules: HashMap<ModuleRef, Arc<Module>>,
     schedules: Vec<Schedule>,
 }
 

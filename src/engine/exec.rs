@@ -2,6 +2,8 @@
 //! ordinary functions reached through the admin API. Everything that can be refused is checked before
 //! the trigger fires (see [`Engine::plan_exec`]).
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::webhook::WebhookTarget;
@@ -44,18 +46,18 @@ impl From<CallError> for ExecError {
 
 /// A webhook method that passed every check and may be called once the trigger has fired.
 pub struct ExecPlan {
-    module: Module,
+    module: Arc<Module>,
     function: String,
 }
 
 impl Engine {
     /// The module a reference names inside a system, counting same-named modules in system order.
-    async fn find_module(&self, system: SystemId, reference: &ModuleRef) -> EngineResult<Module> {
+    async fn find_module(&self, system: SystemId, reference: &ModuleRef) -> EngineResult<Arc<Module>> {
         self.resolved_modules(system)
             .await?
             .iter()
             .find(|v| v.name == reference.name() && v.index == Some(reference.index()))
-            .map(|v| v.module.clone())
+            .map(|v| Arc::clone(&v.module))
             .ok_or_else(|| ExecError::ModuleNotFound(reference.to_string()).into())
     }
 
@@ -64,11 +66,10 @@ impl Engine {
         module: &Module,
         reference: &ModuleRef,
         method: &str,
-    ) -> Result<FunctionDescriptor, ExecError> {
+    ) -> Result<&FunctionDescriptor, ExecError> {
         self.drivers
             .get(&module.driver)
             .and_then(|d| d.find(method))
-            .cloned()
             .ok_or_else(|| ExecError::MethodNotFound(format!("{reference} has no function {method}")))
     }
 
@@ -90,7 +91,8 @@ impl Engine {
         if function.access == AccessLevel::Admin {
             return Err(ExecError::Forbidden(format!("{reference}.{method}")).into());
         }
-        Ok(ExecPlan { module, function: function.name })
+        let function = function.name.clone();
+        Ok(ExecPlan { module, function })
     }
 
     pub async fn run_exec(&self, plan: ExecPlan, request: WebhookRequest) -> EngineResult<WebhookResponse> {
@@ -137,7 +139,7 @@ impl Engine {
         if function.access == AccessLevel::Admin && !caller.is_admin() {
             return Err(ExecError::Forbidden(format!("{reference}.{method}")).into());
         }
-        let args = args::bind(&function, raw_args)?;
+        let args = args::bind(function, raw_args)?;
         Ok(self.modules.call(&module, method, args).await.map_err(ExecError::from)?)
     }
 

@@ -11,7 +11,8 @@ use crate::store::{Page, PageRequest};
 /// A module with the name and position it answers to inside its system.
 #[derive(Debug, Clone)]
 pub struct ModuleView {
-    pub module: Module,
+    /// Shared: exec requests take it from the system cache on every call.
+    pub module: Arc<Module>,
     /// `custom_name`, else the driver's default module name.
     pub name: String,
     /// 1-based among the system's modules with the same name; `None` outside a system.
@@ -21,7 +22,7 @@ pub struct ModuleView {
 impl Engine {
     pub fn module_view(&self, module: Module) -> ModuleView {
         let name = resolved_name(&self.drivers, &module);
-        ModuleView { module, name, index: None }
+        ModuleView { module: Arc::new(module), name, index: None }
     }
 
     pub async fn create_module(&self, input: ModuleIn) -> EngineResult<ModuleView> {
@@ -117,7 +118,7 @@ pub async fn system_modules(
             let name = resolved_name(drivers, &module);
             let count = seen.entry(name.clone()).or_default();
             *count += 1;
-            ModuleView { module, name, index: Some(*count) }
+            ModuleView { module: Arc::new(module), name, index: Some(*count) }
         })
         .collect())
 }

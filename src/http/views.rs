@@ -54,7 +54,8 @@ impl ModuleOut {
 
 impl From<ModuleView> for ModuleOut {
     fn from(v: ModuleView) -> Self {
-        let Module { id, driver, custom_name, control_system_id, settings, created_at, updated_at } = v.module;
+        let Module { id, driver, custom_name, control_system_id, settings, created_at, updated_at } =
+            std::sync::Arc::unwrap_or_clone(v.module);
         Self {
             id,
             driver,
