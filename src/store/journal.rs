@@ -58,7 +58,9 @@ impl Journal {
                 sync_dir(parent)?;
             }
         }
-        let after = files(dir)?.last().map_or(0, |(seq, _, _)| *seq);
+        // After kept files' numbers too: a reused file must never get the number its old records carry.
+        let journal = files(dir)?.into_iter().map(|(seq, _, _)| seq);
+        let after = journal.chain(numbered(dir, FREE_EXT)?.into_iter().map(|(seq, _)| seq)).max().unwrap_or(0);
         let (seq, file) = new_file(dir, after)?;
         Ok(Self { dir: dir.to_owned(), file, seq, broken: false, buf: Vec::new() })
     }
@@ -147,15 +149,16 @@ impl Journal {
         sync_dir(dir)
     }
 
-    /// Removes the files numbered up to `through` and every file kept for reuse.
+    /// Removes every file kept for reuse and then the files numbered up to `through` (whatever a crash
+    /// interrupts, what is left is replayed or removed at the next start).
     pub fn remove_through(dir: &Path, through: u64) -> io::Result<()> {
+        for path in free_files(dir)? {
+            fs::remove_file(path)?;
+        }
         for (seq, path, _) in files(dir)? {
             if seq <= through {
                 fs::remove_file(path)?;
             }
-        }
-        for path in free_files(dir)? {
-            fs::remove_file(path)?;
         }
         sync_dir(dir)
     }
@@ -348,6 +351,17 @@ mod tests {
 
         Journal::remove_through(dir.path(), journal.seq()).unwrap();
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "nothing is left, free files included");
+    }
+
+    #[test]
+    fn new_files_are_numbered_after_kept_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(file_name(3, FREE_EXT)), b"old records").unwrap();
+        fs::write(dir.path().join(file_name(7, FREE_EXT)), b"old records").unwrap();
+        assert_eq!(Journal::create(dir.path()).unwrap().seq(), 8);
+        assert_eq!(free_files(dir.path()).unwrap().len(), 1, "the new file took one of them");
+        Journal::remove_through(dir.path(), 0).unwrap();
+        assert!(free_files(dir.path()).unwrap().is_empty(), "kept files go even when no journal file does");
     }
 
     #[test]

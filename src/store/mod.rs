@@ -131,7 +131,9 @@ impl SledStore {
     /// Stores what the previous run journaled but had not checkpointed, then drops its files.
     fn recover_journal(&self) -> StoreResult<()> {
         let (records, newest) = journal::Journal::read_all(&self.journal_dir).map_err(StoreError::Journal)?;
-        let Some(newest) = newest else { return Ok(()) };
+        if !self.journal_dir.exists() {
+            return Ok(());
+        }
         if !records.is_empty() {
             tracing::info!(records = records.len(), "storing trigger states journaled by the previous run");
         }
@@ -144,7 +146,9 @@ impl SledStore {
             self.write_state(id, state)?;
         }
         self.db.flush()?;
-        journal::Journal::remove_through(&self.journal_dir, newest).map_err(StoreError::Journal)
+        // Files kept for reuse go too, even when no journal file is left: this run numbers its files
+        // afresh, and none of them may reuse a number a kept file's old records were summed with.
+        journal::Journal::remove_through(&self.journal_dir, newest.unwrap_or(0)).map_err(StoreError::Journal)
     }
 
     fn structure_lock(&self) -> MutexGuard<'_, ()> {
