@@ -1,7 +1,7 @@
 //! Prometheus metrics. One registry per process: what it counts is the process's traffic, so several
 //! apps in one test process share it (tests look at differences, not absolute values).
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use prometheus::{
@@ -92,24 +92,71 @@ impl Metrics {
         String::from_utf8(out).unwrap_or_default()
     }
 
-    pub fn observe_http(&self, route: &str, status: u16, elapsed: Duration) {
-        let class = match status {
-            100..=199 => "1xx",
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            _ => "5xx",
-        };
-        self.http_requests.with_label_values(&[route, class]).inc();
-        self.http_latency.with_label_values(&[route]).observe(elapsed.as_secs_f64());
+    pub fn observe_http(&self, route: &'static str, status: u16, elapsed: Duration) {
+        let class = usize::from(status.clamp(100, 599) / 100 - 1);
+        let group = ROUTE_GROUPS.iter().position(|g| *g == route).unwrap_or(ROUTE_GROUPS.len() - 1);
+        let handles = &HANDLES.http[group];
+        handles.requests[class]
+            .get_or_init(|| self.http_requests.with_label_values(&[ROUTE_GROUPS[group], STATUS_CLASSES[class]]))
+            .inc();
+        handles
+            .latency
+            .get_or_init(|| self.http_latency.with_label_values(&[ROUTE_GROUPS[group]]))
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a trigger webhook's answer by status code.
+    pub fn webhook_outcome(&self, status: u16) {
+        let code = status.clamp(100, 599);
+        HANDLES.webhook_outcomes[usize::from(code - 100)]
+            .get_or_init(|| self.webhook_outcomes.with_label_values(&[&code.to_string()]))
+            .inc();
     }
 }
+
+/// Every label value `route_group` can return; the last is the catch-all.
+const ROUTE_GROUPS: &[&str] = &[
+    "systems",
+    "modules",
+    "triggers",
+    "webhook",
+    "webhooks",
+    "api_keys",
+    "drivers",
+    "events",
+    "openapi.json",
+    "healthz",
+    "readyz",
+    "metrics",
+    "other",
+];
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Children of the labelled metrics every request updates, looked up once: `with_label_values` hashes
+/// the labels and takes the vector's lock, and its handle's reference count is one more cache line
+/// both workers write, on every request.
+struct Handles {
+    http: Vec<HttpHandles>,
+    /// By status code - 100.
+    webhook_outcomes: Vec<OnceLock<IntCounter>>,
+}
+
+#[derive(Default)]
+struct HttpHandles {
+    requests: [OnceLock<IntCounter>; 5],
+    latency: OnceLock<prometheus::Histogram>,
+}
+
+static HANDLES: LazyLock<Handles> = LazyLock::new(|| Handles {
+    http: ROUTE_GROUPS.iter().map(|_| HttpHandles::default()).collect(),
+    webhook_outcomes: (100..600).map(|_| OnceLock::new()).collect(),
+});
 
 /// The route group a request path belongs to: the first segment after `/api/engine/v2` (`systems`,
 /// `webhook`, …), or the path itself for the few top-level routes. Bounded, so labels stay few.
 pub fn route_group(path: &str) -> &'static str {
-    const GROUPS: &[&str] =
-        &["systems", "modules", "triggers", "webhook", "webhooks", "api_keys", "drivers", "events", "openapi.json"];
+    // The first entries of ROUTE_GROUPS are the API's first path segments.
+    const GROUPS: &[&str] = ROUTE_GROUPS.split_at(9).0;
     match path.strip_prefix("/api/engine/v2/") {
         Some(rest) => {
             let first = rest.split('/').next().unwrap_or_default();
@@ -144,5 +191,9 @@ mod tests {
         assert_eq!(route_group("/api/engine/v2/anything-else"), "other");
         assert_eq!(route_group("/healthz"), "healthz");
         assert_eq!(route_group("/random/path"), "other");
+        for path in ["/api/engine/v2/openapi.json", "/api/engine/v2/events", "/metrics", "/readyz"] {
+            assert_ne!(route_group(path), "other", "{path}");
+            assert!(ROUTE_GROUPS.contains(&route_group(path)));
+        }
     }
 }

@@ -39,7 +39,7 @@ pub async fn request_context(
     let status = res.status().as_u16();
     METRICS.observe_http(group, status, started.elapsed());
     if group == "webhook" {
-        METRICS.webhook_outcomes.with_label_values(&[&status.to_string()]).inc();
+        METRICS.webhook_outcome(status);
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HeaderName::from_static(REQUEST_ID), value);
