@@ -168,19 +168,29 @@ impl Batch {
         self.waiters.push(done);
     }
 
-    fn commit(self, store: &SledStore, bus: &EventBus, journal: &mut Journal) {
+    /// `sled_unflushed`: an earlier batch wrote states to sled without flushing it; a durable waiter
+    /// covers those too.
+    fn commit(self, store: &SledStore, bus: &EventBus, journal: &mut Journal, sled_unflushed: &mut bool) {
         let Batch { writes, events, waiters, level } = self;
         let sink = bus.sink().filter(|_| !events.is_empty());
         let mut staged = 0;
         let mut apply = || -> StoreResult<()> {
+            if journal.is_broken() {
+                // The broken file's records since its last good sync may be gone, and a durable waiter
+                // covers them too: every state not yet checkpointed goes into a new file again.
+                journal
+                    .append(store.overlay.fresh().iter().map(|(id, state)| (id, state)))
+                    .map_err(StoreError::Journal)?;
+            }
             match sink {
                 None => {
                     journal.append(writes.iter()).map_err(StoreError::Journal)?;
                     if level >= Level::Durable {
                         journal.sync().map_err(StoreError::Journal)?;
                     }
-                    if level == Level::Flushed {
+                    if level == Level::Flushed || (level == Level::Durable && *sled_unflushed) {
                         store.flush()?;
+                        *sled_unflushed = false;
                     }
                 }
                 Some(sink) => {
@@ -201,6 +211,9 @@ impl Batch {
                         // Earlier batches' journaled states are covered by a durable waiter too.
                         journal.sync().map_err(StoreError::Journal)?;
                         store.flush()?;
+                        *sled_unflushed = false;
+                    } else {
+                        *sled_unflushed = true;
                     }
                 }
             }
@@ -255,6 +268,7 @@ fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::R
     };
     let store = store.blocking();
     let mut last_checkpoint = Instant::now();
+    let mut sled_unflushed = false;
     // `recv` fails only when every sender is gone, which cannot happen before `Stop` arrives.
     loop {
         // Waking when idle lets a quiet journal be checkpointed too.
@@ -279,7 +293,7 @@ fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::R
             if stop {
                 batch.level = Level::Flushed;
             }
-            batch.commit(store, bus, &mut journal);
+            batch.commit(store, bus, &mut journal, &mut sled_unflushed);
             METRICS.commit_batch_size.observe(f64::from(jobs_taken));
             METRICS.commit_latency.observe(started.elapsed().as_secs_f64());
             if stop {

@@ -73,6 +73,11 @@ impl Journal {
         self.file.len()
     }
 
+    /// A write or sync failed in the current file: what it held since its last good sync is in doubt.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
     /// Appends the states in one write; they are durable after [`Journal::sync`].
     pub fn append<'a>(&mut self, states: impl Iterator<Item = (&'a InstanceId, &'a InstanceState)>) -> io::Result<()> {
         self.buf.clear();

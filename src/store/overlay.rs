@@ -82,6 +82,11 @@ impl Overlay {
     pub fn fresh_len(&self) -> usize {
         self.read().fresh.len()
     }
+
+    /// A copy of the states not yet handed to a checkpoint.
+    pub fn fresh(&self) -> Vec<(InstanceId, InstanceState)> {
+        self.read().fresh.iter().map(|(id, state)| (id.clone(), state.clone())).collect()
+    }
 }
 
 #[cfg(test)]
