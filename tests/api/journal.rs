@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 
-use crate::crash::{admin_json, start, webhook_instance};
+use crate::crash::{admin_json, start, webhook_instance, Server};
 
 /// The journal's files and their sizes, oldest first.
 fn journal_files(data_dir: &Path) -> Vec<(PathBuf, u64)> {
@@ -36,6 +36,12 @@ fn records_end(bytes: &[u8]) -> usize {
     at
 }
 
+/// The instance's webhook URL with its secret in the query, on `server`.
+fn notify_url(server: &Server, inst: &serde_json::Value) -> String {
+    let (id, secret) = (inst["id"].as_str().unwrap(), inst["webhook_secret"].as_str().unwrap());
+    server.api(&format!("/webhook/{id}/notify?secret={secret}"))
+}
+
 fn journal_bytes(data_dir: &Path) -> u64 {
     journal_files(data_dir).iter().map(|(_, len)| len).sum()
 }
@@ -47,7 +53,7 @@ async fn fires_on_both_sides_of_a_checkpoint_survive_sigkill_and_the_journal_is_
     let server = start(dir.path());
     let (sys_id, inst) = webhook_instance(&client, &server, "Journaled").await;
     let inst_id = inst["id"].as_str().unwrap().to_owned();
-    let notify = server.api(&format!("/webhook/{inst_id}/notify?secret={}", inst["webhook_secret"].as_str().unwrap()));
+    let notify = notify_url(&server, &inst);
     let fire = |n: usize| {
         let (client, notify) = (client.clone(), notify.clone());
         async move {
@@ -95,7 +101,7 @@ async fn a_torn_journal_tail_is_ignored_and_the_records_before_it_are_kept() {
     let server = start(dir.path());
     let (sys_id, inst) = webhook_instance(&client, &server, "Torn").await;
     let inst_id = inst["id"].as_str().unwrap().to_owned();
-    let notify = server.api(&format!("/webhook/{inst_id}/notify?secret={}", inst["webhook_secret"].as_str().unwrap()));
+    let notify = notify_url(&server, &inst);
     for _ in 0..5 {
         assert_eq!(client.post(&notify).send().await.unwrap().status(), 202);
     }
@@ -112,7 +118,7 @@ async fn a_torn_journal_tail_is_ignored_and_the_records_before_it_are_kept() {
     let server = start(dir.path());
     let state = admin_json(&client, Method::GET, server.api(&format!("/systems/{sys_id}/triggers/{inst_id}"))).await;
     assert_eq!(state["trigger_count"], 5);
-    let notify = server.api(&format!("/webhook/{inst_id}/notify?secret={}", inst["webhook_secret"].as_str().unwrap()));
+    let notify = notify_url(&server, &inst);
     let answer: serde_json::Value = client.post(&notify).send().await.unwrap().json().await.unwrap();
     assert_eq!(answer["trigger_count"], 6, "the server writes on after the torn tail");
     server.kill_and_collect_logs();
