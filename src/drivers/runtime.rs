@@ -1,8 +1,10 @@
-//! Running modules. Each module is a task that owns its driver value and takes calls one at a time
-//! from a bounded mailbox. A call that overruns the timeout is abandoned (its future dropped) and
+//! Running modules. Each module owns one driver value behind a fair (first come, first served) lock,
+//! so it takes calls one at a time. A call runs as a task on the caller's own thread: no hop to another
+//! thread when the module is free, and a caller that goes away does not cut a call short. A call
+//! that overruns the timeout (waiting for its turn included) is abandoned (its future dropped) and
 //! reported as a timeout; a call that panics is reported as a driver error and the driver is started
-//! afresh, keeping the module's status map. Nothing outside the module is affected by either. The task
-//! runs in a `module` tracing span, so a driver's log lines name their module.
+//! afresh, keeping the module's status map. Nothing outside the module is affected by either. Calls
+//! run in a `module` tracing span, so a driver's log lines name their module.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
@@ -13,7 +15,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use serde_json::{Map, Value};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -23,8 +25,6 @@ use super::DriverRegistry;
 use crate::domain::module::Module;
 use crate::domain::ModuleId;
 
-const MAILBOX: usize = 64;
-
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallError {
     #[error("the driver did not answer within {0:?}")]
@@ -33,6 +33,8 @@ pub enum CallError {
     Driver(DriverError),
     #[error("the driver panicked and its module was restarted")]
     Panicked,
+    #[error("the module was stopped")]
+    Stopped,
     #[error("the module's driver {0:?} is not registered")]
     UnknownDriver(String),
 }
@@ -47,9 +49,41 @@ enum Done {
     Response(WebhookResponse),
 }
 
-struct Envelope {
-    job: Job,
-    reply: oneshot::Sender<Result<Done, CallError>>,
+/// One started module: its driver (`None` until a start succeeds) and what restarts it.
+struct Cell {
+    entry: DriverEntry,
+    ctx: ModuleContext,
+    driver: tokio::sync::Mutex<Option<Box<dyn Driver>>>,
+    /// Cancelled when the module is removed, restarted with new settings, or the engine stops.
+    stop: CancellationToken,
+    span: tracing::Span,
+}
+
+impl Cell {
+    async fn run(&self, job: Job) -> Result<Done, CallError> {
+        let mut driver = self.driver.lock().await;
+        if self.stop.is_cancelled() {
+            return Err(CallError::Stopped);
+        }
+        if driver.is_none() {
+            *driver = Some(start_driver(&self.entry, &self.ctx)?);
+        }
+        let Some(active) = driver.as_mut() else { return Err(CallError::Stopped) };
+        let work = async {
+            match job {
+                Job::Call { function, args } => active.call(&function, args).await.map(Done::Value),
+                Job::Webhook { function, request } => active.webhook(&function, request).await.map(Done::Response),
+            }
+        };
+        match AssertUnwindSafe(work).catch_unwind().await {
+            Ok(result) => result.map_err(CallError::Driver),
+            Err(_) => {
+                tracing::error!(module = %self.ctx.module_id, driver = %self.entry.descriptor.name, "driver panicked; restarting");
+                *driver = start_driver(&self.entry, &self.ctx).ok();
+                Err(CallError::Panicked)
+            }
+        }
+    }
 }
 
 struct Running {
@@ -57,8 +91,7 @@ struct Running {
     fingerprint: u64,
     /// The module value last seen to have that fingerprint: the same value again needs no new one.
     seen: Arc<Module>,
-    mailbox: mpsc::Sender<Envelope>,
-    stop: CancellationToken,
+    cell: Arc<Cell>,
 }
 
 pub struct ModuleRuntime {
@@ -98,19 +131,18 @@ impl ModuleRuntime {
             .in_system(system)
     }
 
-    /// The module's mailbox, starting (or restarting, if its settings changed) its task.
-    fn mailbox(&self, module: &Arc<Module>) -> Result<mpsc::Sender<Envelope>, CallError> {
+    /// The running module, starting it (or restarting it, if its settings changed).
+    fn cell(&self, module: &Arc<Module>) -> Result<Arc<Cell>, CallError> {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = running.get(&module.id).filter(|r| Arc::ptr_eq(&r.seen, module) && !r.mailbox.is_closed()) {
-            return Ok(r.mailbox.clone());
-        }
-        let print = fingerprint(module);
-        if let Some(r) = running.get_mut(&module.id) {
-            if r.fingerprint == print && !r.mailbox.is_closed() {
+        if let Some(r) = running.get_mut(&module.id).filter(|r| !r.cell.stop.is_cancelled()) {
+            // Comparing pointers first spares serialising the settings on every call.
+            if Arc::ptr_eq(&r.seen, module) || r.fingerprint == fingerprint(module) {
                 r.seen = Arc::clone(module);
-                return Ok(r.mailbox.clone());
+                return Ok(Arc::clone(&r.cell));
             }
-            r.stop.cancel();
+        }
+        if let Some(r) = running.remove(&module.id) {
+            r.cell.stop.cancel();
         }
         let entry = self
             .registry
@@ -123,28 +155,31 @@ impl ModuleRuntime {
             settings: module.settings.clone(),
             status: self.status_handle(module),
         };
-        let (tx, rx) = mpsc::channel(MAILBOX);
-        let stop = self.shutdown.child_token();
-        // Started here rather than in the task so the initial status exists once this returns.
+        // Started here rather than at the first call so the initial status exists once this returns.
         let driver = start_driver(&entry, &ctx).ok();
         // Everything a driver logs carries its module and driver.
         let span = tracing::info_span!("module", module_id = %module.id, driver = %module.driver);
-        tokio::spawn(run_module(entry, ctx, driver, rx, self.call_timeout, stop.clone()).instrument(span));
+        let stop = self.shutdown.child_token();
+        let cell = Arc::new(Cell { entry, ctx, driver: tokio::sync::Mutex::new(driver), stop, span });
+        tokio::spawn(drop_when_stopped(Arc::clone(&cell)));
         running.insert(
             module.id.clone(),
-            Running { fingerprint: print, seen: Arc::clone(module), mailbox: tx.clone(), stop },
+            Running { fingerprint: fingerprint(module), seen: Arc::clone(module), cell: Arc::clone(&cell) },
         );
-        Ok(tx)
+        Ok(cell)
     }
 
     async fn dispatch(&self, module: &Arc<Module>, job: Job) -> Result<Done, CallError> {
-        let mailbox = self.mailbox(module)?;
-        let (reply, answer) = oneshot::channel();
-        let exchange = async {
-            mailbox.send(Envelope { job, reply }).await.map_err(|_| CallError::Panicked)?;
-            answer.await.map_err(|_| CallError::Panicked)?
-        };
-        tokio::time::timeout(self.call_timeout, exchange).await.map_err(|_| CallError::Timeout(self.call_timeout))?
+        let cell = self.cell(module)?;
+        let timeout = self.call_timeout;
+        let span = cell.span.clone();
+        // A task of its own, so the call completes even if its caller is cancelled; spawned from a
+        // current-thread runtime (an HTTP worker) it runs on that same thread.
+        let call = tokio::spawn(
+            async move { tokio::time::timeout(timeout, cell.run(job)).await.map_err(|_| CallError::Timeout(timeout))? }
+                .instrument(span),
+        );
+        call.await.map_err(|_| CallError::Panicked)?
     }
 
     pub async fn call(&self, module: &Arc<Module>, function: &str, args: Args) -> Result<Value, CallError> {
@@ -168,17 +203,24 @@ impl ModuleRuntime {
 
     /// The module's status map, starting the module if it is not running so its initial status exists.
     pub fn status(&self, module: &Arc<Module>) -> Result<Map<String, Value>, CallError> {
-        self.mailbox(module)?;
+        self.cell(module)?;
         Ok(self.status_handle(module).snapshot())
     }
 
     /// Stops a deleted module and forgets its status.
     pub fn remove(&self, id: &ModuleId) {
         if let Some(r) = self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(id) {
-            r.stop.cancel();
+            r.cell.stop.cancel();
         }
         self.statuses.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
+}
+
+/// Drops a stopped module's driver once the call it may be running ends (a driver may hold
+/// connections that close on drop).
+async fn drop_when_stopped(cell: Arc<Cell>) {
+    cell.stop.cancelled().await;
+    cell.driver.lock().await.take();
 }
 
 fn start_driver(entry: &DriverEntry, ctx: &ModuleContext) -> Result<Box<dyn Driver>, CallError> {
@@ -186,52 +228,5 @@ fn start_driver(entry: &DriverEntry, ctx: &ModuleContext) -> Result<Box<dyn Driv
         Ok(Ok(driver)) => Ok(driver),
         Ok(Err(e)) => Err(CallError::Driver(e)),
         Err(_) => Err(CallError::Panicked),
-    }
-}
-
-async fn run_module(
-    entry: DriverEntry,
-    ctx: ModuleContext,
-    mut driver: Option<Box<dyn Driver>>,
-    mut mailbox: mpsc::Receiver<Envelope>,
-    call_timeout: Duration,
-    stop: CancellationToken,
-) {
-    loop {
-        let envelope = tokio::select! {
-            envelope = mailbox.recv() => envelope,
-            _ = stop.cancelled() => None,
-        };
-        let Some(Envelope { job, reply }) = envelope else { return };
-        if reply.is_closed() {
-            continue; // The caller already gave up.
-        }
-        if driver.is_none() {
-            match start_driver(&entry, &ctx) {
-                Ok(d) => driver = Some(d),
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                    continue;
-                }
-            }
-        }
-        let Some(active) = driver.as_mut() else { continue };
-        let work = async {
-            match job {
-                Job::Call { function, args } => active.call(&function, args).await.map(Done::Value),
-                Job::Webhook { function, request } => active.webhook(&function, request).await.map(Done::Response),
-            }
-        };
-        let outcome = tokio::time::timeout(call_timeout, AssertUnwindSafe(work).catch_unwind()).await;
-        let result = match outcome {
-            Err(_) => Err(CallError::Timeout(call_timeout)),
-            Ok(Err(_)) => {
-                tracing::error!(module = %ctx.module_id, driver = %entry.descriptor.name, "driver panicked; restarting");
-                driver = start_driver(&entry, &ctx).ok();
-                Err(CallError::Panicked)
-            }
-            Ok(Ok(r)) => r.map_err(CallError::Driver),
-        };
-        let _ = reply.send(result);
     }
 }

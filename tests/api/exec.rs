@@ -1,5 +1,7 @@
 //! `exec=true`: a trigger webhook passing the HTTP request to a module's webhook method.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -181,6 +183,18 @@ async fn driver_failures_map_to_gateway_errors_and_the_module_survives() {
     assert_eq!(other.status(), 200, "other modules were never affected");
     let calls = rig.app.post(&format!("/systems/{}/Probe_1/calls", rig.system), &json!([])).await;
     assert_eq!(json(calls).await, 2, "the panic restarted the driver: only the echo and this call counted");
+}
+
+#[tokio::test]
+async fn a_call_whose_caller_hangs_up_still_runs_to_the_end() {
+    let rig = Rig::new(true).await;
+    let gone = rig.app.client.post(rig.url("Probe_1", "nap")).timeout(Duration::from_millis(30)).send().await;
+    assert!(gone.is_err(), "the caller gave up before the driver answered");
+    assert_eq!(rig.status("Probe_1").await.get("napped"), None, "the driver is still asleep");
+    eventually(3, "the abandoned call to finish", || async {
+        (rig.status("Probe_1").await.get("napped") == Some(&json!(true))).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

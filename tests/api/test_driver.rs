@@ -22,6 +22,7 @@ impl Driver for Probe {
             .function(FunctionDescriptor::new("fail", "Returns a driver error").webhook())
             .function(FunctionDescriptor::new("slow", "Never answers in time").webhook())
             .function(FunctionDescriptor::new("panic", "Panics").webhook())
+            .function(FunctionDescriptor::new("nap", "Sleeps 150 ms, then sets `napped`").webhook())
             .function(FunctionDescriptor::new("bad_status", "Answers status 42").webhook())
             .function(FunctionDescriptor::new("admin_hook", "An admin-only webhook method").webhook().admin_only())
             .function(FunctionDescriptor::new("calls", "How many calls this driver value has seen"))
@@ -93,6 +94,11 @@ impl Driver for Probe {
             "slow" => {
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 Ok(WebhookResponse::new(200))
+            }
+            "nap" => {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                self.status.set("napped", json!(true));
+                Ok(WebhookResponse::new(204))
             }
             "panic" => panic!("probe panic"),
             "bad_status" => Ok(WebhookResponse::new(42)),

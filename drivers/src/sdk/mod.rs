@@ -1,5 +1,5 @@
 //! The driver API. A driver is a type implementing [`Driver`]; a module is one running instance of it,
-//! fed calls one at a time from its mailbox by the engine.
+//! given calls one at a time, in arrival order, by the engine.
 
 mod args;
 mod descriptor;
