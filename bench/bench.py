@@ -238,10 +238,14 @@ def cmd_report(a):
     rows = []
     with open(a.rows) as f:
         for line in f:
-            name, wrk_file, rss_kb = line.rstrip("\n").split("\t")
+            name, wrk_file, rss_kb, refs = line.rstrip("\n").split("\t")
             with open(wrk_file) as wf:
-                rows.append((name, json.load(wf), int(rss_kb)))
-    bare = next((w for n, w, _ in rows if n.startswith("bare")), None)
+                w = json.load(wf)
+            bare = []
+            for ref in filter(None, refs.split(",")):
+                with open(ref) as rf:
+                    bare.append(json.load(rf)["rps"])
+            rows.append((name, w, int(rss_kb), bare))
     out = []
     out.append(f"# Switchboard benchmark ({time.strftime('%Y-%m-%d %H:%M %Z')})")
     out.append("")
@@ -249,8 +253,12 @@ def cmd_report(a):
     out.append("")
     out.append("| scenario | requests/s | p50 | p99 | errors | server RSS | ratio to the bare handler |")
     out.append("|---|---:|---:|---:|---|---:|---:|")
-    for name, w, rss in rows:
-        ratio = f"{w['rps'] / bare['rps']:.2f}" if bare and bare["rps"] else "n/a"
+    for name, w, rss, bare in rows:
+        if bare:
+            mean = sum(bare) / len(bare)
+            ratio = f"{w['rps'] / mean:.2f} (of {mean:,.0f}/s)" if mean else "n/a"
+        else:
+            ratio = "reference"
         out.append(
             f"| {name} | {w['rps']:,.0f} | {fmt_ms(w['p50_us'])} | {fmt_ms(w['p99_us'])} | {fmt_errors(w)} "
             f"| {rss / 1024:.1f} MiB | {ratio} |"

@@ -5,12 +5,14 @@
 #   (a) POST trigger webhooks without exec, spread over 10,000 instances
 #   (b) POST trigger webhooks with exec to Display_1.request, spread the same way
 #   (c) admin GET of one trigger instance
-#   and load (a) against examples/bare_actix, the framework's ceiling;
+#   and load (a) against examples/bare_actix, the framework's ceiling, before and after each scenario;
 # checks that the instances' trigger_count sum equals the 202s wrk saw in (a), records server RSS, and
 # times start-up with 100,000 stored instances. Prints one table and writes it to bench/results.md.
 #
-# Every measured run follows a warm-up run of the same load (BENCH_WARMUP seconds, default 10), against
-# Switchboard and the bare handler alike, so that both are measured in their steady state.
+# Every measured Switchboard run follows a warm-up run of the same load (BENCH_WARMUP seconds, default 10),
+# and so does the bare handler's first run, so that both are measured in their steady state. This machine's
+# speed drifts by ±15 % over minutes, so the bare handler is measured again right before and right after
+# every scenario, and each scenario's ratio is to the mean of those two bare runs.
 #
 # Environment: BENCH_DURATION (seconds per scenario, default 15), BENCH_WARMUP (10), BENCH_CONNECTIONS (64),
 # BENCH_THREADS (2), BENCH_PORT (18080), BENCH_BARE_PORT (18081), BENCH_SEED_INSTANCES (100000),
@@ -146,6 +148,25 @@ warm_up() { # id, base url, method, paths file, body, then extra wrk arguments (
     -s "$ROOT/bench/wrk.lua" "$url/" -- "$method" "$paths" "$body" >"$WORK/$id.warmup.txt"
 }
 
+# --- the bare handler, measured between the scenarios ------------------------------------------------
+log "starting examples/bare_actix on $HOST:$BARE_PORT"
+"$ROOT/target/release/examples/bare_actix" "$HOST:$BARE_PORT" >>"$WORK/bare.log" 2>&1 &
+BARE_PID=$!
+PIDS+=("$BARE_PID")
+"${BENCH_PY[@]}" wait --base "$BARE_URL" --path / --any --timeout 30
+
+JSON=(-H "Content-Type: application/json")
+BODY='{"power": true}'
+BARE_RUNS=0
+bare_run() { # the next bare run, as a table row; leaves its id in BARE_ID
+  BARE_RUNS=$((BARE_RUNS + 1))
+  BARE_ID="bare$BARE_RUNS"
+  run_wrk "$BARE_ID" "bare actix-web handler, load (a), run $BARE_RUNS" "$BARE_URL" POST "$WORK/paths_notify.txt" \
+    "$BODY" "${JSON[@]}"
+  printf '%s\t%s\t%s\t\n' "bare actix-web handler, load (a), run $BARE_RUNS" "$WORK/$BARE_ID.json" \
+    "$(rss_kb "$BARE_PID")" >>"$ROWS"
+}
+
 # --- Switchboard: 10,000 instances and scenarios (a), (b), (c) -------------------------------------
 log "starting switchboard on $HOST:$SB_PORT"
 start_server "$WORK/data" "$WORK/switchboard.log"
@@ -156,14 +177,18 @@ SYSTEM=$(jget "$WORK/setup.json" system)
 RSS_CREATED=$(rss_kb "$SB_PID")
 echo "bench: server RSS after creating the instances: $(mib "$RSS_CREATED")" >&2
 
-JSON=(-H "Content-Type: application/json")
-BODY='{"power": true}'
+warm_up bare "$BARE_URL" POST "$WORK/paths_notify.txt" "$BODY" "${JSON[@]}"
+bare_run
+BEFORE=$BARE_ID
 warm_up a "$SB_URL" POST "$WORK/paths_notify.txt" "$BODY" "${JSON[@]}"
 "${BENCH_PY[@]}" count --base "$SB_URL" --key "$KEY" --system "$SYSTEM" >"$WORK/count_before.json"
 
 run_wrk a "(a) POST notify, no exec, spread over $INSTANCES instances" "$SB_URL" POST "$WORK/paths_notify.txt" "$BODY" "${JSON[@]}"
 RSS_A=$(rss_kb "$SB_PID")
-printf '%s\t%s\t%s\n' "(a) notify, no exec, $INSTANCES instances" "$WORK/a.json" "$RSS_A" >>"$ROWS"
+bare_run
+printf '%s\t%s\t%s\t%s\n' "(a) notify, no exec, $INSTANCES instances" "$WORK/a.json" "$RSS_A" \
+  "$WORK/$BEFORE.json,$WORK/$BARE_ID.json" >>"$ROWS"
+BEFORE=$BARE_ID
 
 log "reading every instance's trigger_count"
 "${BENCH_PY[@]}" count --base "$SB_URL" --key "$KEY" --system "$SYSTEM" >"$WORK/count_after.json"
@@ -187,28 +212,23 @@ echo "bench: $COUNT_LINE" >&2
 warm_up b "$SB_URL" POST "$WORK/paths_exec.txt" "$BODY" "${JSON[@]}"
 run_wrk b "(b) POST notify + exec Display_1.request {\"power\": true}, spread over $INSTANCES instances" "$SB_URL" POST "$WORK/paths_exec.txt" "$BODY" "${JSON[@]}"
 RSS_B=$(rss_kb "$SB_PID")
-printf '%s\t%s\t%s\n' "(b) notify + exec Display_1.request" "$WORK/b.json" "$RSS_B" >>"$ROWS"
+bare_run
+printf '%s\t%s\t%s\t%s\n' "(b) notify + exec Display_1.request" "$WORK/b.json" "$RSS_B" \
+  "$WORK/$BEFORE.json,$WORK/$BARE_ID.json" >>"$ROWS"
+BEFORE=$BARE_ID
 
 warm_up c "$SB_URL" GET "$WORK/path_admin.txt" "" -H "X-API-Key: $KEY"
 run_wrk c "(c) admin GET /systems/{sys}/triggers/{trig}, one instance" "$SB_URL" GET "$WORK/path_admin.txt" "" -H "X-API-Key: $KEY"
 RSS_C=$(rss_kb "$SB_PID")
-printf '%s\t%s\t%s\n' "(c) admin GET one instance" "$WORK/c.json" "$RSS_C" >>"$ROWS"
+bare_run
+printf '%s\t%s\t%s\t%s\n' "(c) admin GET one instance" "$WORK/c.json" "$RSS_C" \
+  "$WORK/$BEFORE.json,$WORK/$BARE_ID.json" >>"$ROWS"
+stop_pid "$BARE_PID"
 
 log "stopping switchboard (SIGTERM)"
 STOP_START=$(date +%s%N)
 stop_pid "$SB_PID"
 STOP_MS=$((($(date +%s%N) - STOP_START) / 1000000))
-
-# --- the bare handler ------------------------------------------------------------------------------
-log "starting examples/bare_actix on $HOST:$BARE_PORT"
-"$ROOT/target/release/examples/bare_actix" "$HOST:$BARE_PORT" >>"$WORK/bare.log" 2>&1 &
-BARE_PID=$!
-PIDS+=("$BARE_PID")
-"${BENCH_PY[@]}" wait --base "$BARE_URL" --path / --any --timeout 30
-warm_up bare "$BARE_URL" POST "$WORK/paths_notify.txt" "$BODY" "${JSON[@]}"
-run_wrk bare "bare actix-web handler, load (a)" "$BARE_URL" POST "$WORK/paths_notify.txt" "$BODY" "${JSON[@]}"
-printf '%s\t%s\t%s\n' "bare actix-web handler, load (a)" "$WORK/bare.json" "$(rss_kb "$BARE_PID")" >>"$ROWS"
-stop_pid "$BARE_PID"
 
 # --- start-up with 100,000 stored instances --------------------------------------------------------
 log "seeding a fresh data directory with $SEED_INSTANCES instances"
@@ -242,7 +262,7 @@ rm -f "$WORK/startup.pid"
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || COMMIT="$COMMIT + uncommitted changes"
 CPU=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-HEADER="Commit $COMMIT. $(nproc) cores ($CPU); wrk and the server share them. wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --timeout 5s after a ${WARMUP} s warm-up run of the same load (Switchboard and the bare handler alike), a random path per request from the 10,000 instances' webhook paths in (a), (b) and the bare run; POST body \`$BODY\`. Per-instance rate limit raised to 1000000/s, burst 1000000. Latencies are wrk's exact percentiles; errors are non-2xx responses plus socket errors (connect, read, write, timeout). Server RSS is VmRSS right after each run."
+HEADER="Commit $COMMIT. $(nproc) cores ($CPU); wrk and the server share them. wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --timeout 5s after a ${WARMUP} s warm-up run of the same load (each Switchboard scenario, and the bare handler once), a random path per request from the 10,000 instances' webhook paths in (a), (b) and the bare run; POST body \`$BODY\`. Per-instance rate limit raised to 1000000/s, burst 1000000. Latencies are wrk's exact percentiles; errors are non-2xx responses plus socket errors (connect, read, write, timeout). Server RSS is VmRSS right after each run. The bare handler runs right before and right after each scenario; a scenario's ratio is to the mean of those two runs."
 SETUP_LINE="Created the $INSTANCES instances through the admin API in $(jget "$WORK/setup.json" seconds) s ($(jget "$WORK/setup.json" per_second)/s). Server RSS after creating them: $(mib "$RSS_CREATED"); after all the load: $(mib "$RSS_C"). Graceful stop (SIGTERM) took $STOP_MS ms."
 
 echo >&2

@@ -5,6 +5,7 @@
 //! acknowledged only after a group-committed flush, so an acknowledged fire survives a crash. Fires
 //! are handed to the action worker and never wait for actions.
 
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, Weak};
 
 use serde_json::json;
@@ -188,11 +189,10 @@ impl TriggerRuntime {
         now: u64,
     ) -> Option<Outcome> {
         let mut live = self.live();
-        if !live.contains_key(&inst.id) {
-            let resumed = Live::resume(stored.take()?);
-            live.insert(inst.id.clone(), resumed);
-        }
-        let entry = live.get_mut(&inst.id)?;
+        let entry = match live.entry(inst.id.clone()) {
+            Entry::Occupied(found) => found.into_mut(),
+            Entry::Vacant(slot) => slot.insert(Live::resume(stored.take()?)),
+        };
         let was_triggered = entry.state.triggered;
         let mut edited_fire = false;
         if entry.shape != Some(shape(spec)) {
