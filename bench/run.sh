@@ -185,9 +185,9 @@ warm_up a "$SB_URL" POST "$WORK/paths_notify.txt" "$BODY" "${JSON[@]}"
 
 run_wrk a "(a) POST notify, no exec, spread over $INSTANCES instances" "$SB_URL" POST "$WORK/paths_notify.txt" "$BODY" "${JSON[@]}"
 RSS_A=$(rss_kb "$SB_PID")
-bare_run
 printf '%s\t%s\t%s\t%s\n' "(a) notify, no exec, $INSTANCES instances" "$WORK/a.json" "$RSS_A" \
-  "$WORK/$BEFORE.json,$WORK/$BARE_ID.json" >>"$ROWS"
+  "$WORK/$BEFORE.json,$WORK/bare$((BARE_RUNS + 1)).json" >>"$ROWS"
+bare_run
 BEFORE=$BARE_ID
 
 log "reading every instance's trigger_count"
@@ -212,17 +212,17 @@ echo "bench: $COUNT_LINE" >&2
 warm_up b "$SB_URL" POST "$WORK/paths_exec.txt" "$BODY" "${JSON[@]}"
 run_wrk b "(b) POST notify + exec Display_1.request {\"power\": true}, spread over $INSTANCES instances" "$SB_URL" POST "$WORK/paths_exec.txt" "$BODY" "${JSON[@]}"
 RSS_B=$(rss_kb "$SB_PID")
-bare_run
 printf '%s\t%s\t%s\t%s\n' "(b) notify + exec Display_1.request" "$WORK/b.json" "$RSS_B" \
-  "$WORK/$BEFORE.json,$WORK/$BARE_ID.json" >>"$ROWS"
+  "$WORK/$BEFORE.json,$WORK/bare$((BARE_RUNS + 1)).json" >>"$ROWS"
+bare_run
 BEFORE=$BARE_ID
 
 warm_up c "$SB_URL" GET "$WORK/path_admin.txt" "" -H "X-API-Key: $KEY"
 run_wrk c "(c) admin GET /systems/{sys}/triggers/{trig}, one instance" "$SB_URL" GET "$WORK/path_admin.txt" "" -H "X-API-Key: $KEY"
 RSS_C=$(rss_kb "$SB_PID")
-bare_run
 printf '%s\t%s\t%s\t%s\n' "(c) admin GET one instance" "$WORK/c.json" "$RSS_C" \
-  "$WORK/$BEFORE.json,$WORK/$BARE_ID.json" >>"$ROWS"
+  "$WORK/$BEFORE.json,$WORK/bare$((BARE_RUNS + 1)).json" >>"$ROWS"
+bare_run
 stop_pid "$BARE_PID"
 
 log "stopping switchboard (SIGTERM)"
