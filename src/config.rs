@@ -23,10 +23,22 @@ pub struct Config {
     /// How long a stopping server waits for in-flight requests.
     pub shutdown_timeout_s: u64,
     pub webhook: WebhookConfig,
+    pub store: StoreConfig,
     pub drivers: DriversConfig,
     pub outbound: OutboundConfig,
     pub smtp: SmtpConfig,
 }
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// 0: a fire is acknowledged once its state is on the device. N: once the operating system has
+    /// it (it survives the process crashing, not the machine), and the journal is synced within N ms.
+    pub sync_interval_ms: u64,
+}
+
+/// The longest `store.sync_interval_ms`: a machine crash may lose this much acknowledged state.
+pub const MAX_SYNC_INTERVAL_MS: u64 = 10_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -131,6 +143,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             shutdown_timeout_s: 30,
             webhook: WebhookConfig::default(),
+            store: StoreConfig::default(),
             drivers: DriversConfig::default(),
             outbound: OutboundConfig::default(),
             smtp: SmtpConfig::default(),
@@ -201,6 +214,9 @@ impl Config {
         }
         if self.webhook.rate_limit_burst == 0 {
             return Err(ConfigError("webhook.rate_limit_burst: must be at least 1".into()));
+        }
+        if self.store.sync_interval_ms > MAX_SYNC_INTERVAL_MS {
+            return Err(ConfigError(format!("store.sync_interval_ms: at most {MAX_SYNC_INTERVAL_MS}")));
         }
         if self.drivers.call_timeout_ms == 0 {
             return Err(ConfigError("drivers.call_timeout_ms: must be at least 1".into()));

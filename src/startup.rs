@@ -87,7 +87,8 @@ impl Application {
         if let Some(sink) = events.sink() {
             store.set_event_sink(sink);
         }
-        let (commit, flusher) = GroupCommit::start(store.clone(), Arc::clone(&events), shutdown.clone())
+        let sync_interval = std::time::Duration::from_millis(config.store.sync_interval_ms);
+        let (commit, flusher) = GroupCommit::start(store.clone(), Arc::clone(&events), shutdown.clone(), sync_interval)
             .context("starting the state journal")?;
         tasks.push(flusher);
         let (runtime, fires) = TriggerRuntime::new(store.clone(), commit, Arc::clone(&events), clock, shutdown.clone());

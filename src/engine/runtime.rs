@@ -398,7 +398,9 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let shutdown = CancellationToken::new();
         let events = EventBus::new();
-        let (commit, committer) = GroupCommit::start(store.clone(), Arc::clone(&events), shutdown.clone()).unwrap();
+        let (commit, committer) =
+            GroupCommit::start(store.clone(), Arc::clone(&events), shutdown.clone(), std::time::Duration::ZERO)
+                .unwrap();
         let clock: Arc<dyn Clock> = ManualClock::starting_at(1_000);
         let (runtime, _fired) = TriggerRuntime::new(store.clone(), commit, events, clock, shutdown.clone());
         let (kept, deleted) = store

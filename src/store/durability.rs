@@ -84,15 +84,20 @@ pub struct GroupCommit {
 impl GroupCommit {
     /// Starts the committer; it stops when `shutdown` is cancelled, after applying and answering
     /// everything queued.
+    /// With a zero `sync_interval` a durable waiter is answered once its state is on the device;
+    /// otherwise once the journal has handed it to the operating system, and the journal is synced at
+    /// most `sync_interval` later.
     pub fn start(
         store: Store,
         events: Arc<EventBus>,
         shutdown: CancellationToken,
+        sync_interval: Duration,
     ) -> StoreResult<(Self, JoinHandle<()>)> {
-        let journal = Journal::create(&store.blocking().journal_dir).map_err(StoreError::Journal)?;
+        let direct = sync_interval.is_zero();
+        let journal = Journal::create_with(&store.blocking().journal_dir, direct).map_err(StoreError::Journal)?;
         let (queue, rx) = mpsc::channel();
         let stopper = queue.clone();
-        let committer = tokio::task::spawn_blocking(move || commit_loop(&store, &events, journal, &rx));
+        let committer = tokio::task::spawn_blocking(move || commit_loop(&store, &events, journal, &rx, sync_interval));
         let task = tokio::spawn(async move {
             shutdown.cancelled().await;
             let _ = stopper.send(Job::Stop);
@@ -170,10 +175,20 @@ impl Batch {
 
     /// `sled_unflushed`: an earlier batch wrote states to sled without flushing it; a durable waiter
     /// covers those too.
-    fn commit(self, store: &SledStore, bus: &EventBus, journal: &mut Journal, sled_unflushed: &mut bool) {
+    /// `defer_sync`: a `Durable` level is met once the journal has the states (the committer syncs it
+    /// within the configured interval); returns whether the journal now holds unsynced records.
+    fn commit(
+        self,
+        store: &SledStore,
+        bus: &EventBus,
+        journal: &mut Journal,
+        sled_unflushed: &mut bool,
+        defer_sync: bool,
+    ) -> bool {
         let Batch { writes, events, waiters, level } = self;
         let sink = bus.sink().filter(|_| !events.is_empty());
         let mut staged = 0;
+        let mut unsynced = false;
         let mut apply = || -> StoreResult<()> {
             if journal.is_broken() {
                 // The broken file's records since its last good sync may be gone, and a durable waiter
@@ -185,8 +200,10 @@ impl Batch {
             match sink {
                 None => {
                     journal.append(writes.iter()).map_err(StoreError::Journal)?;
-                    if level >= Level::Durable {
+                    if level == Level::Flushed || (level == Level::Durable && !defer_sync) {
                         journal.sync().map_err(StoreError::Journal)?;
+                    } else {
+                        unsynced = true;
                     }
                     if level == Level::Flushed || (level == Level::Durable && *sled_unflushed) {
                         store.flush()?;
@@ -233,6 +250,7 @@ impl Batch {
             // A waiter that gave up (its request was cancelled) needs no answer.
             let _ = waiter.send(result.clone());
         }
+        unsynced
     }
 }
 
@@ -255,7 +273,7 @@ fn write_state_tx(
 /// The checkpoint thread's work: the journal files up to a number and the states they hold.
 type CheckpointJob = (u64, Arc<States>);
 
-fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::Receiver<Job>) {
+fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::Receiver<Job>, sync_interval: Duration) {
     let (jobs, checkpoints) = mpsc::channel::<CheckpointJob>();
     let stopping = Arc::new(AtomicBool::new(false));
     let checkpointer = {
@@ -269,10 +287,14 @@ fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::R
     let store = store.blocking();
     let mut last_checkpoint = Instant::now();
     let mut sled_unflushed = false;
+    let defer_sync = !sync_interval.is_zero();
+    // When the journal first held records not yet synced, with a deferred sync.
+    let mut unsynced_since: Option<Instant> = None;
     // `recv` fails only when every sender is gone, which cannot happen before `Stop` arrives.
     loop {
-        // Waking when idle lets a quiet journal be checkpointed too.
-        let first = match rx.recv_timeout(CHECKPOINT_EVERY) {
+        // Waking when idle lets a quiet journal be checkpointed, and a deferred sync happen, in time.
+        let wait = unsynced_since.map_or(CHECKPOINT_EVERY, |t| sync_interval.saturating_sub(t.elapsed()));
+        let first = match rx.recv_timeout(wait) {
             Ok(job) => Some(job),
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             // Cannot happen before `Stop` arrives: the stopper holds a sender until it has sent it.
@@ -293,11 +315,24 @@ fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::R
             if stop {
                 batch.level = Level::Flushed;
             }
-            batch.commit(store, bus, &mut journal, &mut sled_unflushed);
+            let synced = batch.level == Level::Flushed || (batch.level == Level::Durable && !defer_sync);
+            let unsynced = batch.commit(store, bus, &mut journal, &mut sled_unflushed, defer_sync);
+            if synced {
+                unsynced_since = None;
+            } else if unsynced {
+                unsynced_since.get_or_insert_with(Instant::now);
+            }
             METRICS.commit_batch_size.observe(f64::from(jobs_taken));
             METRICS.commit_latency.observe(started.elapsed().as_secs_f64());
             if stop {
                 break;
+            }
+        }
+        if unsynced_since.is_some_and(|t| t.elapsed() >= sync_interval) {
+            // A failure marks the journal broken: the next batch writes the unsynced states again.
+            match journal.sync() {
+                Ok(()) => unsynced_since = None,
+                Err(e) => tracing::error!(error = %e, "syncing the state journal failed"),
             }
         }
         let due = last_checkpoint.elapsed() >= CHECKPOINT_EVERY || journal.len() >= CHECKPOINT_BYTES;

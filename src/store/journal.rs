@@ -42,6 +42,9 @@ pub struct Journal {
     /// A write or sync failed: what the file holds after its last good sync is unknown.
     broken: bool,
     buf: Vec<u8>,
+    /// Files are written with `O_DIRECT | O_DSYNC` (each write durable on return) rather than through
+    /// the page cache (durable at [`Journal::sync`]).
+    direct: bool,
 }
 
 impl Journal {
@@ -50,8 +53,14 @@ impl Journal {
         data_dir.join(DIR)
     }
 
-    /// Starts a new file after every one already in `dir`.
+    /// Starts a new file after every one already in `dir`; its writes are durable on return.
+    #[cfg(test)]
     pub fn create(dir: &Path) -> io::Result<Self> {
+        Self::create_with(dir, true)
+    }
+
+    /// [`Journal::create`], writing through the page cache when `direct` is false.
+    pub fn create_with(dir: &Path, direct: bool) -> io::Result<Self> {
         if !dir.exists() {
             fs::create_dir_all(dir)?;
             if let Some(parent) = dir.parent() {
@@ -61,8 +70,8 @@ impl Journal {
         // After kept files' numbers too: a reused file must never get the number its old records carry.
         let journal = files(dir)?.into_iter().map(|(seq, _, _)| seq);
         let after = journal.chain(numbered(dir, FREE_EXT)?.into_iter().map(|(seq, _)| seq)).max().unwrap_or(0);
-        let (seq, file) = new_file(dir, after)?;
-        Ok(Self { dir: dir.to_owned(), file, seq, broken: false, buf: Vec::new() })
+        let (seq, file) = new_file(dir, after, direct)?;
+        Ok(Self { dir: dir.to_owned(), file, seq, broken: false, buf: Vec::new(), direct })
     }
 
     pub fn seq(&self) -> u64 {
@@ -132,7 +141,7 @@ impl Journal {
     }
 
     fn switch(&mut self) -> io::Result<()> {
-        let (seq, file) = new_file(&self.dir, self.seq)?;
+        let (seq, file) = new_file(&self.dir, self.seq, self.direct)?;
         (self.seq, self.file, self.broken) = (seq, file, false);
         Ok(())
     }
@@ -219,7 +228,7 @@ fn file_name(seq: u64, ext: &str) -> String {
 
 /// A new file numbered after `after`, skipping numbers a failed earlier attempt left behind; a file
 /// kept for reuse when there is one.
-fn new_file(dir: &Path, after: u64) -> io::Result<(u64, JournalFile)> {
+fn new_file(dir: &Path, after: u64, direct: bool) -> io::Result<(u64, JournalFile)> {
     let mut seq = after + 1;
     loop {
         let path = dir.join(file_name(seq, EXT));
@@ -233,7 +242,7 @@ fn new_file(dir: &Path, after: u64) -> io::Result<(u64, JournalFile)> {
             Ok(()) => {
                 // The new name must survive a crash for the records synced into it to be found.
                 sync_dir(dir)?;
-                return Ok((seq, JournalFile::open(&path)?));
+                return Ok((seq, JournalFile::open(&path, direct)?));
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && seq < after + 64 => seq += 1,
             Err(e) => return Err(e),

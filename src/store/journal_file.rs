@@ -29,9 +29,9 @@ pub struct JournalFile {
 }
 
 impl JournalFile {
-    /// Opens an existing file for writing from its start.
-    pub fn open(path: &Path) -> io::Result<Self> {
-        Self::open_trying(path, true)
+    /// Opens an existing file for writing from its start, direct if `direct` and the filesystem allows.
+    pub fn open(path: &Path, direct: bool) -> io::Result<Self> {
+        Self::open_trying(path, direct)
     }
 
     fn open_trying(path: &Path, direct: bool) -> io::Result<Self> {

@@ -163,6 +163,7 @@ fn the_binary_refuses_invalid_settings_and_names_the_key() {
             "rate_limit_per_second",
         ),
         ("burst of zero", vec![("SWITCHBOARD_WEBHOOK__RATE_LIMIT_BURST", "0")], vec![], "rate_limit_burst"),
+        ("sync interval over 10 s", vec![("SWITCHBOARD_STORE__SYNC_INTERVAL_MS", "10001")], vec![], "sync_interval_ms"),
         ("max body of zero", vec![("SWITCHBOARD_WEBHOOK__MAX_BODY_BYTES", "0")], vec![], "max_body_bytes"),
         (
             "public_url that is not http",

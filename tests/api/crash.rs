@@ -166,6 +166,39 @@ async fn acknowledged_fires_survive_sigkill_and_secrets_stay_out_of_logs() {
 }
 
 #[tokio::test]
+async fn with_a_sync_interval_acknowledged_fires_survive_the_process_being_killed() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let client = reqwest::Client::new();
+    // Longer than the test: nothing is synced before the kill, so the fires live only in the page cache.
+    let server = start_with(dir.path(), &[("SWITCHBOARD_STORE__SYNC_INTERVAL_MS", "10000")]);
+    let system = create(&client, server.api("/systems"), json!({"name": "Relaxed room"})).await;
+    let trigger = create(
+        &client,
+        server.api("/triggers"),
+        json!({"name": "Counter", "enable_webhook": true, "supported_methods": ["POST"]}),
+    )
+    .await;
+    let sys_id = system["id"].as_str().unwrap();
+    let inst =
+        create(&client, server.api(&format!("/systems/{sys_id}/triggers")), json!({"trigger_id": trigger["id"]})).await;
+    let inst_id = inst["id"].as_str().unwrap();
+    let url = server.api(&format!("/webhook/{inst_id}/notify/{}", inst["webhook_secret"].as_str().unwrap()));
+
+    let calls = (0..60).map(|_| {
+        let (client, url) = (client.clone(), url.clone());
+        async move { client.post(url).send().await.unwrap().json::<Value>().await.unwrap() }
+    });
+    let acked = join_all(calls).await.iter().filter(|a| a["fired"] == true).count();
+    server.kill_and_collect_logs();
+
+    let server = start(dir.path());
+    let state =
+        admin_json(&client, reqwest::Method::GET, server.api(&format!("/systems/{sys_id}/triggers/{inst_id}"))).await;
+    assert_eq!(acked, 60);
+    assert_eq!(state["trigger_count"], 60, "a killed process loses no acknowledged fire");
+}
+
+#[tokio::test]
 async fn sigterm_lets_an_in_flight_webhook_finish_and_keeps_its_fire() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
