@@ -171,16 +171,7 @@ async fn with_a_sync_interval_acknowledged_fires_survive_the_process_being_kille
     let client = reqwest::Client::new();
     // Longer than the test: nothing is synced before the kill, so the fires live only in the page cache.
     let server = start_with(dir.path(), &[("SWITCHBOARD_STORE__SYNC_INTERVAL_MS", "10000")]);
-    let system = create(&client, server.api("/systems"), json!({"name": "Relaxed room"})).await;
-    let trigger = create(
-        &client,
-        server.api("/triggers"),
-        json!({"name": "Counter", "enable_webhook": true, "supported_methods": ["POST"]}),
-    )
-    .await;
-    let sys_id = system["id"].as_str().unwrap();
-    let inst =
-        create(&client, server.api(&format!("/systems/{sys_id}/triggers")), json!({"trigger_id": trigger["id"]})).await;
+    let (sys_id, inst) = webhook_instance(&client, &server, "Relaxed room").await;
     let inst_id = inst["id"].as_str().unwrap();
     let url = server.api(&format!("/webhook/{inst_id}/notify/{}", inst["webhook_secret"].as_str().unwrap()));
 
