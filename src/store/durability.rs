@@ -1,6 +1,7 @@
 //! Group commit of instance state. Writers queue their new state and, when they must answer a client,
 //! wait for it to be applied (visible to readers) or applied and durable. One thread takes everything
-//! queued at once: it appends the states to the journal, syncs it once for all durable waiters, and
+//! queued at once: it appends the states to the journal, syncs it once for all durable waiters (or, with
+//! a sync interval, leaves the sync to a timer: see [`GroupCommit::start`]), and
 //! publishes them in the overlay, so concurrent fires share one fdatasync and the request path never
 //! makes a storage call of its own. A batch that carries events for the durable sink goes through one
 //! sled transaction with the events' deliveries and a sled flush instead.
@@ -43,7 +44,8 @@ pub enum Level {
     /// Visible to readers.
     #[default]
     Applied,
-    /// Survives a crash (in the journal or sled).
+    /// Survives a crash (in the journal or sled); with a sync interval, a crash of the process only, and
+    /// of the machine once the interval has passed.
     Durable,
     /// Durable, and sled flushed too: for changes written to sled directly (admin writes).
     Flushed,
@@ -176,7 +178,7 @@ impl Batch {
     /// `sled_unflushed`: an earlier batch wrote states to sled without flushing it; a durable waiter
     /// covers those too.
     /// `defer_sync`: a `Durable` level is met once the journal has the states (the committer syncs it
-    /// within the configured interval); returns whether the journal now holds unsynced records.
+    /// within the configured interval); then the answer says whether acknowledged records may be unsynced.
     fn commit(
         self,
         store: &SledStore,
@@ -184,26 +186,19 @@ impl Batch {
         journal: &mut Journal,
         sled_unflushed: &mut bool,
         defer_sync: bool,
-    ) -> bool {
+    ) -> Pending {
         let Batch { writes, events, waiters, level } = self;
         let sink = bus.sink().filter(|_| !events.is_empty());
         let mut staged = 0;
-        let mut unsynced = false;
+        let mut synced = false;
         let mut apply = || -> StoreResult<()> {
-            if journal.is_broken() {
-                // The broken file's records since its last good sync may be gone, and a durable waiter
-                // covers them too: every state not yet checkpointed goes into a new file again.
-                journal
-                    .append(store.overlay.fresh().iter().map(|(id, state)| (id, state)))
-                    .map_err(StoreError::Journal)?;
-            }
+            rewrite_if_broken(store, journal)?;
             match sink {
                 None => {
                     journal.append(writes.iter()).map_err(StoreError::Journal)?;
                     if level == Level::Flushed || (level == Level::Durable && !defer_sync) {
                         journal.sync().map_err(StoreError::Journal)?;
-                    } else {
-                        unsynced = true;
+                        synced = true;
                     }
                     if level == Level::Flushed || (level == Level::Durable && *sled_unflushed) {
                         store.flush()?;
@@ -227,6 +222,7 @@ impl Batch {
                     if level >= Level::Durable || staged > 0 {
                         // Earlier batches' journaled states are covered by a durable waiter too.
                         journal.sync().map_err(StoreError::Journal)?;
+                        synced = true;
                         store.flush()?;
                         *sled_unflushed = false;
                     } else {
@@ -250,8 +246,29 @@ impl Batch {
             // A waiter that gave up (its request was cancelled) needs no answer.
             let _ = waiter.send(result.clone());
         }
-        unsynced
+        // After a failure too: the journal is broken, and the deferred sync rewrites it in time.
+        if defer_sync && !(result.is_ok() && synced) {
+            Pending::Sync
+        } else {
+            Pending::Nothing
+        }
     }
+}
+
+/// Whether a batch left acknowledged records that a deferred sync must still make durable.
+#[derive(Debug, PartialEq, Eq)]
+enum Pending {
+    Nothing,
+    Sync,
+}
+
+/// After a failed write or sync the broken file's records since its last good sync may be gone, and the
+/// next durable answer covers them too: every state not yet checkpointed goes into a new file again.
+fn rewrite_if_broken(store: &SledStore, journal: &mut Journal) -> StoreResult<()> {
+    if journal.is_broken() {
+        journal.append(store.overlay.fresh().iter().map(|(id, state)| (id, state))).map_err(StoreError::Journal)?;
+    }
+    Ok(())
 }
 
 /// `write_state` inside a transaction: never recreates a deleted instance's state, never goes back
@@ -315,12 +332,11 @@ fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::R
             if stop {
                 batch.level = Level::Flushed;
             }
-            let synced = batch.level == Level::Flushed || (batch.level == Level::Durable && !defer_sync);
-            let unsynced = batch.commit(store, bus, &mut journal, &mut sled_unflushed, defer_sync);
-            if synced {
-                unsynced_since = None;
-            } else if unsynced {
-                unsynced_since.get_or_insert_with(Instant::now);
+            match batch.commit(store, bus, &mut journal, &mut sled_unflushed, defer_sync) {
+                Pending::Nothing => unsynced_since = None,
+                Pending::Sync => {
+                    unsynced_since.get_or_insert_with(Instant::now);
+                }
             }
             METRICS.commit_batch_size.observe(f64::from(jobs_taken));
             METRICS.commit_latency.observe(started.elapsed().as_secs_f64());
@@ -329,11 +345,19 @@ fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::R
             }
         }
         if unsynced_since.is_some_and(|t| t.elapsed() >= sync_interval) {
-            // A failure marks the journal broken: the next batch writes the unsynced states again.
-            match journal.sync() {
-                Ok(()) => unsynced_since = None,
-                Err(e) => tracing::error!(error = %e, "syncing the state journal failed"),
-            }
+            // A failed sync breaks the file; the next attempt rewrites its states into a new one.
+            let synced = journal.sync().map_err(StoreError::Journal).or_else(|e| {
+                tracing::error!(error = %e, "syncing the state journal failed; writing its states again");
+                rewrite_if_broken(store, &mut journal)?;
+                journal.sync().map_err(StoreError::Journal)
+            });
+            unsynced_since = match synced {
+                Ok(()) => None,
+                Err(e) => {
+                    tracing::error!(error = %e, "syncing the state journal failed; trying again in one interval");
+                    Some(Instant::now())
+                }
+            };
         }
         let due = last_checkpoint.elapsed() >= CHECKPOINT_EVERY || journal.len() >= CHECKPOINT_BYTES;
         if due && store.overlay.fresh_len() > 0 && start_checkpoint(store, &mut journal, &jobs) {
@@ -363,7 +387,9 @@ fn start_checkpoint(store: &SledStore, journal: &mut Journal, jobs: &mpsc::Sende
         return false;
     }
     // Rotate first: the checkpoint removes the files it covers, and the committer must not be writing to one.
-    let through = match journal.rotate() {
+    // A broken file is rotated without a sync, so its states go into a new file first (which the rotation
+    // syncs): acknowledged but unsynced states must not wait for the checkpoint's sled flush.
+    let through = match rewrite_if_broken(store, journal).and_then(|()| journal.rotate().map_err(StoreError::Journal)) {
         Ok(through) => through,
         Err(e) => {
             tracing::error!(error = %e, "starting a new journal file failed; checkpoint postponed");

@@ -1,5 +1,6 @@
 //! The write-ahead journal of instance states. A webhook fire must be on disk before it is
-//! acknowledged; appending its state to this file and syncing it costs one write and one fdatasync
+//! acknowledged (with `store.sync_interval_ms` > 0: handed to the OS, and synced within that interval);
+//! appending its state to this file and syncing it costs one write and one fdatasync
 //! per group commit, where a sled flush costs a hand-off to sled's I/O threads and back. The states
 //! reach sled later, in checkpoints that keep only each instance's newest state (see `overlay`).
 //!

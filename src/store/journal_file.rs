@@ -4,7 +4,8 @@
 //! for) and answers sooner. Direct writes must cover whole aligned blocks, so each write starts at the
 //! last partial block, rewriting its records with the same bytes (whichever sectors a crash tears,
 //! those records read the same) and padding the block with zeros, where reading stops. Elsewhere
-//! (tmpfs, say) writes are buffered and [`JournalFile::sync`] runs fdatasync.
+//! (tmpfs, say), and whenever the journal syncs on an interval rather than per batch, writes are
+//! buffered and [`JournalFile::sync`] runs fdatasync.
 
 use std::fs::{File, OpenOptions};
 use std::io;
