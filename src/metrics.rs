@@ -19,6 +19,7 @@ pub struct Metrics {
     pub delivery_queue_depth: IntGauge,
     pub commit_batch_size: prometheus::Histogram,
     pub commit_latency: prometheus::Histogram,
+    pub journal_syncs: IntCounter,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -55,6 +56,11 @@ fn build() -> Result<Metrics, prometheus::Error> {
         HistogramOpts::new("state_commit_duration_seconds", "Time to apply one group commit and make it durable")
             .buckets(LATENCY_BUCKETS.to_vec()),
     )?;
+    let journal_syncs = IntCounter::new(
+        "state_journal_syncs_total",
+        "State journal writes made durable on the device (a direct write or an fdatasync)",
+    )?;
+    registry.register(Box::new(journal_syncs.clone()))?;
     registry.register(Box::new(commit_batch_size.clone()))?;
     registry.register(Box::new(commit_latency.clone()))?;
     registry.register(Box::new(http_requests.clone()))?;
@@ -75,6 +81,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         delivery_queue_depth,
         commit_batch_size,
         commit_latency,
+        journal_syncs,
     })
 }
 

@@ -86,6 +86,7 @@ impl JournalFile {
         out[tail.len()..used].copy_from_slice(bytes);
         out[used..].fill(0);
         file.write_all_at(out, start)?;
+        crate::metrics::METRICS.journal_syncs.inc();
         *len += bytes.len() as u64;
         let partial = (*len % BLOCK as u64) as usize;
         tail.clear();
@@ -97,6 +98,7 @@ impl JournalFile {
     pub fn sync(&mut self) -> io::Result<()> {
         if self.dirty {
             self.file.sync_data()?;
+            crate::metrics::METRICS.journal_syncs.inc();
             self.dirty = false;
         }
         Ok(())

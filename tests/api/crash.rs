@@ -91,6 +91,14 @@ impl Server {
         }
     }
 
+    /// A counter from the server's `/metrics`.
+    async fn counter(&self, client: &reqwest::Client, name: &str) -> u64 {
+        let text = client.get(format!("http://127.0.0.1:{}/metrics", self.port)).send().await.unwrap();
+        let text = text.text().await.unwrap();
+        let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
+        line[name.len() + 1..].trim().parse().unwrap()
+    }
+
     pub(crate) fn api(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}/api/engine/v2{path}", self.port)
     }
@@ -187,6 +195,42 @@ async fn with_a_sync_interval_acknowledged_fires_survive_the_process_being_kille
         admin_json(&client, reqwest::Method::GET, server.api(&format!("/systems/{sys_id}/triggers/{inst_id}"))).await;
     assert_eq!(acked, 60);
     assert_eq!(state["trigger_count"], 60, "a killed process loses no acknowledged fire");
+}
+
+#[tokio::test]
+async fn a_sync_interval_acknowledges_fires_before_the_device_sync_and_syncs_within_it() {
+    const SYNCS: &str = "switchboard_state_journal_syncs_total";
+    const FIRES: u64 = 20;
+    for interval in [0u64, 400] {
+        let dir = tempfile::TempDir::new().unwrap();
+        let client = reqwest::Client::new();
+        let server = start_with(dir.path(), &[("SWITCHBOARD_STORE__SYNC_INTERVAL_MS", &interval.to_string())]);
+        let (_, inst) = webhook_instance(&client, &server, "Sync room").await;
+        let url = server.api(&format!(
+            "/webhook/{}/notify/{}",
+            inst["id"].as_str().unwrap(),
+            inst["webhook_secret"].as_str().unwrap()
+        ));
+
+        let before = server.counter(&client, SYNCS).await;
+        let started = Instant::now();
+        for _ in 0..FIRES {
+            let answer: Value = client.post(&url).send().await.unwrap().json().await.unwrap();
+            assert_eq!(answer["fired"], true);
+        }
+        let took = started.elapsed();
+        let during = server.counter(&client, SYNCS).await - before;
+        if interval == 0 {
+            assert!(during >= FIRES, "every acknowledged fire was synced first: {during} syncs");
+            continue;
+        }
+        // At most one sync per interval that passed, and none per fire.
+        let bound = took.as_millis() as u64 / interval + 1;
+        assert!(during <= bound, "{during} syncs for {FIRES} fires in {took:?}");
+        // With no more calls, the committer still syncs the pending records within the interval.
+        tokio::time::sleep(Duration::from_millis(interval * 2)).await;
+        assert!(server.counter(&client, SYNCS).await > before + during, "the deferred sync ran");
+    }
 }
 
 #[tokio::test]
