@@ -54,13 +54,8 @@ impl Journal {
         data_dir.join(DIR)
     }
 
-    /// Starts a new file after every one already in `dir`; its writes are durable on return.
-    #[cfg(test)]
-    pub fn create(dir: &Path) -> io::Result<Self> {
-        Self::create_with(dir, true)
-    }
-
-    /// [`Journal::create`], writing through the page cache when `direct` is false.
+    /// Starts a new file after every one already in `dir`. With `direct` its writes are durable on
+    /// return; otherwise they go through the page cache and are durable at [`Journal::sync`].
     pub fn create_with(dir: &Path, direct: bool) -> io::Result<Self> {
         if !dir.exists() {
             fs::create_dir_all(dir)?;
@@ -301,7 +296,7 @@ mod tests {
     #[test]
     fn records_survive_reopening_and_a_torn_tail_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let mut journal = Journal::create(dir.path()).unwrap();
+        let mut journal = Journal::create_with(dir.path(), true).unwrap();
         journal.append([(&id(1), &state(1)), (&id(2), &state(5))].into_iter()).unwrap();
         journal.sync().unwrap();
         let old = journal.rotate().unwrap();
@@ -324,13 +319,13 @@ mod tests {
         let (records, _) = Journal::read_all(dir.path()).unwrap();
         assert_eq!(records.len(), 1);
         // A new journal never reuses a number that may still hold records.
-        assert_eq!(Journal::create(dir.path()).unwrap().seq(), old + 2);
+        assert_eq!(Journal::create_with(dir.path(), true).unwrap().seq(), old + 2);
     }
 
     #[test]
     fn a_corrupt_record_ends_its_file() {
         let dir = tempfile::tempdir().unwrap();
-        let mut journal = Journal::create(dir.path()).unwrap();
+        let mut journal = Journal::create_with(dir.path(), true).unwrap();
         journal.append([(&id(1), &state(1)), (&id(2), &state(2))].into_iter()).unwrap();
         let path = dir.path().join(file_name(journal.seq(), EXT));
         let mut bytes = fs::read(&path).unwrap();
@@ -345,7 +340,7 @@ mod tests {
     #[test]
     fn a_recycled_file_reads_only_its_new_records() {
         let dir = tempfile::tempdir().unwrap();
-        let mut journal = Journal::create(dir.path()).unwrap();
+        let mut journal = Journal::create_with(dir.path(), true).unwrap();
         let many: Vec<_> = (1..=20).map(|n| (id(n), state(u64::from(n)))).collect();
         journal.append(many.iter().map(|(i, s)| (i, s))).unwrap();
         let first = journal.rotate().unwrap();
@@ -373,7 +368,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(file_name(3, FREE_EXT)), b"old records").unwrap();
         fs::write(dir.path().join(file_name(7, FREE_EXT)), b"old records").unwrap();
-        assert_eq!(Journal::create(dir.path()).unwrap().seq(), 8);
+        assert_eq!(Journal::create_with(dir.path(), true).unwrap().seq(), 8);
         assert_eq!(free_files(dir.path()).unwrap().len(), 1, "the new file took one of them");
         Journal::remove_through(dir.path(), 0).unwrap();
         assert!(free_files(dir.path()).unwrap().is_empty(), "kept files go even when no journal file does");
@@ -382,7 +377,7 @@ mod tests {
     #[test]
     fn no_more_than_a_few_files_are_kept_for_reuse() {
         let dir = tempfile::tempdir().unwrap();
-        let mut journal = Journal::create(dir.path()).unwrap();
+        let mut journal = Journal::create_with(dir.path(), true).unwrap();
         for n in 1..=5 {
             journal.append([(&id(n), &state(1))].into_iter()).unwrap();
             journal.rotate().unwrap();
@@ -405,6 +400,6 @@ mod tests {
         let (records, newest) = Journal::read_all(dir.path()).unwrap();
         assert_eq!(records.len(), 1);
         assert_eq!((records[0].1.version, newest), (4, Some(1)));
-        assert_eq!(Journal::create(dir.path()).unwrap().seq(), 2, "new files are numbered after it");
+        assert_eq!(Journal::create_with(dir.path(), true).unwrap().seq(), 2, "new files are numbered after it");
     }
 }
