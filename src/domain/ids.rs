@@ -16,6 +16,10 @@ const MAX_LEN: usize = 8 + SUFFIX_LEN;
 /// A map keyed by ids for the paths every webhook call takes: a keyed hash much cheaper than std's
 /// SipHash on 40-byte keys, randomly seeded like it.
 pub type IdMap<K, V> = std::collections::HashMap<K, V, foldhash::quality::RandomState>;
+/// An [`IdMap`] in shards, for maps every webhook call changes: calls on different workers rarely wait
+/// for each other. A shard stays locked while a reference into it lives, so never hold one across an
+/// await or while touching the same map again.
+pub type SharedIdMap<K, V> = dashmap::DashMap<K, V, foldhash::quality::RandomState>;
 
 /// `prefix` and a new suffix.
 fn generate(prefix: &str) -> ArrayString<MAX_LEN> {

@@ -10,7 +10,7 @@ pub mod secret;
 pub mod system;
 pub mod trigger;
 
-pub use ids::{ApiKeyId, IdMap, InstanceId, ModuleId, SystemId, TriggerId};
+pub use ids::{ApiKeyId, IdMap, InstanceId, ModuleId, SharedIdMap, SystemId, TriggerId};
 
 /// A field of client input that does not hold a valid value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -19,6 +19,8 @@ pub struct ConditionState {
     /// End (exclusive) of each open pulse window, by condition.
     windows: BTreeMap<String, u64>,
     triggered: bool,
+    /// Changes whenever `values` does, so that a caller can tell without comparing maps.
+    revision: u64,
 }
 
 /// What a step did.
@@ -51,6 +53,7 @@ impl ConditionState {
             values.insert(name, value);
         }
         self.values = values;
+        self.revision += 1;
         self.windows.retain(|name, _| self.values.contains_key(name));
         self.settle()
     }
@@ -66,6 +69,11 @@ impl ConditionState {
 
     pub fn values(&self) -> &BTreeMap<String, bool> {
         &self.values
+    }
+
+    /// Differs from an earlier call's whenever `values` has changed since.
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     fn holds(&self) -> bool {
@@ -98,30 +106,40 @@ impl ConditionState {
         let before = self.triggered;
         // A window that ended before this pulse is closed first, even if its timer has not run yet.
         self.expire(now);
-        let mut fired = false;
-        if let Some(value) = self.values.get_mut(name) {
-            let until = now.saturating_add(period);
-            // Updated in place: a pulse per webhook call allocates no names.
-            let open = match self.windows.get_mut(name) {
-                Some(window) => {
-                    *window = until;
-                    true
-                }
-                None => {
-                    self.windows.insert(name.to_owned(), until);
-                    false
-                }
-            };
-            if !open {
-                *value = true;
-                fired = self.settle().fired;
-                if period == 0 {
-                    // The window is already over: the pulse counts, and the condition drops at once.
-                    self.expire(now);
-                }
+        let Some(was) = self.values.get(name).copied() else {
+            return Step { fired: false, changed: self.triggered != before };
+        };
+        let until = now.saturating_add(period);
+        // An open window is extended in place: a pulse per webhook call allocates no names.
+        if let Some(window) = self.windows.get_mut(name) {
+            *window = until;
+            return Step { fired: false, changed: self.triggered != before };
+        }
+        let revision = self.revision;
+        self.set_value(name, true);
+        let fired = self.settle().fired;
+        if period == 0 {
+            // The window is over as it opens: the pulse counts, and the condition drops at once.
+            self.set_value(name, false);
+            self.settle();
+            if !was {
+                // The values are back to what `revision` stood for.
+                self.revision = revision;
             }
+        } else {
+            self.windows.insert(name.to_owned(), until);
         }
         Step { fired, changed: self.triggered != before }
+    }
+
+    /// Sets a known condition's value, keeping `revision` in step.
+    fn set_value(&mut self, name: &str, value: bool) {
+        if let Some(v) = self.values.get_mut(name) {
+            if *v != value {
+                *v = value;
+                self.revision += 1;
+            }
+        }
     }
 
     /// Closes every window that has ended by `now`.
@@ -131,7 +149,7 @@ impl ConditionState {
         for (name, _) in self.windows.iter().filter(|(_, until)| **until <= now) {
             lapsed = true;
             if let Some(v) = self.values.get_mut(name) {
-                *v = false;
+                self.revision += u64::from(std::mem::replace(v, false));
             }
         }
         if !lapsed {
@@ -147,6 +165,7 @@ impl ConditionState {
         match self.values.get_mut(name) {
             Some(v) if *v != value => {
                 *v = value;
+                self.revision += 1;
                 self.settle()
             }
             _ => Step { fired: false, changed: false },
@@ -271,6 +290,41 @@ mod tests {
                 assert_eq!(s.triggered(), period > 0, "triggered only while a window is open");
             }
             assert_eq!(fires, model_fires, "period {period}");
+        }
+    }
+
+    #[test]
+    fn the_revision_moves_whenever_the_values_change() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x7e51);
+        let names = [WEBHOOK, "comparison_0", "time_0"];
+        for _ in 0..300 {
+            let mut s = ConditionState::new();
+            s.configure(rng.gen_bool(0.5), names.iter().map(|n| n.to_string()));
+            let period = rng.gen_range(0..3u64) * 10;
+            let mut t = 0u64;
+            for _ in 0..40 {
+                t += rng.gen_range(0..15u64);
+                let (values, revision) = (s.values().clone(), s.revision());
+                match rng.gen_range(0..3) {
+                    0 => drop(s.pulse(names[rng.gen_range(0..3)], t, period)),
+                    1 => drop(s.set("comparison_0", rng.gen_bool(0.5))),
+                    _ => drop(s.expire(t)),
+                }
+                if *s.values() != values {
+                    assert_ne!(s.revision(), revision, "period {period} at {t}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn zero_period_calls_leave_the_revision_alone() {
+        // The webhook path compares no maps when the debounce period is zero.
+        let mut s = webhook_only();
+        let revision = s.revision();
+        for t in 0..10 {
+            assert!(s.webhook_call(t, 0).fired);
+            assert_eq!(s.revision(), revision);
         }
     }
 }

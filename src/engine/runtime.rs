@@ -5,8 +5,9 @@
 //! acknowledged only after a group-committed flush, so an acknowledged fire survives a crash. Fires
 //! are handed to the action worker and never wait for actions.
 
-use std::collections::hash_map::Entry;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
+
+use dashmap::mapref::entry::Entry;
 
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -16,7 +17,7 @@ use super::clock::Clock;
 use super::condition_state::{ConditionState, WEBHOOK};
 use crate::domain::instance::{is_pulse_condition, InstanceState, TriggerInstance};
 use crate::domain::trigger::TriggerSpec;
-use crate::domain::{now_epoch_seconds, IdMap, InstanceId};
+use crate::domain::{now_epoch_seconds, InstanceId, SharedIdMap};
 use crate::events::{EngineEvent, EventBus};
 use crate::store::{Answer, GroupCommit, Level, Store, StoreError, StoreResult};
 
@@ -28,13 +29,26 @@ struct Live {
     state: InstanceState,
     /// A window watcher task is running for this instance.
     watching: bool,
+    /// The `conditions` revision `state.conditions` was last brought in line with.
+    published: Option<u64>,
 }
 
 impl Live {
     fn resume(stored: InstanceState) -> Self {
         let levels = stored.conditions.iter().filter(|(k, _)| !is_pulse_condition(k)).map(|(k, v)| (k.clone(), *v));
         let conditions = ConditionState::restore(levels.collect(), stored.triggered);
-        Self { conditions, shape: None, state: stored, watching: false }
+        Self { conditions, shape: None, state: stored, watching: false, published: None }
+    }
+
+    /// Brings `state.conditions` in line with the condition values; true when they differed. Compares
+    /// the maps only when the values have changed since the last call.
+    fn publish_values(&mut self) -> bool {
+        let revision = self.conditions.revision();
+        if self.published.replace(revision) == Some(revision) || *self.state.conditions == *self.conditions.values() {
+            return false;
+        }
+        self.state.conditions = Arc::new(self.conditions.values().clone());
+        true
     }
 }
 
@@ -80,7 +94,7 @@ pub struct TriggerRuntime {
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
     fires: mpsc::UnboundedSender<Fired>,
-    live: Mutex<IdMap<InstanceId, Live>>,
+    live: SharedIdMap<InstanceId, Live>,
 }
 
 /// What decides a trigger's condition set: `any_match`, webhook, number of comparisons and schedules.
@@ -107,7 +121,7 @@ impl TriggerRuntime {
         shutdown: CancellationToken,
     ) -> (Arc<Self>, mpsc::UnboundedReceiver<Fired>) {
         let (fires, fired) = mpsc::unbounded_channel();
-        let runtime = Arc::new(Self { store, commit, events, clock, shutdown, fires, live: Mutex::default() });
+        let runtime = Arc::new(Self { store, commit, events, clock, shutdown, fires, live: SharedIdMap::default() });
         (runtime, fired)
     }
 
@@ -118,11 +132,6 @@ impl TriggerRuntime {
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
-    }
-
-    fn live(&self) -> std::sync::MutexGuard<'_, IdMap<InstanceId, Live>> {
-        // Every critical section leaves the map consistent before it can panic, so poison is harmless.
-        self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// One accepted webhook call; the answer comes after a fire is on disk.
@@ -188,11 +197,11 @@ impl TriggerRuntime {
         change: Change<'_>,
         now: u64,
     ) -> Option<Outcome> {
-        let mut live = self.live();
-        let entry = match live.entry(inst.id.clone()) {
-            Entry::Occupied(found) => found.into_mut(),
+        let mut found = match self.live.entry(inst.id.clone()) {
+            Entry::Occupied(found) => found.into_ref(),
             Entry::Vacant(slot) => slot.insert(Live::resume(stored.take()?)),
         };
+        let entry = &mut *found;
         let was_triggered = entry.state.triggered;
         let mut edited_fire = false;
         if entry.shape != Some(shape(spec)) {
@@ -215,10 +224,7 @@ impl TriggerRuntime {
             entry.state.last_fired_at = Some(now_epoch_seconds());
         }
         entry.state.triggered = entry.conditions.triggered();
-        let values_changed = *entry.state.conditions != *entry.conditions.values();
-        if values_changed {
-            entry.state.conditions = Arc::new(entry.conditions.values().clone());
-        }
+        let values_changed = entry.publish_values();
         let changed = fired || was_triggered != entry.state.triggered || values_changed || counted_error;
         if changed {
             entry.state.version += 1;
@@ -279,8 +285,7 @@ impl TriggerRuntime {
     /// Counts failed actions of a fire.
     pub async fn add_action_errors(&self, inst: &TriggerInstance, errors: u64) -> StoreResult<()> {
         let snapshot = {
-            let mut live = self.live();
-            let Some(entry) = live.get_mut(&inst.id) else { return Ok(()) };
+            let Some(mut entry) = self.live.get_mut(&inst.id) else { return Ok(()) };
             entry.state.action_errors += errors;
             entry.state.version += 1;
             entry.state.clone()
@@ -291,12 +296,12 @@ impl TriggerRuntime {
 
     /// The live state of an instance, if it is live.
     pub fn live_state(&self, id: &InstanceId) -> Option<InstanceState> {
-        self.live().get(id).map(|l| l.state.clone())
+        self.live.get(id).map(|l| l.state.clone())
     }
 
     /// Drops a deleted or disabled instance from memory.
     pub fn forget(&self, id: &InstanceId) {
-        self.live().remove(id);
+        self.live.remove(id);
     }
 
     /// Closes the instance's windows as they end, following extensions, until none is open.
@@ -322,8 +327,7 @@ impl TriggerRuntime {
     /// The next window end; clears the watching flag when there is none, so a later pulse starts a
     /// new watcher.
     fn next_deadline(&self, id: &InstanceId) -> Option<u64> {
-        let mut live = self.live();
-        let entry = live.get_mut(id)?;
+        let mut entry = self.live.get_mut(id)?;
         let next = entry.conditions.next_deadline();
         entry.watching = next.is_some();
         next
@@ -332,15 +336,14 @@ impl TriggerRuntime {
     async fn close_windows(&self, inst: &TriggerInstance) -> StoreResult<()> {
         let now = self.clock.now_ms();
         let (was_triggered, snapshot) = {
-            let mut live = self.live();
-            let Some(entry) = live.get_mut(&inst.id) else { return Ok(()) };
+            let Some(mut found) = self.live.get_mut(&inst.id) else { return Ok(()) };
+            let entry = &mut *found;
             let was_triggered = entry.state.triggered;
             let step = entry.conditions.expire(now);
-            if !step.changed && *entry.state.conditions == *entry.conditions.values() {
+            if !entry.publish_values() && !step.changed {
                 return Ok(());
             }
             entry.state.triggered = entry.conditions.triggered();
-            entry.state.conditions = Arc::new(entry.conditions.values().clone());
             entry.state.version += 1;
             (was_triggered, entry.state.clone())
         };

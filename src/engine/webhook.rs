@@ -17,17 +17,19 @@ use crate::domain::instance::TriggerInstance;
 use crate::domain::methods::{SupportedMethods, WebhookMethod};
 use crate::domain::secret::WebhookSecret;
 use crate::domain::trigger::Trigger;
-use crate::domain::{IdMap, InstanceId, SystemId};
+use crate::domain::{InstanceId, SharedIdMap, SystemId};
 
-/// An instance whose secret matched and that accepts webhooks.
+/// An instance with its trigger; from [`Engine::webhook_target`], one whose secret matched and that
+/// accepts webhooks.
 pub struct WebhookTarget {
-    pub instance: Arc<TriggerInstance>,
+    pub instance: TriggerInstance,
     pub trigger: Arc<Trigger>,
 }
 
-type Resolved = Option<(Arc<TriggerInstance>, Arc<Trigger>)>;
+/// One reference count per instance to bump on a call, not the trigger's that all its instances share.
+type Resolved = Option<Arc<WebhookTarget>>;
 /// Cached values with the generation they were read in.
-type Cached<K, V> = std::sync::RwLock<IdMap<K, (u64, V)>>;
+type Cached<K, V> = SharedIdMap<K, (u64, V)>;
 
 /// What the webhook path knows about instances, so that a call costs no storage read. Any admin
 /// change that could alter an answer bumps the generation; an entry from an older generation is
@@ -50,37 +52,34 @@ impl TargetCache {
     }
 
     fn get(&self, id: &InstanceId) -> Option<Resolved> {
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries.get(id).filter(|(g, _)| *g == self.current()).map(|(_, r)| r.clone())
+        self.entries.get(id).filter(|e| e.0 == self.current()).map(|e| e.1.clone())
     }
 
     /// `generation` is the one read before loading, so a change that raced the load wins.
     fn put(&self, id: InstanceId, generation: u64, resolved: Resolved) {
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= MAX_CACHED {
-            entries.clear();
+        // `len` visits every shard: a miss's cost, not a hit's.
+        if self.entries.len() >= MAX_CACHED {
+            self.entries.clear();
         }
-        entries.insert(id, (generation, resolved));
+        self.entries.insert(id, (generation, resolved));
     }
 
     fn modules(&self, system: &SystemId) -> Option<Arc<Vec<ModuleView>>> {
-        let systems = self.systems.read().unwrap_or_else(|p| p.into_inner());
-        systems.get(system).filter(|(g, _)| *g == self.current()).map(|(_, m)| Arc::clone(m))
+        self.systems.get(system).filter(|e| e.0 == self.current()).map(|e| Arc::clone(&e.1))
     }
 
     fn put_modules(&self, system: SystemId, generation: u64, modules: Arc<Vec<ModuleView>>) {
-        let mut systems = self.systems.write().unwrap_or_else(|p| p.into_inner());
-        if systems.len() >= MAX_CACHED {
-            systems.clear();
+        if self.systems.len() >= MAX_CACHED {
+            self.systems.clear();
         }
-        systems.insert(system, (generation, modules));
+        self.systems.insert(system, (generation, modules));
     }
 
     /// Forgets everything; called after admin changes to instances, triggers, systems or modules.
     pub fn invalidate(&self) {
         self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        self.entries.write().unwrap_or_else(|p| p.into_inner()).clear();
-        self.systems.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.entries.clear();
+        self.systems.clear();
     }
 }
 
@@ -126,7 +125,7 @@ fn decoy() -> &'static WebhookSecret {
 impl Engine {
     /// The instance named by `raw_id` if `secret` is its secret, it is enabled and its trigger accepts
     /// webhooks; `None` for every other case alike.
-    pub async fn webhook_target(&self, raw_id: &str, secret: &str) -> EngineResult<Option<WebhookTarget>> {
+    pub async fn webhook_target(&self, raw_id: &str, secret: &str) -> EngineResult<Option<Arc<WebhookTarget>>> {
         let Some(id) = InstanceId::parse(raw_id) else {
             decoy().matches(secret);
             return Ok(None);
@@ -137,20 +136,21 @@ impl Engine {
                 let generation = self.targets.current();
                 let lookup = id.clone();
                 let found = self.store.run(move |s| s.webhook_target(&lookup)).await?;
-                let resolved = found.map(|(i, t, _)| (Arc::new(i), Arc::new(t)));
+                let resolved = found
+                    .map(|(instance, trigger, _)| Arc::new(WebhookTarget { instance, trigger: Arc::new(trigger) }));
                 self.targets.put(id, generation, resolved.clone());
                 resolved
             }
         };
-        let Some((instance, trigger)) = resolved else {
+        let Some(target) = resolved else {
             decoy().matches(secret);
             return Ok(None);
         };
-        let secret_ok = instance.webhook_secret.matches(secret);
-        if !secret_ok || !instance.enabled || !trigger.spec.enable_webhook {
+        let secret_ok = target.instance.webhook_secret.matches(secret);
+        if !secret_ok || !target.instance.enabled || !target.trigger.spec.enable_webhook {
             return Ok(None);
         }
-        Ok(Some(WebhookTarget { instance, trigger }))
+        Ok(Some(target))
     }
 
     /// A system's modules as exec requests resolve them, from the cache when it is current.
@@ -170,7 +170,7 @@ impl Engine {
     }
 
     /// Fires the instance's webhook condition.
-    pub async fn webhook_fire(&self, target: WebhookTarget, method: &str) -> EngineResult<Notified> {
+    pub async fn webhook_fire(&self, target: &WebhookTarget, method: &str) -> EngineResult<Notified> {
         let inst = &target.instance;
         let data = || {
             serde_json::json!({

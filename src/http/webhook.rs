@@ -222,7 +222,7 @@ pub async fn notify(
 
     let id = target.instance.id.clone();
     let system = target.instance.control_system_id.clone();
-    let notified = state.engine.webhook_fire(target, req.method().as_str()).await?;
+    let notified = state.engine.webhook_fire(&target, req.method().as_str()).await?;
     if let Some(plan) = plan {
         let request = WebhookRequest {
             method: req.method().as_str().to_owned(),
