@@ -291,6 +291,7 @@ fn write_state_tx(
 type CheckpointJob = (u64, Arc<States>);
 
 fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::Receiver<Job>, sync_interval: Duration) {
+    let _batch = super::batch_thread::BatchThread::enter();
     let (jobs, checkpoints) = mpsc::channel::<CheckpointJob>();
     let stopping = Arc::new(AtomicBool::new(false));
     let checkpointer = {

@@ -4,6 +4,7 @@
 //! call to tokio's blocking pool so a slow disk never stalls an HTTP worker.
 
 mod api_keys;
+mod batch_thread;
 mod codec;
 mod durability;
 mod instances;
