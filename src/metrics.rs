@@ -20,6 +20,7 @@ pub struct Metrics {
     pub commit_batch_size: prometheus::Histogram,
     pub commit_latency: prometheus::Histogram,
     pub journal_syncs: IntCounter,
+    pub commit_failures: IntCounter,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -60,7 +61,12 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "state_journal_syncs_total",
         "State journal writes made durable on the device (a direct write or an fdatasync)",
     )?;
+    let commit_failures = IntCounter::new(
+        "state_commit_failures_total",
+        "Group commits that failed; their states are committed again until they are stored",
+    )?;
     registry.register(Box::new(journal_syncs.clone()))?;
+    registry.register(Box::new(commit_failures.clone()))?;
     registry.register(Box::new(commit_batch_size.clone()))?;
     registry.register(Box::new(commit_latency.clone()))?;
     registry.register(Box::new(http_requests.clone()))?;
@@ -82,6 +88,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         commit_batch_size,
         commit_latency,
         journal_syncs,
+        commit_failures,
     })
 }
 

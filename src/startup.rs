@@ -167,6 +167,11 @@ impl Application {
         self.bootstrap_admin_key.as_deref()
     }
 
+    /// Failures to inject into the store's I/O: tests drive the failure paths through the real server.
+    pub fn store_faults(&self) -> Arc<crate::store::IoFaults> {
+        self.store.faults()
+    }
+
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }

@@ -37,6 +37,9 @@ use crate::metrics::METRICS;
 /// longer the period, the cheaper a busy server's checkpoints; the size bounds what a crash replays.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 const CHECKPOINT_BYTES: u64 = 64 << 20;
+/// The wait before a failed batch is committed again, doubling up to the longest.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// What a waiter needs of everything queued before it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -96,7 +99,9 @@ impl GroupCommit {
         sync_interval: Duration,
     ) -> StoreResult<(Self, JoinHandle<()>)> {
         let direct = sync_interval.is_zero();
-        let journal = Journal::create_with(&store.blocking().journal_dir, direct).map_err(StoreError::Journal)?;
+        let journal = Journal::create_with(&store.blocking().journal_dir, direct)
+            .map_err(StoreError::Journal)?
+            .with_faults(store.faults());
         let (queue, rx) = mpsc::channel();
         let stopper = queue.clone();
         let committer = tokio::task::spawn_blocking(move || commit_loop(&store, &events, journal, &rx, sync_interval));
@@ -179,6 +184,9 @@ impl Batch {
     /// covers those too.
     /// `defer_sync`: a `Durable` level is met once the journal has the states (the committer syncs it
     /// within the configured interval); then the answer says whether acknowledged records may be unsynced.
+    /// After a failure the waiters are told, and the states (and the events, unless their deliveries
+    /// were staged) come back to be committed again: the callers' in-memory states already hold them,
+    /// and a later waiter's answer covers everything queued before it.
     fn commit(
         self,
         store: &SledStore,
@@ -186,10 +194,11 @@ impl Batch {
         journal: &mut Journal,
         sled_unflushed: &mut bool,
         defer_sync: bool,
-    ) -> Pending {
+    ) -> (Pending, Option<Batch>) {
         let Batch { writes, events, waiters, level } = self;
         let sink = bus.sink().filter(|_| !events.is_empty());
         let mut staged = 0;
+        let mut events_staged = false;
         let mut synced = false;
         let mut apply = || -> StoreResult<()> {
             rewrite_if_broken(store, journal)?;
@@ -219,6 +228,7 @@ impl Batch {
                         }
                         Ok::<_, ConflictableTransactionError<StoreError>>(staged)
                     })?;
+                    events_staged = true;
                     if level >= Level::Durable || staged > 0 {
                         // Earlier batches' journaled states are covered by a durable waiter too.
                         journal.sync().map_err(StoreError::Journal)?;
@@ -233,8 +243,14 @@ impl Batch {
             Ok(())
         };
         let result = apply().map_err(|e| e.to_string());
+        let mut again = None;
         match &result {
-            Err(e) => tracing::error!(error = %e, "committing trigger state failed"),
+            Err(e) => {
+                tracing::error!(error = %e, states = writes.len(), "committing trigger state failed; retrying");
+                METRICS.commit_failures.inc();
+                let events = if events_staged { Vec::new() } else { events };
+                again = Some(Batch { writes, events, waiters: Vec::new(), level });
+            }
             Ok(()) if sink.is_none() => store.overlay.put(writes),
             Ok(()) => {
                 if let Some(sink) = sink.filter(|_| staged > 0) {
@@ -247,11 +263,8 @@ impl Batch {
             let _ = waiter.send(result.clone());
         }
         // After a failure too: the journal is broken, and the deferred sync rewrites it in time.
-        if defer_sync && !(result.is_ok() && synced) {
-            Pending::Sync
-        } else {
-            Pending::Nothing
-        }
+        let pending = if defer_sync && !(result.is_ok() && synced) { Pending::Sync } else { Pending::Nothing };
+        (pending, again)
     }
 }
 
@@ -308,39 +321,48 @@ fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::R
     let defer_sync = !sync_interval.is_zero();
     // When the journal first held records not yet synced, with a deferred sync.
     let mut unsynced_since: Option<Instant> = None;
+    // A batch that failed, committed again with the next one or when its retry is due.
+    let mut retry: Option<Retry> = None;
     // `recv` fails only when every sender is gone, which cannot happen before `Stop` arrives.
     loop {
         // Waking when idle lets a quiet journal be checkpointed, and a deferred sync happen, in time.
-        let wait = unsynced_since.map_or(CHECKPOINT_EVERY, |t| sync_interval.saturating_sub(t.elapsed()));
+        let mut wait = unsynced_since.map_or(CHECKPOINT_EVERY, |t| sync_interval.saturating_sub(t.elapsed()));
+        if let Some(retry) = &retry {
+            wait = wait.min(retry.at.saturating_duration_since(Instant::now()));
+        }
         let first = match rx.recv_timeout(wait) {
             Ok(job) => Some(job),
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             // Cannot happen before `Stop` arrives: the stopper holds a sender until it has sent it.
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
-        if let Some(first) = first {
+        let retry_due = retry.as_ref().is_some_and(|r| r.at <= Instant::now());
+        if first.is_some() || retry_due {
             let started = Instant::now();
-            let mut stop = matches!(first, Job::Stop);
-            let mut batch = Batch::default();
-            batch.add(first);
-            let mut jobs_taken = 1;
-            while let Ok(more) = rx.try_recv() {
-                stop |= matches!(more, Job::Stop);
-                batch.add(more);
+            let (mut batch, failures) = retry.take().map_or_else(Default::default, |r| (r.batch, r.failures));
+            let mut stop = false;
+            let mut jobs_taken = 0;
+            for job in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+                stop |= matches!(job, Job::Stop);
+                batch.add(job);
                 jobs_taken += 1;
             }
             // At a stop, whatever was queued is still applied, flushed and answered.
             if stop {
                 batch.level = Level::Flushed;
             }
-            match batch.commit(store, bus, &mut journal, &mut sled_unflushed, defer_sync) {
+            let (pending, again) = batch.commit(store, bus, &mut journal, &mut sled_unflushed, defer_sync);
+            match pending {
                 Pending::Nothing => unsynced_since = None,
                 Pending::Sync => {
                     unsynced_since.get_or_insert_with(Instant::now);
                 }
             }
-            METRICS.commit_batch_size.observe(f64::from(jobs_taken));
-            METRICS.commit_latency.observe(started.elapsed().as_secs_f64());
+            retry = again.map(|batch| Retry::after(batch, failures + 1));
+            if jobs_taken > 0 {
+                METRICS.commit_batch_size.observe(f64::from(jobs_taken));
+                METRICS.commit_latency.observe(started.elapsed().as_secs_f64());
+            }
             if stop {
                 break;
             }
@@ -379,6 +401,32 @@ fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::R
     match store.overlay.begin_checkpoint() {
         Some(states) => checkpoint(store, journal.seq(), &states, &stopping, Journal::remove_through),
         None => tracing::warn!("a failed checkpoint left journaled states; the next start replays them"),
+    }
+    // The last batch failed too: its states have one more chance, straight into sled.
+    if let Some(Retry { batch, .. }) = retry {
+        let lost_events = batch.events.len();
+        match store_states(store, &batch.writes) {
+            Ok(()) => tracing::info!(states = batch.writes.len(), "stored the states of a failed batch at shutdown"),
+            Err(e) => tracing::error!(error = %e, states = batch.writes.len(), "trigger states were not stored"),
+        }
+        if lost_events > 0 {
+            tracing::error!(events = lost_events, "events of a failed batch were not queued for delivery");
+        }
+    }
+}
+
+/// A failed batch waiting to be committed again, with the failures so far.
+struct Retry {
+    batch: Batch,
+    failures: u32,
+    at: Instant,
+}
+
+impl Retry {
+    /// The first retry comes soon; a disk that keeps failing is tried less and less often.
+    fn after(batch: Batch, failures: u32) -> Self {
+        let wait = RETRY_FIRST.saturating_mul(1 << failures.saturating_sub(1).min(10)).min(RETRY_MAX);
+        Self { batch, failures, at: Instant::now() + wait }
     }
 }
 
@@ -433,4 +481,22 @@ fn store_states(store: &SledStore, states: &States) -> StoreResult<()> {
         store.write_state(id, state)?;
     }
     store.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_from_the_first_wait_to_the_longest() {
+        let waits: Vec<_> = [1, 2, 3, 6, 7, 40, u32::MAX]
+            .into_iter()
+            .map(|failures| {
+                let before = Instant::now();
+                let retry = Retry::after(Batch::default(), failures);
+                (retry.at - before).as_millis() / 10 * 10
+            })
+            .collect();
+        assert_eq!(waits, [100, 200, 400, 3200, 5000, 5000, 5000]);
+    }
 }

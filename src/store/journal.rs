@@ -21,6 +21,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::faults::IoFaults;
 use super::journal_file::JournalFile;
 use crate::domain::instance::InstanceState;
 use crate::domain::InstanceId;
@@ -46,6 +47,7 @@ pub struct Journal {
     /// Files are written with `O_DIRECT | O_DSYNC` (each write durable on return) rather than through
     /// the page cache (durable at [`Journal::sync`]).
     direct: bool,
+    faults: std::sync::Arc<IoFaults>,
 }
 
 impl Journal {
@@ -67,7 +69,12 @@ impl Journal {
         let journal = files(dir)?.into_iter().map(|(seq, _, _)| seq);
         let after = journal.chain(numbered(dir, FREE_EXT)?.into_iter().map(|(seq, _)| seq)).max().unwrap_or(0);
         let (seq, file) = new_file(dir, after, direct)?;
-        Ok(Self { dir: dir.to_owned(), file, seq, broken: false, buf: Vec::new(), direct })
+        Ok(Self { dir: dir.to_owned(), file, seq, broken: false, buf: Vec::new(), direct, faults: Default::default() })
+    }
+
+    /// Writes fail when `faults` say so.
+    pub fn with_faults(self, faults: std::sync::Arc<IoFaults>) -> Self {
+        Self { faults, ..self }
     }
 
     pub fn seq(&self) -> u64 {
@@ -102,7 +109,7 @@ impl Journal {
         if self.broken {
             self.switch()?;
         }
-        if let Err(e) = self.file.write(&self.buf) {
+        if let Err(e) = self.faults.journal_write().and_then(|()| self.file.write(&self.buf)) {
             // Part of a record may be in the file; nothing may follow it there.
             self.broken = true;
             return Err(e);

@@ -7,6 +7,7 @@ mod api_keys;
 mod batch_thread;
 mod codec;
 mod durability;
+mod faults;
 mod instances;
 mod journal;
 mod journal_file;
@@ -27,6 +28,7 @@ use crate::domain::ValidationError;
 use crate::events::{EngineEvent, EventSink};
 
 pub use durability::{Answer, GroupCommit, Level};
+pub use faults::IoFaults;
 pub use instances::InstanceFilter;
 
 /// Bumped whenever the layout of stored data changes incompatibly.
@@ -89,6 +91,8 @@ pub struct SledStore {
     /// Instance states journaled by the committer and not yet checkpointed into `instance_state`.
     overlay: overlay::Overlay,
     journal_dir: std::path::PathBuf,
+    /// Failures tests inject into the journal's writes.
+    faults: Arc<IoFaults>,
     /// Where events' deliveries are queued, in the same transaction as the change they describe. Weak:
     /// the sink holds the store, and a cycle would keep sled open after shutdown.
     sink: std::sync::OnceLock<std::sync::Weak<dyn EventSink>>,
@@ -121,6 +125,7 @@ impl SledStore {
             api_keys: db.open_tree("api_keys")?,
             overlay: overlay::Overlay::default(),
             journal_dir: journal::Journal::dir_in(dir),
+            faults: Arc::default(),
             db,
             sink: std::sync::OnceLock::new(),
             structure: Mutex::new(()),
@@ -244,6 +249,11 @@ impl Store {
     /// The synchronous store, for code that already runs on a blocking thread of its own.
     pub(crate) fn blocking(&self) -> &SledStore {
         &self.inner
+    }
+
+    /// Failures to inject into this store's I/O (tests drive the failure paths with it).
+    pub fn faults(&self) -> Arc<IoFaults> {
+        Arc::clone(&self.inner.faults)
     }
 
     /// See [`SledStore::set_event_sink`].

@@ -20,6 +20,8 @@ pub struct TestApp {
     /// Kept so the directory lives as long as every app opened on it.
     pub data_dir: Arc<TempDir>,
     pub config: Config,
+    /// Failures to inject into the store's I/O.
+    pub faults: Arc<switchboard::store::IoFaults>,
     handle: actix_web::dev::ServerHandle,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -77,6 +79,7 @@ async fn start_with_options(config: Config, data_dir: Arc<TempDir>, options: Opt
     let app = Application::build_with(config.clone(), options).await.expect("the app builds");
     let port = app.port();
     let handle = app.handle();
+    let faults = app.store_faults();
     let admin_key =
         app.bootstrap_admin_key().map(str::to_owned).or_else(|| config.admin_key.clone()).unwrap_or_default();
     let server = tokio::spawn(app.run_until_stopped());
@@ -87,6 +90,7 @@ async fn start_with_options(config: Config, data_dir: Arc<TempDir>, options: Opt
         client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
         data_dir,
         config,
+        faults,
         handle,
         server,
     }

@@ -23,6 +23,7 @@ mod operability;
 mod outbound;
 mod restart;
 mod smtp_server;
+mod store_faults;
 mod systems;
 mod test_driver;
 mod triggers;

@@ -43,6 +43,7 @@ async fn metrics_count_requests_webhook_outcomes_fires_and_exec_latency() {
         "switchboard_delivery_queue_depth",
         "switchboard_state_commit_batch_size_count",
         "switchboard_state_commit_duration_seconds_bucket",
+        "switchboard_state_commit_failures_total",
     ] {
         assert!(text.contains(needle), "{needle} missing from:\\n{text}");
     }
