@@ -4,7 +4,9 @@
 //! *triggered* while all of them hold (any one, with `any_match`; never with none) and *fires* on the
 //! rising edge. A *pulse* (a webhook call, a schedule coming due) holds its condition true for the
 //! debounce period, extending the window if it is already open; a pulse inside an open window changes
-//! nothing else. Comparisons are *set* to their current value (level-triggered).
+//! nothing else. A window ends one period after its last pulse, by the period in force now, so editing
+//! the period moves the end of a window already open. Comparisons are *set* to their current value
+//! (level-triggered).
 //!
 //! Time is milliseconds on a monotonic clock chosen by the caller.
 
@@ -16,8 +18,10 @@ pub const WEBHOOK: &str = "webhook";
 pub struct ConditionState {
     any_match: bool,
     values: BTreeMap<String, bool>,
-    /// End (exclusive) of each open pulse window, by condition.
+    /// The last pulse of each open window, by condition; the window ends (exclusive) `period` later.
     windows: BTreeMap<String, u64>,
+    /// The debounce period, in ms.
+    period: u64,
     triggered: bool,
     /// Changes whenever `values` does, so that a caller can tell without comparing maps.
     revision: u64,
@@ -64,7 +68,13 @@ impl ConditionState {
 
     /// When the next open window ends.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.windows.values().min().copied()
+        self.windows.values().min().map(|last| last.saturating_add(self.period))
+    }
+
+    /// Sets the debounce period (after a trigger edit): open windows now end `period` after their
+    /// last pulse, which [`ConditionState::expire`] applies.
+    pub fn set_period(&mut self, period: u64) {
+        self.period = period;
     }
 
     pub fn values(&self) -> &BTreeMap<String, bool> {
@@ -104,15 +114,15 @@ impl ConditionState {
     /// Holds `name` true from `now` for `period` ms.
     pub fn pulse(&mut self, name: &str, now: u64, period: u64) -> Step {
         let before = self.triggered;
+        self.period = period;
         // A window that ended before this pulse is closed first, even if its timer has not run yet.
         self.expire(now);
         let Some(was) = self.values.get(name).copied() else {
             return Step { fired: false, changed: self.triggered != before };
         };
-        let until = now.saturating_add(period);
         // An open window is extended in place: a pulse per webhook call allocates no names.
-        if let Some(window) = self.windows.get_mut(name) {
-            *window = until;
+        if let Some(last) = self.windows.get_mut(name) {
+            *last = now;
             return Step { fired: false, changed: self.triggered != before };
         }
         let revision = self.revision;
@@ -127,7 +137,7 @@ impl ConditionState {
                 self.revision = revision;
             }
         } else {
-            self.windows.insert(name.to_owned(), until);
+            self.windows.insert(name.to_owned(), now);
         }
         Step { fired, changed: self.triggered != before }
     }
@@ -145,8 +155,9 @@ impl ConditionState {
     /// Closes every window that has ended by `now`.
     pub fn expire(&mut self, now: u64) -> Step {
         let before = self.triggered;
+        let ended = |last: &u64| last.saturating_add(self.period) <= now;
         let mut lapsed = false;
-        for (name, _) in self.windows.iter().filter(|(_, until)| **until <= now) {
+        for (name, _) in self.windows.iter().filter(|(_, last)| ended(last)) {
             lapsed = true;
             if let Some(v) = self.values.get_mut(name) {
                 self.revision += u64::from(std::mem::replace(v, false));
@@ -155,7 +166,8 @@ impl ConditionState {
         if !lapsed {
             return Step { fired: false, changed: false };
         }
-        self.windows.retain(|_, until| *until > now);
+        let period = self.period;
+        self.windows.retain(|_, last| last.saturating_add(period) > now);
         let fired = self.settle().fired;
         Step { fired, changed: self.triggered != before }
     }
@@ -197,6 +209,26 @@ mod tests {
         let reset = s.expire(249);
         assert!(reset.changed && !s.triggered());
         assert!(s.webhook_call(250, 100).fired);
+    }
+
+    #[test]
+    fn a_new_period_moves_the_end_of_an_open_window() {
+        let mut s = webhook_only();
+        assert!(s.webhook_call(0, 60_000).fired);
+        assert!(!s.webhook_call(500, 60_000).fired);
+        s.set_period(1_000);
+        assert_eq!(s.next_deadline(), Some(1_500), "one new period after the last call");
+        assert!(!s.expire(1_499).changed);
+        assert!(s.expire(1_500).changed && !s.triggered());
+
+        assert!(s.webhook_call(2_000, 1_000).fired);
+        s.set_period(0);
+        assert!(s.expire(2_000).changed, "a zero period ends the window at once");
+        assert!(s.webhook_call(2_000, 100).fired);
+        s.set_period(5_000);
+        assert_eq!(s.next_deadline(), Some(7_000), "a longer period lengthens it");
+        assert!(s.webhook_call(3_000, 50).fired, "a call brings its own period: the window ended at 2,050");
+        assert_eq!(s.next_deadline(), Some(3_050));
     }
 
     #[test]

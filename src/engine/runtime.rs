@@ -27,8 +27,11 @@ struct Live {
     /// the webhook path free of allocations for condition names.
     shape: Option<Shape>,
     state: InstanceState,
-    /// A window watcher task is running for this instance.
+    /// A window watcher task is running for this instance, sleeping until `watching_until`.
     watching: bool,
+    watching_until: u64,
+    /// The number of the current watcher: one whose number is older has been replaced and stops.
+    watcher: u64,
     /// The `conditions` revision `state.conditions` was last brought in line with.
     published: Option<u64>,
 }
@@ -37,7 +40,7 @@ impl Live {
     fn resume(stored: InstanceState) -> Self {
         let levels = stored.conditions.iter().filter(|(k, _)| !is_pulse_condition(k)).map(|(k, v)| (k.clone(), *v));
         let conditions = ConditionState::restore(levels.collect(), stored.triggered);
-        Self { conditions, shape: None, state: stored, watching: false, published: None }
+        Self { conditions, shape: None, state: stored, watching: false, watching_until: 0, watcher: 0, published: None }
     }
 
     /// Brings `state.conditions` in line with the condition values; true when they differed. Compares
@@ -77,7 +80,8 @@ struct Outcome {
     was_triggered: bool,
     /// The state to store, when it changed.
     changed: Option<InstanceState>,
-    start_watch: bool,
+    /// A window watcher to start, with its number.
+    start_watch: Option<u64>,
 }
 
 /// An instance that fired; its actions are due.
@@ -170,8 +174,8 @@ impl TriggerRuntime {
                 let _ = self.fires.send(Fired { instance: inst.clone(), spec: spec.clone() });
             }
         }
-        if start_watch {
-            self.watch_windows(inst.clone());
+        if let Some(watcher) = start_watch {
+            self.watch_windows(inst.clone(), watcher);
         }
         // A client told of a fire must find it on disk; one told of any other change, in the store.
         let wait = match (durable, notified.fired) {
@@ -216,7 +220,10 @@ impl TriggerRuntime {
                 entry.state.comparison_errors += u64::from(error);
                 entry.conditions.set(name, value)
             }
-            Change::Configure => entry.conditions.expire(now),
+            Change::Configure => {
+                entry.conditions.set_period(spec.debounce_period);
+                entry.conditions.expire(now)
+            }
         };
         let fired = step.fired || edited_fire;
         if fired {
@@ -229,8 +236,19 @@ impl TriggerRuntime {
         if changed {
             entry.state.version += 1;
         }
-        let start_watch = !entry.watching && entry.conditions.next_deadline().is_some();
-        entry.watching |= start_watch;
+        let next = entry.conditions.next_deadline();
+        if entry.watching && next.is_some_and(|end| end < entry.watching_until) {
+            // A shorter debounce period moved a window's end before the one the watcher sleeps until.
+            entry.watcher += 1;
+            entry.watching = false;
+        }
+        let start_watch = match next {
+            Some(end) if !entry.watching => {
+                (entry.watching, entry.watching_until) = (true, end);
+                Some(entry.watcher)
+            }
+            _ => None,
+        };
         let notified = Notified { fired, triggered: entry.state.triggered, trigger_count: entry.state.trigger_count };
         Some(Outcome { notified, was_triggered, changed: changed.then(|| entry.state.clone()), start_watch })
     }
@@ -305,13 +323,13 @@ impl TriggerRuntime {
     }
 
     /// Closes the instance's windows as they end, following extensions, until none is open.
-    fn watch_windows(self: &Arc<Self>, inst: TriggerInstance) {
+    fn watch_windows(self: &Arc<Self>, inst: TriggerInstance, watcher: u64) {
         let weak: Weak<Self> = Arc::downgrade(self);
         let shutdown = self.shutdown.clone();
         let clock = Arc::clone(&self.clock);
         tokio::spawn(async move {
             loop {
-                let Some(deadline) = weak.upgrade().and_then(|rt| rt.next_deadline(&inst.id)) else { return };
+                let Some(deadline) = weak.upgrade().and_then(|rt| rt.next_deadline(&inst.id, watcher)) else { return };
                 tokio::select! {
                     _ = clock.sleep_until(deadline) => {}
                     _ = shutdown.cancelled() => return,
@@ -324,12 +342,16 @@ impl TriggerRuntime {
         });
     }
 
-    /// The next window end; clears the watching flag when there is none, so a later pulse starts a
-    /// new watcher.
-    fn next_deadline(&self, id: &InstanceId) -> Option<u64> {
+    /// The next window end for `watcher` to sleep until; clears the watching flag when there is none,
+    /// so a later pulse starts a new watcher. `None` too when `watcher` has been replaced.
+    fn next_deadline(&self, id: &InstanceId, watcher: u64) -> Option<u64> {
         let mut entry = self.live.get_mut(id)?;
+        if entry.watcher != watcher {
+            return None;
+        }
         let next = entry.conditions.next_deadline();
         entry.watching = next.is_some();
+        entry.watching_until = next.unwrap_or(0);
         next
     }
 

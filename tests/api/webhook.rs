@@ -246,6 +246,33 @@ async fn calls_inside_the_debounce_window_fire_once_and_the_window_closes() {
 }
 
 #[tokio::test]
+async fn shortening_the_debounce_period_ends_an_open_window_sooner() {
+    let app = spawn_app().await;
+    let (_, trigger, inst) = app.webhook_instance(webhook_trigger(600_000, &["POST"])).await;
+    let trigger_path = format!("/triggers/{}", id(&trigger));
+    assert_eq!(json(call(&app, Method::POST, &url(&inst)).await).await["fired"], true);
+
+    // Ten minutes become 1.5 s: the open window now ends 1.5 s after the call, not in ten minutes,
+    // closed by its timer.
+    app.send_ok(Method::PATCH, &trigger_path, &json!({"debounce_period": 1500})).await;
+    assert_eq!(state(&app, &inst).await["triggered"], true, "still inside the shortened window");
+    eventually(10, "the shortened window to close", || async {
+        (state(&app, &inst).await["triggered"] == false).then_some(())
+    })
+    .await;
+    let again = json(call(&app, Method::POST, &url(&inst)).await).await;
+    assert_eq!((again["fired"].clone(), again["trigger_count"].clone()), (json!(true), json!(2)));
+
+    // A period of zero ends an open window at the edit.
+    app.send_ok(Method::PATCH, &trigger_path, &json!({"debounce_period": 0})).await;
+    eventually(5, "the window to close at the edit", || async {
+        (state(&app, &inst).await["triggered"] == false).then_some(())
+    })
+    .await;
+    assert_eq!(json(call(&app, Method::POST, &url(&inst)).await).await["trigger_count"], 3);
+}
+
+#[tokio::test]
 async fn with_period_zero_every_call_fires() {
     let app = spawn_app().await;
     let (_, _, inst) = app.webhook_instance(webhook_trigger(0, &["POST"])).await;
