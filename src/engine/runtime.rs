@@ -11,7 +11,7 @@ use dashmap::mapref::entry::Entry;
 
 use serde_json::json;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::clock::Clock;
 use super::condition_state::{ConditionState, WEBHOOK};
@@ -27,11 +27,9 @@ struct Live {
     /// the webhook path free of allocations for condition names.
     shape: Option<Shape>,
     state: InstanceState,
-    /// A window watcher task is running for this instance, sleeping until `watching_until`.
-    watching: bool,
-    watching_until: u64,
-    /// The number of the current watcher: one whose number is older has been replaced and stops.
-    watcher: u64,
+    /// The window watcher task running for this instance: dropping it (replaced, no window left, the
+    /// instance forgotten) stops the task.
+    watcher: Option<Watcher>,
     /// The `conditions` revision `state.conditions` was last brought in line with.
     published: Option<u64>,
 }
@@ -40,7 +38,7 @@ impl Live {
     fn resume(stored: InstanceState) -> Self {
         let levels = stored.conditions.iter().filter(|(k, _)| !is_pulse_condition(k)).map(|(k, v)| (k.clone(), *v));
         let conditions = ConditionState::restore(levels.collect(), stored.triggered);
-        Self { conditions, shape: None, state: stored, watching: false, watching_until: 0, watcher: 0, published: None }
+        Self { conditions, shape: None, state: stored, watcher: None, published: None }
     }
 
     /// Brings `state.conditions` in line with the condition values; true when they differed. Compares
@@ -53,6 +51,12 @@ impl Live {
         self.state.conditions = Arc::new(self.conditions.values().clone());
         true
     }
+}
+
+/// A running window watcher and the window end it sleeps until.
+struct Watcher {
+    _stop: DropGuard,
+    until: u64,
 }
 
 /// The state after a webhook call.
@@ -80,8 +84,8 @@ struct Outcome {
     was_triggered: bool,
     /// The state to store, when it changed.
     changed: Option<InstanceState>,
-    /// A window watcher to start, with its number.
-    start_watch: Option<u64>,
+    /// A window watcher to start, and what stops it.
+    start_watch: Option<CancellationToken>,
 }
 
 /// An instance that fired; its actions are due.
@@ -174,8 +178,8 @@ impl TriggerRuntime {
                 let _ = self.fires.send(Fired { instance: inst.clone(), spec: spec.clone() });
             }
         }
-        if let Some(watcher) = start_watch {
-            self.watch_windows(inst.clone(), watcher);
+        if let Some(stop) = start_watch {
+            self.watch_windows(inst.clone(), stop);
         }
         // A client told of a fire must find it on disk; one told of any other change, in the store.
         let wait = match (durable, notified.fired) {
@@ -237,15 +241,15 @@ impl TriggerRuntime {
             entry.state.version += 1;
         }
         let next = entry.conditions.next_deadline();
-        if entry.watching && next.is_some_and(|end| end < entry.watching_until) {
+        if next.is_some_and(|end| entry.watcher.as_ref().is_some_and(|w| end < w.until)) {
             // A shorter debounce period moved a window's end before the one the watcher sleeps until.
-            entry.watcher += 1;
-            entry.watching = false;
+            entry.watcher = None;
         }
         let start_watch = match next {
-            Some(end) if !entry.watching => {
-                (entry.watching, entry.watching_until) = (true, end);
-                Some(entry.watcher)
+            Some(until) if entry.watcher.is_none() => {
+                let stop = self.shutdown.child_token();
+                entry.watcher = Some(Watcher { _stop: stop.clone().drop_guard(), until });
+                Some(stop)
             }
             _ => None,
         };
@@ -323,16 +327,16 @@ impl TriggerRuntime {
     }
 
     /// Closes the instance's windows as they end, following extensions, until none is open.
-    fn watch_windows(self: &Arc<Self>, inst: TriggerInstance, watcher: u64) {
+    fn watch_windows(self: &Arc<Self>, inst: TriggerInstance, stop: CancellationToken) {
         let weak: Weak<Self> = Arc::downgrade(self);
-        let shutdown = self.shutdown.clone();
         let clock = Arc::clone(&self.clock);
         tokio::spawn(async move {
             loop {
-                let Some(deadline) = weak.upgrade().and_then(|rt| rt.next_deadline(&inst.id, watcher)) else { return };
+                let Some(deadline) = weak.upgrade().and_then(|rt| rt.next_deadline(&inst.id, &stop)) else { return };
                 tokio::select! {
                     _ = clock.sleep_until(deadline) => {}
-                    _ = shutdown.cancelled() => return,
+                    // Replaced, no longer needed, or shutting down.
+                    _ = stop.cancelled() => return,
                 }
                 let Some(rt) = weak.upgrade() else { return };
                 if let Err(e) = rt.close_windows(&inst).await {
@@ -342,16 +346,18 @@ impl TriggerRuntime {
         });
     }
 
-    /// The next window end for `watcher` to sleep until; clears the watching flag when there is none,
-    /// so a later pulse starts a new watcher. `None` too when `watcher` has been replaced.
-    fn next_deadline(&self, id: &InstanceId, watcher: u64) -> Option<u64> {
+    /// The next window end for the watcher stopped by `stop` to sleep until. With none, the watcher
+    /// is dropped, so a later pulse starts a new one; `None` too when it has been stopped.
+    fn next_deadline(&self, id: &InstanceId, stop: &CancellationToken) -> Option<u64> {
         let mut entry = self.live.get_mut(id)?;
-        if entry.watcher != watcher {
+        if stop.is_cancelled() {
             return None;
         }
         let next = entry.conditions.next_deadline();
-        entry.watching = next.is_some();
-        entry.watching_until = next.unwrap_or(0);
+        match (next, entry.watcher.as_mut()) {
+            (Some(end), Some(watcher)) => watcher.until = end,
+            _ => entry.watcher = None,
+        }
         next
     }
 

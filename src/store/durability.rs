@@ -40,6 +40,9 @@ const CHECKPOINT_BYTES: u64 = 64 << 20;
 /// The wait before a failed batch is committed again, doubling up to the longest.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Events of failing commits kept for the next attempt; older ones beyond this are dropped, so a disk
+/// that fails for long cannot exhaust memory (states need no bound: one per instance).
+const MAX_CARRIED_EVENTS: usize = 100_000;
 
 /// What a waiter needs of everything queued before it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -158,6 +161,9 @@ struct Batch {
     events: Vec<EngineEvent>,
     waiters: Vec<oneshot::Sender<Result<(), String>>>,
     level: Level,
+    /// An earlier, failed attempt staged deliveries without flushing sled: the delivery worker is woken
+    /// once this batch has flushed it.
+    wake_sink: bool,
 }
 
 impl Batch {
@@ -195,7 +201,7 @@ impl Batch {
         sled_unflushed: &mut bool,
         defer_sync: bool,
     ) -> (Pending, Option<Batch>) {
-        let Batch { writes, events, waiters, level } = self;
+        let Batch { writes, events, waiters, level, wake_sink } = self;
         let sink = bus.sink().filter(|_| !events.is_empty());
         let mut staged = 0;
         let mut events_staged = false;
@@ -248,13 +254,31 @@ impl Batch {
             Err(e) => {
                 tracing::error!(error = %e, states = writes.len(), "committing trigger state failed; retrying");
                 METRICS.commit_failures.inc();
-                let events = if events_staged { Vec::new() } else { events };
-                again = Some(Batch { writes, events, waiters: Vec::new(), level });
+                let mut events = if events_staged { Vec::new() } else { events };
+                if events_staged {
+                    // The transaction wrote states and deliveries that no flush covers yet.
+                    *sled_unflushed = true;
+                }
+                let wake_sink = wake_sink || staged > 0;
+                if events.len() > MAX_CARRIED_EVENTS {
+                    let lost = events.len() - MAX_CARRIED_EVENTS;
+                    tracing::error!(lost, "events of failing commits dropped: their deliveries were never queued");
+                    events.drain(..lost);
+                }
+                if !writes.is_empty() || !events.is_empty() || wake_sink {
+                    // A flush must cover what this attempt staged before the worker is woken for it.
+                    let level = if wake_sink { level.max(Level::Durable) } else { level };
+                    again = Some(Batch { writes, events, waiters: Vec::new(), level, wake_sink });
+                }
             }
-            Ok(()) if sink.is_none() => store.overlay.put(writes),
             Ok(()) => {
-                if let Some(sink) = sink.filter(|_| staged > 0) {
-                    sink.staged();
+                if sink.is_none() {
+                    store.overlay.put(writes);
+                }
+                if staged > 0 || wake_sink {
+                    if let Some(sink) = bus.sink() {
+                        sink.staged();
+                    }
                 }
             }
         }
@@ -279,6 +303,7 @@ enum Pending {
 /// next durable answer covers them too: every state not yet checkpointed goes into a new file again.
 fn rewrite_if_broken(store: &SledStore, journal: &mut Journal) -> StoreResult<()> {
     if journal.is_broken() {
+        journal.start_over().map_err(StoreError::Journal)?;
         journal.append(store.overlay.fresh().iter().map(|(id, state)| (id, state))).map_err(StoreError::Journal)?;
     }
     Ok(())
@@ -358,7 +383,7 @@ fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::R
                     unsynced_since.get_or_insert_with(Instant::now);
                 }
             }
-            retry = again.map(|batch| Retry::after(batch, failures + 1));
+            retry = again.map(|batch| Retry::after(batch, failures + 1, Instant::now()));
             if jobs_taken > 0 {
                 METRICS.commit_batch_size.observe(f64::from(jobs_taken));
                 METRICS.commit_latency.observe(started.elapsed().as_secs_f64());
@@ -424,9 +449,9 @@ struct Retry {
 
 impl Retry {
     /// The first retry comes soon; a disk that keeps failing is tried less and less often.
-    fn after(batch: Batch, failures: u32) -> Self {
+    fn after(batch: Batch, failures: u32, now: Instant) -> Self {
         let wait = RETRY_FIRST.saturating_mul(1 << failures.saturating_sub(1).min(10)).min(RETRY_MAX);
-        Self { batch, failures, at: Instant::now() + wait }
+        Self { batch, failures, at: now + wait }
     }
 }
 
@@ -489,13 +514,10 @@ mod tests {
 
     #[test]
     fn retries_back_off_from_the_first_wait_to_the_longest() {
+        let now = Instant::now();
         let waits: Vec<_> = [1, 2, 3, 6, 7, 40, u32::MAX]
             .into_iter()
-            .map(|failures| {
-                let before = Instant::now();
-                let retry = Retry::after(Batch::default(), failures);
-                (retry.at - before).as_millis() / 10 * 10
-            })
+            .map(|failures| (Retry::after(Batch::default(), failures, now).at - now).as_millis())
             .collect();
         assert_eq!(waits, [100, 200, 400, 3200, 5000, 5000, 5000]);
     }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 #[derive(Debug, Default)]
 pub struct IoFaults {
     journal_writes: AtomicU32,
+    journal_syncs: AtomicU32,
 }
 
 impl IoFaults {
@@ -15,12 +16,24 @@ impl IoFaults {
         self.journal_writes.store(n, Ordering::Release);
     }
 
+    /// The next `n` syncs of the state journal fail (whether or not anything was left to sync).
+    pub fn fail_journal_syncs(&self, n: u32) {
+        self.journal_syncs.store(n, Ordering::Release);
+    }
+
     /// The error a journal write must fail with now, if one is due.
     pub(super) fn journal_write(&self) -> io::Result<()> {
-        let due = self.journal_writes.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok();
-        match due {
-            true => Err(io::Error::other("injected journal write failure")),
-            false => Ok(()),
-        }
+        take(&self.journal_writes, "write")
+    }
+
+    pub(super) fn journal_sync(&self) -> io::Result<()> {
+        take(&self.journal_syncs, "sync")
+    }
+}
+
+fn take(due: &AtomicU32, what: &str) -> io::Result<()> {
+    match due.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)) {
+        Ok(_) => Err(io::Error::other(format!("injected journal {what} failure"))),
+        Err(_) => Ok(()),
     }
 }

@@ -117,12 +117,21 @@ impl Journal {
         Ok(())
     }
 
+    /// Continues in a new file if a write or sync failed in this one, so that syncs work again even
+    /// when nothing is left to rewrite.
+    pub fn start_over(&mut self) -> io::Result<()> {
+        if self.broken {
+            self.switch()?;
+        }
+        Ok(())
+    }
+
     /// Makes everything appended so far durable.
     pub fn sync(&mut self) -> io::Result<()> {
         if self.broken {
             return Err(io::Error::other("an earlier journal write failed; the batch is not durable"));
         }
-        if let Err(e) = self.file.sync() {
+        if let Err(e) = self.faults.journal_sync().and_then(|()| self.file.sync()) {
             // After a failed fsync the kernel may have dropped the dirty pages, and a retry can
             // report success for them: this file is done.
             self.broken = true;

@@ -794,3 +794,27 @@ async fn fires_and_subscription_edits_at_once_neither_stall_nor_lose_a_delivery(
     let ids: std::collections::HashSet<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
     assert_eq!(ids.len(), FIRES, "one delivery per fire");
 }
+
+#[tokio::test]
+async fn a_fire_whose_commit_fails_after_its_delivery_was_queued_is_delivered_once_a_retry_flushes() {
+    let app = outbound_app(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let body = json!({ "name": "Ops", "url": receiver.url("/hook"), "events": ["trigger.fired"] });
+    subscribe(&app, body).await;
+    let (_, _, inst) = app.webhook_instance(webhook_trigger()).await;
+    // The transaction with the state and its delivery commits; the journal sync after it fails.
+    app.faults.fail_journal_syncs(1);
+
+    let res = app.client.post(inst["webhook_url"].as_str().unwrap()).send().await.unwrap();
+    let failed_at = Instant::now();
+
+    assert_eq!(res.status(), 500);
+    let got = receiver.wait_for("/hook", 1).await;
+    assert!(
+        got[0].at - failed_at < Duration::from_secs(2),
+        "the retry's flush wakes the delivery worker (its poll would take up to 5 s)"
+    );
+    assert_eq!(got[0].json()["event"], "trigger.fired");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received("/hook").len(), 1, "staged once, delivered once");
+}
