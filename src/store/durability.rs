@@ -43,6 +43,8 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Events of failing commits kept for the next attempt; older ones beyond this are dropped, so a disk
 /// that fails for long cannot exhaust memory (states need no bound: one per instance).
 const MAX_CARRIED_EVENTS: usize = 100_000;
+/// How long events of failing commits are carried before they are given up.
+const EVENTS_KEPT_FOR: Duration = Duration::from_secs(30);
 
 /// What a waiter needs of everything queued before it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -221,6 +223,7 @@ impl Batch {
                     }
                 }
                 Some(sink) => {
+                    store.faults.event_commit().map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
                     // The states and the deliveries of the events they caused commit together.
                     let mut trees = vec![store.instance_state.clone()];
                     trees.extend(sink.trees());
@@ -364,7 +367,15 @@ fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::R
         let retry_due = retry.as_ref().is_some_and(|r| r.at <= Instant::now());
         if first.is_some() || retry_due {
             let started = Instant::now();
-            let (mut batch, failures) = retry.take().map_or_else(Default::default, |r| (r.batch, r.failures));
+            let (mut batch, failures, failing_since) =
+                retry.take().map_or_else(|| (Batch::default(), 0, started), |r| (r.batch, r.failures, r.since));
+            if started - failing_since >= EVENTS_KEPT_FOR && !batch.events.is_empty() {
+                // Events failing this long may be what fails the batch: new batches must not share their
+                // fate. States are kept; the journal takes any state.
+                let lost = batch.events.len();
+                tracing::error!(lost, failures, "events dropped: their deliveries were never queued");
+                batch.events.clear();
+            }
             let mut stop = false;
             let mut jobs_taken = 0;
             for job in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
@@ -383,7 +394,7 @@ fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::R
                     unsynced_since.get_or_insert_with(Instant::now);
                 }
             }
-            retry = again.map(|batch| Retry::after(batch, failures + 1, Instant::now()));
+            retry = again.map(|batch| Retry::after(batch, failures + 1, failing_since, Instant::now()));
             if jobs_taken > 0 {
                 METRICS.commit_batch_size.observe(f64::from(jobs_taken));
                 METRICS.commit_latency.observe(started.elapsed().as_secs_f64());
@@ -440,18 +451,19 @@ fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::R
     }
 }
 
-/// A failed batch waiting to be committed again, with the failures so far.
+/// A failed batch waiting to be committed again, with the failures so far and when they began.
 struct Retry {
     batch: Batch,
     failures: u32,
+    since: Instant,
     at: Instant,
 }
 
 impl Retry {
     /// The first retry comes soon; a disk that keeps failing is tried less and less often.
-    fn after(batch: Batch, failures: u32, now: Instant) -> Self {
+    fn after(batch: Batch, failures: u32, since: Instant, now: Instant) -> Self {
         let wait = RETRY_FIRST.saturating_mul(1 << failures.saturating_sub(1).min(10)).min(RETRY_MAX);
-        Self { batch, failures, at: now + wait }
+        Self { batch, failures, since, at: now + wait }
     }
 }
 
@@ -517,7 +529,7 @@ mod tests {
         let now = Instant::now();
         let waits: Vec<_> = [1, 2, 3, 6, 7, 40, u32::MAX]
             .into_iter()
-            .map(|failures| (Retry::after(Batch::default(), failures, now).at - now).as_millis())
+            .map(|failures| (Retry::after(Batch::default(), failures, now, now).at - now).as_millis())
             .collect();
         assert_eq!(waits, [100, 200, 400, 3200, 5000, 5000, 5000]);
     }

@@ -818,3 +818,24 @@ async fn a_fire_whose_commit_fails_after_its_delivery_was_queued_is_delivered_on
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.received("/hook").len(), 1, "staged once, delivered once");
 }
+
+#[tokio::test]
+async fn a_fire_whose_commit_fails_before_its_delivery_was_queued_is_delivered_after_the_retry() {
+    let app = outbound_app(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let body = json!({ "name": "Ops", "url": receiver.url("/hook"), "events": ["trigger.fired"] });
+    subscribe(&app, body).await;
+    let (_, _, inst) = app.webhook_instance(webhook_trigger()).await;
+    // The transaction with the state and its delivery fails before writing anything.
+    app.faults.fail_event_commits(1);
+
+    let res = app.client.post(inst["webhook_url"].as_str().unwrap()).send().await.unwrap();
+
+    assert_eq!(res.status(), 500);
+    // The event went with the state into the retry: the receiver hears of the fire all the same.
+    let got = receiver.wait_for("/hook", 1).await;
+    let event = got[0].json();
+    assert_eq!((event["event"].as_str(), event["data"]["trigger_count"].as_u64()), (Some("trigger.fired"), Some(1)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received("/hook").len(), 1, "queued once, delivered once");
+}
