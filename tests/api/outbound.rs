@@ -795,13 +795,19 @@ async fn fires_and_subscription_edits_at_once_neither_stall_nor_lose_a_delivery(
     assert_eq!(ids.len(), FIRES, "one delivery per fire");
 }
 
-#[tokio::test]
-async fn a_fire_whose_commit_fails_after_its_delivery_was_queued_is_delivered_once_a_retry_flushes() {
+/// An app whose `trigger.fired` events go to the receiver's `/hook`, and a webhook instance to fire.
+async fn fires_delivered_to_hook() -> (TestApp, Receiver, Value) {
     let app = outbound_app(|_| {}).await;
     let receiver = Receiver::start().await;
     let body = json!({ "name": "Ops", "url": receiver.url("/hook"), "events": ["trigger.fired"] });
     subscribe(&app, body).await;
     let (_, _, inst) = app.webhook_instance(webhook_trigger()).await;
+    (app, receiver, inst)
+}
+
+#[tokio::test]
+async fn a_fire_whose_commit_fails_after_its_delivery_was_queued_is_delivered_once_a_retry_flushes() {
+    let (app, receiver, inst) = fires_delivered_to_hook().await;
     // The transaction with the state and its delivery commits; the journal sync after it fails.
     app.faults.fail_journal_syncs(1);
 
@@ -821,11 +827,7 @@ async fn a_fire_whose_commit_fails_after_its_delivery_was_queued_is_delivered_on
 
 #[tokio::test]
 async fn a_fire_whose_commit_fails_before_its_delivery_was_queued_is_delivered_after_the_retry() {
-    let app = outbound_app(|_| {}).await;
-    let receiver = Receiver::start().await;
-    let body = json!({ "name": "Ops", "url": receiver.url("/hook"), "events": ["trigger.fired"] });
-    subscribe(&app, body).await;
-    let (_, _, inst) = app.webhook_instance(webhook_trigger()).await;
+    let (app, receiver, inst) = fires_delivered_to_hook().await;
     // The transaction with the state and its delivery fails before writing anything.
     app.faults.fail_event_commits(1);
 
