@@ -27,6 +27,26 @@ pub struct Config {
     pub drivers: DriversConfig,
     pub outbound: OutboundConfig,
     pub smtp: SmtpConfig,
+    pub receipts: ReceiptsConfig,
+}
+
+/// What is kept of each webhook call for the inspector.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReceiptsConfig {
+    pub enabled: bool,
+    /// The newest receipts kept per trigger instance.
+    pub per_instance: usize,
+    /// Receipts older than this are removed.
+    pub retention_hours: u64,
+    /// The part of a body kept in its receipt.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ReceiptsConfig {
+    fn default() -> Self {
+        Self { enabled: true, per_instance: 1000, retention_hours: 72, max_body_bytes: 65_536 }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -131,6 +151,14 @@ pub struct WebhookConfig {
     pub rate_limit_per_second: u32,
     pub rate_limit_burst: u32,
     pub max_body_bytes: usize,
+    /// Time to receive a whole body once the headers are in (408 after it).
+    pub body_timeout_ms: u64,
+    /// How long a rotated-out signing secret still verifies.
+    pub verification_grace_s: u64,
+    /// How long a delivery id is remembered for deduplication.
+    pub dedup_window_s: u64,
+    /// Delivery ids remembered per instance; the oldest go first.
+    pub dedup_max_ids: usize,
 }
 
 impl Default for Config {
@@ -147,13 +175,22 @@ impl Default for Config {
             drivers: DriversConfig::default(),
             outbound: OutboundConfig::default(),
             smtp: SmtpConfig::default(),
+            receipts: ReceiptsConfig::default(),
         }
     }
 }
 
 impl Default for WebhookConfig {
     fn default() -> Self {
-        Self { rate_limit_per_second: 100, rate_limit_burst: 200, max_body_bytes: 1024 * 1024 }
+        Self {
+            rate_limit_per_second: 100,
+            rate_limit_burst: 200,
+            max_body_bytes: 1024 * 1024,
+            body_timeout_ms: 10_000,
+            verification_grace_s: 86_400,
+            dedup_window_s: 86_400,
+            dedup_max_ids: 10_000,
+        }
     }
 }
 
@@ -239,6 +276,15 @@ impl Config {
         }
         if self.webhook.max_body_bytes == 0 {
             return Err(ConfigError("webhook.max_body_bytes: must be at least 1".into()));
+        }
+        if self.webhook.body_timeout_ms == 0 {
+            return Err(ConfigError("webhook.body_timeout_ms: must be at least 1".into()));
+        }
+        if self.webhook.dedup_max_ids == 0 {
+            return Err(ConfigError("webhook.dedup_max_ids: must be at least 1".into()));
+        }
+        if self.receipts.per_instance == 0 {
+            return Err(ConfigError("receipts.per_instance: must be at least 1".into()));
         }
         Ok(())
     }
