@@ -5,11 +5,10 @@
 //! `equal`/`not_equal` compare any two values (numbers by value, so `1 == 1.0`). `and`, `or` and
 //! `exclusive_or` work on truthiness: everything but `false` and `null` is truthy.
 
-use std::cmp::Ordering;
-
 use serde_json::Value;
 
 use crate::domain::trigger::{Comparison, Operand, Operator, StatusRef};
+use crate::domain::webhook_filter::compare_values;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Evaluation {
@@ -54,42 +53,11 @@ fn dig(mut value: Value, keys: &[String]) -> Option<Value> {
     Some(value)
 }
 
-fn truthy(v: &Value) -> bool {
-    !matches!(v, Value::Null | Value::Bool(false))
-}
-
-fn equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        _ => a == b,
-    }
-}
-
-fn order(a: &Value, b: &Value) -> Option<Ordering> {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
-        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
-        _ => None,
-    }
-}
-
+/// Trigger comparisons and webhook filters share one implementation of the value semantics.
 pub fn compare(left: &Value, op: Operator, right: &Value) -> Evaluation {
-    use Operator::*;
-    match op {
-        Equal => Evaluation::ok(equal(left, right)),
-        NotEqual => Evaluation::ok(!equal(left, right)),
-        And => Evaluation::ok(truthy(left) && truthy(right)),
-        Or => Evaluation::ok(truthy(left) || truthy(right)),
-        ExclusiveOr => Evaluation::ok(truthy(left) != truthy(right)),
-        GreaterThan | GreaterThanOrEqual | LessThan | LessThanOrEqual => match order(left, right) {
-            None => Evaluation { value: false, error: true },
-            Some(ord) => Evaluation::ok(match op {
-                GreaterThan => ord == Ordering::Greater,
-                GreaterThanOrEqual => ord != Ordering::Less,
-                LessThan => ord == Ordering::Less,
-                _ => ord != Ordering::Greater,
-            }),
-        },
+    match compare_values(left, op, right) {
+        Some(value) => Evaluation::ok(value),
+        None => Evaluation { value: false, error: true },
     }
 }
 
