@@ -379,10 +379,10 @@ fn parse_timestamp_header(
 ) -> Result<Option<TimestampHeader>, ValidationError> {
     const FIELD: &str = "timestamp_header";
     let Some(name) = raw.timestamp_header.as_deref() else {
-        return match payload.uses_timestamp() {
-            true => Err(ValidationError::new(FIELD, "is required when signed_payload contains {timestamp}")),
-            false => Ok(None),
-        };
+        if payload.uses_timestamp() {
+            return Err(ValidationError::new(FIELD, "is required when signed_payload contains {timestamp}"));
+        }
+        return Ok(None);
     };
     let name = HeaderName::parse(FIELD, name)?;
     if name.as_str().eq_ignore_ascii_case(header.as_str()) {
@@ -608,8 +608,7 @@ impl VerificationSettings {
         if let Some(timestamp) = &claim.timestamp {
             timestamp.check(now_epoch_s)?;
         }
-        let keys = secrets.iter().filter_map(|secret| self.key(secret));
-        if keys.into_iter().any(|key| claim.is_signed_with(&key)) {
+        if secrets.iter().filter_map(|secret| self.key(secret)).any(|key| claim.is_signed_with(&key)) {
             Ok(())
         } else {
             Err(VerifyFailure::Mismatch)
