@@ -9,6 +9,7 @@ pub mod module;
 pub mod secret;
 pub mod system;
 pub mod trigger;
+pub mod verification;
 pub mod webhook_filter;
 
 pub use ids::{ApiKeyId, IdMap, InstanceId, ModuleId, SharedIdMap, SystemId, TriggerId};
