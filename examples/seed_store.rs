@@ -75,6 +75,8 @@ async fn main() -> anyhow::Result<()> {
                         important: trigger.spec.important,
                         exec_enabled: true,
                         webhook_secret: WebhookSecret::generate(),
+                        signing_secret: None,
+                        previous_signing_secret: None,
                         created_at: now,
                         updated_at: now,
                     },

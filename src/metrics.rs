@@ -21,6 +21,7 @@ pub struct Metrics {
     pub commit_latency: prometheus::Histogram,
     pub journal_syncs: IntCounter,
     pub commit_failures: IntCounter,
+    pub receipts_dropped: IntCounter,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -65,6 +66,11 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "state_commit_failures_total",
         "Group commits that failed; their states are committed again until they are stored",
     )?;
+    let receipts_dropped = IntCounter::new(
+        "receipts_dropped_total",
+        "Webhook call receipts not stored: the writer's queue was full or the store failed",
+    )?;
+    registry.register(Box::new(receipts_dropped.clone()))?;
     registry.register(Box::new(journal_syncs.clone()))?;
     registry.register(Box::new(commit_failures.clone()))?;
     registry.register(Box::new(commit_batch_size.clone()))?;
@@ -89,6 +95,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         commit_latency,
         journal_syncs,
         commit_failures,
+        receipts_dropped,
     })
 }
 

@@ -20,6 +20,7 @@ use crate::engine::actions::{action_worker, ActionRunner};
 use crate::engine::clock::{Clock, SystemClock};
 use crate::engine::evaluator::{scheduler, status_listener, Evaluator};
 use crate::engine::mailer::Mailer;
+use crate::engine::receipts::ReceiptLog;
 use crate::engine::runtime::TriggerRuntime;
 use crate::engine::webhook::WebhookLimits;
 use crate::engine::{Engine, EngineParts, KeyRing};
@@ -118,6 +119,9 @@ impl Application {
             }
         });
 
+        let (receipts, receipt_writer) = ReceiptLog::start(store.clone(), &config.receipts, shutdown.clone())
+            .context("starting the receipt writer")?;
+        tasks.extend(receipt_writer);
         let engine = Arc::new(Engine::new(EngineParts {
             store: store.clone(),
             drivers,
@@ -127,6 +131,8 @@ impl Application {
             modules,
             events,
             evaluator,
+            receipts,
+            webhook: config.webhook.clone(),
         }));
         tasks.push(tokio::spawn(prune_rate_limits(Arc::downgrade(&engine), shutdown.clone())));
         let bootstrap_admin_key = engine.bootstrap_admin_key().await.context("creating the first admin key")?;
@@ -141,8 +147,13 @@ impl Application {
         for worker in &tasks {
             readiness.watch(worker);
         }
-        let state =
-            web::Data::new(AppState { engine, public_url, max_body_bytes: config.webhook.max_body_bytes, readiness });
+        let state = web::Data::new(AppState {
+            engine,
+            public_url,
+            max_body_bytes: config.webhook.max_body_bytes,
+            receipt_body_bytes: config.receipts.max_body_bytes,
+            readiness,
+        });
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<RedactedRootSpan>::new())

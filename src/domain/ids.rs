@@ -125,9 +125,25 @@ prefixed_id!(
     ApiKeyId, "key-"
 );
 prefixed_id!(
+    /// A recorded trigger webhook call: what arrived and what was answered.
+    ReceiptId, "rcpt-"
+);
+prefixed_id!(
     /// An outbound webhook subscription: a URL that receives signed engine events.
     SubscriptionId, "wh-"
 );
+
+impl ReceiptId {
+    /// The smallest id of a receipt made at `ms` (epoch milliseconds): every receipt made before sorts
+    /// before it, every one made at or after does not.
+    pub fn at_ms(ms: u64) -> Self {
+        let mut id = ArrayString::new();
+        id.push_str(Self::PREFIX);
+        // UUIDv7 starts with the 48-bit millisecond time.
+        let _ = std::fmt::write(&mut id, format_args!("{:012x}{:020}", ms & 0xffff_ffff_ffff, 0));
+        Self(id)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -139,6 +155,17 @@ mod tests {
         let b = SystemId::generate();
         assert_eq!(SystemId::parse(a.as_str()), Some(a.clone()));
         assert!(a < b, "{a} should sort before {b}");
+    }
+
+    #[test]
+    fn a_receipt_id_at_a_time_sorts_between_ids_made_before_and_after() {
+        let before = ReceiptId::generate();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let now = crate::domain::now_epoch_ms();
+        let bound = ReceiptId::at_ms(now);
+        let after = ReceiptId::generate();
+        assert!(ReceiptId::parse(bound.as_str()).is_some(), "{bound}");
+        assert!(before < bound && bound <= after, "{before} < {bound} <= {after}");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::secret::WebhookSecret;
+use super::verification::SigningSecret;
 use super::{InstanceId, SystemId, TriggerId};
 
 /// A trigger applied to a system: what admins configure.
@@ -16,8 +17,30 @@ pub struct TriggerInstance {
     pub important: bool,
     pub exec_enabled: bool,
     pub webhook_secret: WebhookSecret,
+    /// The secret the sender signs calls with, when the trigger verifies signatures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_secret: Option<SigningSecret>,
+    /// The secret it replaced, still accepted during the rotation grace period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_signing_secret: Option<PreviousSecret>,
     pub created_at: u64,
     pub updated_at: u64,
+}
+
+/// A rotated-out signing secret and the end of its grace period (epoch seconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviousSecret {
+    pub secret: SigningSecret,
+    pub valid_until: u64,
+}
+
+impl TriggerInstance {
+    /// The signing secrets a call may be signed with at `now` (epoch seconds): the current one and,
+    /// within its grace period, the previous one.
+    pub fn signing_secrets(&self, now: u64) -> Vec<&SigningSecret> {
+        let previous = self.previous_signing_secret.as_ref().filter(|p| p.valid_until > now).map(|p| &p.secret);
+        self.signing_secret.iter().chain(previous).collect()
+    }
 }
 
 /// Conditions held true by a pulse (a webhook call or a schedule) rather than by a level.

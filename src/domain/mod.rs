@@ -6,13 +6,14 @@ pub mod ids;
 pub mod instance;
 pub mod methods;
 pub mod module;
+pub mod receipt;
 pub mod secret;
 pub mod system;
 pub mod trigger;
 pub mod verification;
 pub mod webhook_filter;
 
-pub use ids::{ApiKeyId, IdMap, InstanceId, ModuleId, SharedIdMap, SystemId, TriggerId};
+pub use ids::{ApiKeyId, IdMap, InstanceId, ModuleId, ReceiptId, SharedIdMap, SystemId, TriggerId};
 
 /// A field of client input that does not hold a valid value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +44,14 @@ impl ValidationError {
 /// Seconds since the Unix epoch, the unit of every stored timestamp.
 pub fn now_epoch_seconds() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Milliseconds since the Unix epoch, for records that need finer times (receipts, delivery ids).
+pub fn now_epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// A bounded, trimmed, non-empty display name.

@@ -5,6 +5,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::methods::SupportedMethods;
 use super::module::ModuleRef;
+use super::verification::VerificationSettings;
+use super::webhook_filter::WebhookFilter;
 use super::{TriggerId, ValidationError};
 
 /// The longest debounce period accepted: one day, in milliseconds.
@@ -33,6 +35,12 @@ pub struct TriggerSpec {
     pub enable_webhook: bool,
     pub any_match: bool,
     pub supported_methods: SupportedMethods,
+    /// How a webhook call's signature is checked; `None`: only the URL secret.
+    #[serde(default)]
+    pub webhook_verification: Option<VerificationSettings>,
+    /// Which webhook calls are pulses; `None`: every accepted call.
+    #[serde(default)]
+    pub webhook_filter: Option<WebhookFilter>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -154,6 +162,8 @@ impl TriggerSpec {
             enable_webhook: true,
             any_match: false,
             supported_methods: super::methods::SupportedMethods::default(),
+            webhook_verification: None,
+            webhook_filter: None,
         }
     }
 

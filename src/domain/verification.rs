@@ -164,6 +164,12 @@ impl<const N: usize> HeaderSource for [(&str, &str); N] {
     }
 }
 
+impl HeaderSource for actix_web::http::header::HeaderMap {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
 impl HeaderSource for Vec<(String, String)> {
     fn header(&self, name: &str) -> Option<&str> {
         self.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
@@ -579,6 +585,14 @@ impl VerificationSettings {
 
     pub fn require_url_secret(&self) -> bool {
         self.require_url_secret
+    }
+
+    /// The header that carries the secret itself (the token scheme): never shown or stored.
+    pub fn secret_header(&self) -> Option<&str> {
+        match &self.check {
+            Check::Token { header } => Some(header.as_str()),
+            _ => None,
+        }
     }
 
     /// `None` when the scheme signs no timestamp.

@@ -107,6 +107,11 @@ pub struct TriggerIn {
     pub any_match: bool,
     #[serde(default)]
     pub supported_methods: SupportedMethods,
+    /// Parsed by the engine, so that an error names the field inside it.
+    #[serde(default)]
+    pub webhook_verification: Option<serde_json::Value>,
+    #[serde(default)]
+    pub webhook_filter: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -122,6 +127,10 @@ pub struct TriggerPatch {
     pub enable_webhook: Option<bool>,
     pub any_match: Option<bool>,
     pub supported_methods: Option<SupportedMethods>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub webhook_verification: Option<Option<serde_json::Value>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub webhook_filter: Option<Option<serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

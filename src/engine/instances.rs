@@ -2,12 +2,24 @@ use serde_json::json;
 
 use super::inputs::{InstanceIn, InstancePatch};
 use super::{Engine, EngineResult, Refresh};
-use crate::domain::instance::{InstanceState, TriggerInstance};
+use crate::domain::instance::{InstanceState, PreviousSecret, TriggerInstance};
 use crate::domain::secret::WebhookSecret;
-use crate::domain::{now_epoch_seconds, InstanceId, SystemId};
+use crate::domain::verification::SigningSecret;
+use crate::domain::{now_epoch_seconds, InstanceId, SystemId, ValidationError};
 use crate::store::{InstanceFilter, Page, PageRequest};
 
 pub type InstanceRecord = (TriggerInstance, InstanceState);
+
+/// The answer to setting an instance's signing secret.
+#[derive(Debug, serde::Serialize)]
+pub struct SigningSecretSet {
+    pub trigger_instance: InstanceId,
+    /// Only when Switchboard generated it: shown this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Epoch seconds until which the replaced secret still verifies.
+    pub previous_valid_until: Option<u64>,
+}
 
 impl Engine {
     /// Drops deleted instances from condition tracking and memory.
@@ -16,6 +28,8 @@ impl Engine {
         for id in ids {
             self.evaluator.forget(id);
             self.runtime.forget(id);
+            self.dedup.forget(id);
+            self.receipts.forget(id.clone());
         }
     }
 
@@ -39,6 +53,8 @@ impl Engine {
                         important: input.important.unwrap_or(trigger.spec.important),
                         exec_enabled: input.exec_enabled,
                         webhook_secret: WebhookSecret::generate(),
+                        signing_secret: None,
+                        previous_signing_secret: None,
                         created_at: now,
                         updated_at: now,
                     }
@@ -98,6 +114,43 @@ impl Engine {
             .await?;
         self.targets.invalidate();
         Ok(rotated)
+    }
+
+    /// Sets the secret the instance's sender signs with: `provided`, or one generated for the trigger's
+    /// scheme (returned, the only time it is shown). The previous secret stays valid for the grace period.
+    pub async fn set_signing_secret(
+        &self,
+        system: SystemId,
+        id: InstanceId,
+        provided: Option<String>,
+    ) -> EngineResult<SigningSecretSet> {
+        let grace = self.webhook.verification_grace_s;
+        let set = self
+            .write(move |s| {
+                let (inst, _) = s.get_instance_in(&system, &id)?;
+                let trigger = s.get_trigger(&inst.trigger_id)?;
+                let settings = trigger.spec.webhook_verification.ok_or_else(|| {
+                    ValidationError::new("webhook_verification", "the trigger does not verify signatures")
+                })?;
+                let (secret, generated) = match provided {
+                    Some(raw) => (SigningSecret::parse_for(&settings, &raw).map_err(|e| e.within("secret"))?, false),
+                    None => (settings.generate_secret(), true),
+                };
+                let now = now_epoch_seconds();
+                let shown = generated.then(|| secret.expose().to_owned());
+                let (inst, _) = s.update_instance(&system, &id, |mut inst| {
+                    let previous = inst.signing_secret.replace(secret);
+                    inst.previous_signing_secret =
+                        previous.map(|secret| PreviousSecret { secret, valid_until: now + grace });
+                    inst.updated_at = now;
+                    inst
+                })?;
+                let previous_valid_until = inst.previous_signing_secret.as_ref().map(|p| p.valid_until);
+                Ok(SigningSecretSet { trigger_instance: inst.id, secret: shown, previous_valid_until })
+            })
+            .await?;
+        self.targets.invalidate();
+        Ok(set)
     }
 
     pub async fn delete_instance(&self, system: SystemId, id: InstanceId) -> EngineResult<()> {

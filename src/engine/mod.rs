@@ -6,12 +6,14 @@ mod api_keys;
 pub mod clock;
 pub mod comparison;
 pub mod condition_state;
+pub mod dedup;
 pub mod evaluator;
 pub mod exec;
 pub mod inputs;
 mod instances;
 pub mod mailer;
 mod modules;
+pub mod receipts;
 pub mod runtime;
 pub mod schedule;
 mod systems;
@@ -22,7 +24,7 @@ use std::sync::Arc;
 
 pub use api_keys::{Caller, KeyRing};
 pub use exec::ExecError;
-pub use instances::InstanceRecord;
+pub use instances::{InstanceRecord, SigningSecretSet};
 pub use modules::ModuleView;
 
 use crate::domain::ValidationError;
@@ -75,6 +77,9 @@ pub struct Engine {
     events: Arc<EventBus>,
     evaluator: Arc<Evaluator>,
     targets: webhook::TargetCache,
+    receipts: receipts::ReceiptLog,
+    dedup: dedup::Deliveries,
+    webhook: crate::config::WebhookConfig,
 }
 
 /// Everything an [`Engine`] is built from.
@@ -87,12 +92,29 @@ pub struct EngineParts {
     pub modules: Arc<ModuleRuntime>,
     pub events: Arc<EventBus>,
     pub evaluator: Arc<Evaluator>,
+    pub receipts: receipts::ReceiptLog,
+    pub webhook: crate::config::WebhookConfig,
 }
 
 impl Engine {
     pub fn new(parts: EngineParts) -> Self {
-        let EngineParts { store, drivers, keys, runtime, limits, modules, events, evaluator } = parts;
-        Self { store, drivers, keys, runtime, limits, modules, events, evaluator, targets: Default::default() }
+        let EngineParts { store, drivers, keys, runtime, limits, modules, events, evaluator, receipts, webhook } =
+            parts;
+        let dedup = dedup::Deliveries::new(&webhook);
+        Self {
+            store,
+            drivers,
+            keys,
+            runtime,
+            limits,
+            modules,
+            events,
+            evaluator,
+            targets: Default::default(),
+            receipts,
+            dedup,
+            webhook,
+        }
     }
 
     /// Runs a store write and returns once it is on disk: an admin change a 2xx acknowledges survives a

@@ -416,6 +416,8 @@ mod tests {
             important: false,
             exec_enabled: false,
             webhook_secret: WebhookSecret::generate(),
+            signing_secret: None,
+            previous_signing_secret: None,
             created_at: 0,
             updated_at: 0,
         };

@@ -3,6 +3,8 @@ use super::schedule::Schedule;
 use super::{Engine, EngineResult, Refresh};
 use crate::domain::instance::{InstanceState, TriggerInstance};
 use crate::domain::trigger::{Trigger, TriggerSpec};
+use crate::domain::verification::VerificationSettings;
+use crate::domain::webhook_filter::WebhookFilter;
 use crate::domain::{now_epoch_seconds, parse_description, parse_name, TriggerId, ValidationError};
 use crate::store::{Page, PageRequest};
 
@@ -17,10 +19,21 @@ fn spec_from(input: TriggerIn) -> Result<TriggerSpec, ValidationError> {
         enable_webhook: input.enable_webhook,
         any_match: input.any_match,
         supported_methods: input.supported_methods,
+        webhook_verification: input.webhook_verification.as_ref().map(verification).transpose()?,
+        webhook_filter: input.webhook_filter.as_ref().map(filter).transpose()?,
     };
     spec.validate()?;
     check_schedules(&spec)?;
     Ok(spec)
+}
+
+fn verification(raw: &serde_json::Value) -> Result<VerificationSettings, ValidationError> {
+    VerificationSettings::parse(raw).map_err(|e| e.within("webhook_verification"))
+}
+
+/// Compiled here, once per trigger revision; calls only evaluate it.
+fn filter(raw: &serde_json::Value) -> Result<WebhookFilter, ValidationError> {
+    crate::domain::webhook_filter::parse(raw).map_err(|e| e.within("webhook_filter"))
 }
 
 /// Cron expressions and time zones are checked when a trigger is saved, not when they would run.
@@ -59,6 +72,12 @@ fn apply(mut trigger: Trigger, patch: TriggerPatch) -> Result<Trigger, Validatio
     }
     if let Some(v) = patch.supported_methods {
         spec.supported_methods = v;
+    }
+    if let Some(v) = patch.webhook_verification {
+        spec.webhook_verification = v.as_ref().map(verification).transpose()?;
+    }
+    if let Some(v) = patch.webhook_filter {
+        spec.webhook_filter = v.as_ref().map(filter).transpose()?;
     }
     spec.validate()?;
     check_schedules(spec)?;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use super::dedup::{Claim, ClaimGuard};
 use super::runtime::{Notified, TriggerRuntime};
 use super::{Engine, EngineResult};
 use crate::config::WebhookConfig;
@@ -17,7 +18,7 @@ use crate::domain::instance::TriggerInstance;
 use crate::domain::methods::{SupportedMethods, WebhookMethod};
 use crate::domain::secret::WebhookSecret;
 use crate::domain::trigger::Trigger;
-use crate::domain::{InstanceId, SharedIdMap, SystemId};
+use crate::domain::{InstanceId, ReceiptId, SharedIdMap, SystemId};
 
 /// An instance with its trigger; from [`Engine::webhook_target`], one whose secret matched and that
 /// accepts webhooks.
@@ -87,6 +88,15 @@ impl WebhookTarget {
     pub fn supported_methods(&self) -> &SupportedMethods {
         &self.trigger.spec.supported_methods
     }
+
+    fn accepts_webhooks(&self) -> bool {
+        self.instance.enabled && self.trigger.spec.enable_webhook
+    }
+
+    /// Calls without a URL secret are taken when their signature verifies.
+    pub fn signature_replaces_secret(&self) -> bool {
+        self.trigger.spec.webhook_verification.as_ref().is_some_and(|v| !v.require_url_secret())
+    }
 }
 
 /// Per-instance request rate limits.
@@ -126,31 +136,34 @@ impl Engine {
     /// The instance named by `raw_id` if `secret` is its secret, it is enabled and its trigger accepts
     /// webhooks; `None` for every other case alike.
     pub async fn webhook_target(&self, raw_id: &str, secret: &str) -> EngineResult<Option<Arc<WebhookTarget>>> {
-        let Some(id) = InstanceId::parse(raw_id) else {
-            decoy().matches(secret);
-            return Ok(None);
-        };
-        let resolved = match self.targets.get(&id) {
-            Some(resolved) => resolved,
-            None => {
-                let generation = self.targets.current();
-                let lookup = id.clone();
-                let found = self.store.run(move |s| s.webhook_target(&lookup)).await?;
-                let resolved = found
-                    .map(|(instance, trigger, _)| Arc::new(WebhookTarget { instance, trigger: Arc::new(trigger) }));
-                self.targets.put(id, generation, resolved.clone());
-                resolved
-            }
-        };
-        let Some(target) = resolved else {
+        let Some(target) = self.resolve_target(raw_id).await? else {
             decoy().matches(secret);
             return Ok(None);
         };
         let secret_ok = target.instance.webhook_secret.matches(secret);
-        if !secret_ok || !target.instance.enabled || !target.trigger.spec.enable_webhook {
+        Ok(target.accepts_webhooks().then_some(target).filter(|_| secret_ok))
+    }
+
+    /// The instance named by `raw_id` if it accepts webhooks, whatever its URL secret: for calls whose
+    /// signature stands in for the secret (`require_url_secret: false`) and for replays.
+    pub async fn webhook_target_unchecked(&self, raw_id: &str) -> EngineResult<Option<Arc<WebhookTarget>>> {
+        Ok(self.resolve_target(raw_id).await?.filter(|t| t.accepts_webhooks()))
+    }
+
+    async fn resolve_target(&self, raw_id: &str) -> EngineResult<Option<Arc<WebhookTarget>>> {
+        let Some(id) = InstanceId::parse(raw_id) else {
             return Ok(None);
+        };
+        if let Some(resolved) = self.targets.get(&id) {
+            return Ok(resolved);
         }
-        Ok(Some(target))
+        let generation = self.targets.current();
+        let lookup = id.clone();
+        let found = self.store.run(move |s| s.webhook_target(&lookup)).await?;
+        let resolved =
+            found.map(|(instance, trigger, _)| Arc::new(WebhookTarget { instance, trigger: Arc::new(trigger) }));
+        self.targets.put(id, generation, resolved.clone());
+        Ok(resolved)
     }
 
     /// A system's modules as exec requests resolve them, from the cache when it is current.
@@ -169,17 +182,44 @@ impl Engine {
         self.limits.check(&target.instance.id)
     }
 
-    /// Fires the instance's webhook condition.
-    pub async fn webhook_fire(&self, target: &WebhookTarget, method: &str) -> EngineResult<Notified> {
+    /// Fires the instance's webhook condition for the call recorded as `receipt`.
+    pub async fn webhook_fire(
+        &self,
+        target: &WebhookTarget,
+        method: &str,
+        receipt: &ReceiptId,
+    ) -> EngineResult<Notified> {
         let inst = &target.instance;
         let data = || {
             serde_json::json!({
                 "trigger_instance": inst.id, "trigger_id": inst.trigger_id, "system_id": inst.control_system_id,
-                "method": method,
+                "method": method, "receipt": receipt,
             })
         };
         self.events.emit_with("webhook.received", Some(inst.control_system_id.as_str()), data).await;
         Ok(self.runtime.webhook_call(inst, &target.trigger.spec).await?)
+    }
+
+    /// Claims a call's delivery id for the instance; see [`super::dedup`].
+    pub async fn claim_delivery(
+        &self,
+        instance: &InstanceId,
+        delivery: &str,
+        receipt: &ReceiptId,
+    ) -> EngineResult<Claim> {
+        Ok(self.dedup.claim(&self.store, instance, delivery, receipt).await?)
+    }
+
+    /// Stores a claimed delivery id; call once the call's fire is durable.
+    pub async fn confirm_delivery(&self, claim: ClaimGuard) -> EngineResult<()> {
+        Ok(self.dedup.confirm(&self.store, claim).await?)
+    }
+
+    /// Whether the instance is triggered, and how often it has fired.
+    pub async fn instance_counters(&self, instance: &InstanceId) -> EngineResult<(bool, u64)> {
+        let id = instance.clone();
+        let state = self.store.run(move |s| s.find_state(&id)).await?.unwrap_or_default();
+        Ok((state.triggered, state.trigger_count))
     }
 
     pub fn webhook_limits(&self) -> &WebhookLimits {

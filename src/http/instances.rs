@@ -193,6 +193,53 @@ pub async fn rotate_secret(
     Ok(HttpResponse::Ok().json(InstanceOut::new(updated, &state.public_url, caller)))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SigningSecretIn {
+    #[serde(default)]
+    secret: Option<String>,
+}
+
+/// Set the instance's signing secret
+///
+/// For triggers with `webhook_verification`: `{"secret": "…"}` stores the secret the sender generated
+/// (Stripe's `whsec_…`, say); `{}` has Switchboard generate one suited to the scheme, answered this once
+/// and never shown again. The secret it replaces still verifies until `previous_valid_until`
+/// (`webhook.verification_grace_s` later), so the sender can be switched over without failed calls.
+#[utoipa::path(
+    post,
+    path = "/api/engine/v2/systems/{id}/triggers/{trig_id}/verification_secret",
+    tag = "trigger instances",
+    operation_id = "set_verification_secret",
+    params(
+        ("id" = String, Path, description = "System id (`sys-…`)"),
+        ("trig_id" = String, Path, description = "Trigger instance id (`trig-…`)"),
+    ),
+    request_body(content = Object, description = "`{\"secret\"?: string}`"),
+    responses(
+        (
+            status = 200,
+            description = "`{trigger_instance, secret?, previous_valid_until}`: `secret` only when generated",
+            body = Object,
+        ),
+        JsonBodyErrors,
+        NotFound,
+        AdminKeyRequired,
+    )
+)]
+pub async fn set_verification_secret(
+    _: Admin,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (system, id) = ids(&path)?;
+    let input: SigningSecretIn = json_body(&req, payload).await?;
+    let set = state.engine.set_signing_secret(system, id, input.secret).await?;
+    Ok(HttpResponse::Ok().json(set))
+}
+
 /// Remove a trigger from a system
 #[utoipa::path(
     delete,

@@ -13,10 +13,12 @@ mod module_calls;
 mod modules;
 pub mod openapi;
 mod outbound;
+mod receipts;
 mod systems;
 mod triggers;
 mod views;
 mod webhook;
+mod webhook_call;
 
 use std::sync::Arc;
 
@@ -29,6 +31,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// Largest trigger webhook body accepted.
     pub max_body_bytes: usize,
+    /// The part of a webhook body kept in its receipt.
+    pub receipt_body_bytes: usize,
     pub readiness: Arc<crate::readiness::Readiness>,
     /// Base of the webhook URLs shown to admins, without a trailing slash.
     pub public_url: String,
@@ -149,6 +153,10 @@ route_table! {
         }
         route "/systems/{id}/triggers/{trig_id}/secret" { POST => instances::rotate_secret }
         route "/systems/{id}/triggers/{trig_id}/state" { GET => instances::state }
+        route "/systems/{id}/triggers/{trig_id}/verification_secret" { POST => instances::set_verification_secret }
+        route "/systems/{id}/triggers/{trig_id}/receipts" { GET => receipts::list }
+        route "/systems/{id}/triggers/{trig_id}/receipts/{rcpt_id}" { GET => receipts::get }
+        route "/systems/{id}/triggers/{trig_id}/receipts/{rcpt_id}/replay" { POST => receipts::replay }
         route "/systems/{id}/{module}" { GET => module_calls::status }
         route "/systems/{id}/{module}/{method}" { POST => module_calls::call }
         resource "/modules" { GET => modules::list, POST => modules::create }

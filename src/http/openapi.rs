@@ -15,7 +15,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::errors::{ApiError, ErrorBody};
 use super::{
-    api_keys, drivers, events, health, instances, module_calls, modules, outbound, systems, triggers, webhook,
+    api_keys, drivers, events, health, instances, module_calls, modules, outbound, receipts, systems, triggers, webhook,
 };
 
 /// The document. Every operation needs `X-API-Key` or `Authorization: Bearer` unless it says otherwise
@@ -47,6 +47,10 @@ use super::{
         instances::delete,
         instances::rotate_secret,
         instances::state,
+        instances::set_verification_secret,
+        receipts::list,
+        receipts::get,
+        receipts::replay,
         module_calls::status,
         module_calls::call,
         modules::list,

@@ -92,6 +92,9 @@ pub struct InstanceOut {
     pub webhook_secret: Option<String>,
     /// The `notify` URL with the secret in it; `null` for support keys.
     pub webhook_url: Option<String>,
+    /// Whether a signing secret is set, never the secret; `null` for support keys.
+    #[schema(value_type = Option<Object>)]
+    pub signing_secret: Option<serde_json::Value>,
     pub triggered: bool,
     pub trigger_count: u64,
     /// Epoch seconds.
@@ -115,6 +118,12 @@ impl InstanceOut {
             enabled: inst.enabled,
             important: inst.important,
             exec_enabled: inst.exec_enabled,
+            signing_secret: caller.is_admin().then(|| {
+                serde_json::json!({
+                    "set": inst.signing_secret.is_some(),
+                    "previous_valid_until": inst.previous_signing_secret.as_ref().map(|p| p.valid_until),
+                })
+            }),
             webhook_secret: secret,
             webhook_url,
             triggered: state.triggered,

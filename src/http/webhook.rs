@@ -9,14 +9,13 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use serde::Serialize;
 
 use super::errors::{ApiError, ErrorBody};
+use super::webhook_call::{self, Body, Call, NotifyResponse};
 use super::AppState;
 use crate::domain::module::ModuleRef;
-use crate::domain::InstanceId;
-use crate::drivers::sdk::{WebhookRequest, WebhookResponse};
-use crate::engine::webhook::{effective_method, WebhookTarget};
+use crate::drivers::sdk::WebhookResponse;
+use crate::engine::webhook::WebhookTarget;
 
 /// The refusals and failures of a trigger webhook that may pass the call to a module.
 #[derive(utoipa::IntoResponses)]
@@ -54,21 +53,21 @@ enum ExecErrors {
 
 /// What the caller asked a module to do with the call.
 #[derive(Debug)]
-struct ExecRequest {
-    module: ModuleRef,
-    method: String,
+pub(super) struct ExecRequest {
+    pub module: ModuleRef,
+    pub method: String,
 }
 
 /// Exec parameters as they arrived, checked only after the cheaper checks pass.
-#[derive(Debug, Default)]
-struct RawExec {
-    module: Option<String>,
-    index: Option<String>,
-    method: Option<String>,
+#[derive(Debug, Default, Clone)]
+pub(super) struct RawExec {
+    pub module: Option<String>,
+    pub index: Option<String>,
+    pub method: Option<String>,
 }
 
 impl RawExec {
-    fn parse(self) -> Result<ExecRequest, ApiError> {
+    pub fn parse(self) -> Result<ExecRequest, ApiError> {
         let invalid = |message: &str| ApiError::bad_request("invalid_exec", message.to_owned());
         let module = self.module.filter(|m| !m.is_empty()).ok_or_else(|| invalid("exec needs a module (mod)"))?;
         let method =
@@ -129,21 +128,6 @@ fn read_call(req: &HttpRequest) -> NotifyCall {
     NotifyCall { secret: secret.unwrap_or_default(), exec }
 }
 
-/// The answer to an accepted webhook call without exec.
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = WebhookAccepted)]
-struct NotifyResponse<'a> {
-    /// `trig-…`
-    #[schema(value_type = String)]
-    trigger_instance: &'a InstanceId,
-    /// Whether this call fired the instance (the rising edge of its conditions).
-    fired: bool,
-    /// Whether the instance is triggered after the call.
-    triggered: bool,
-    /// How often the instance has fired, this call included.
-    trigger_count: u64,
-}
-
 /// Call a trigger webhook (secret in the query)
 ///
 /// `?secret=S` fires the trigger instance; with `exec=true&mod=Display&index=2&method=request` (or
@@ -192,63 +176,36 @@ pub async fn notify(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let call = read_call(&req);
-    if call.secret.is_empty() {
-        return Err(ApiError::client(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "missing_secret",
-            "the webhook secret is required (?secret= or /notify/{secret})",
-        ));
-    }
     let trig_id = req.match_info().get("trig_id").unwrap_or_default();
-    let target = state
-        .engine
-        .webhook_target(trig_id, &call.secret)
-        .await?
-        .ok_or_else(|| ApiError::not_found("trigger instance"))?;
-
-    let allowed = effective_method(req.method().as_str()).is_some_and(|m| target.supported_methods().contains(m));
-    if !allowed {
-        return Err(method_not_allowed(&target));
-    }
-    if let Err(wait) = state.engine.webhook_rate_check(&target) {
-        return Err(rate_limited(wait));
-    }
-    let body = read_body(&req, payload, state.max_body_bytes).await?;
-    let exec = call.exec.map(RawExec::parse).transpose()?;
-    let plan = match &exec {
-        Some(exec) => Some(state.engine.plan_exec(&target, &exec.module, &exec.method).await?),
-        None => None,
+    let target = if call.secret.is_empty() {
+        // A signature may stand in for the secret, when the trigger says so.
+        state.engine.webhook_target_unchecked(trig_id).await?.filter(|t| t.signature_replaces_secret()).ok_or_else(
+            || {
+                ApiError::client(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "missing_secret",
+                    "the webhook secret is required (?secret= or /notify/{secret})",
+                )
+            },
+        )?
+    } else {
+        state
+            .engine
+            .webhook_target(trig_id, &call.secret)
+            .await?
+            .ok_or_else(|| ApiError::not_found("trigger instance"))?
     };
-
-    let id = target.instance.id.clone();
-    let system = target.instance.control_system_id.clone();
-    let notified = state.engine.webhook_fire(&target, req.method().as_str()).await?;
-    if let Some(plan) = plan {
-        let request = WebhookRequest {
-            method: req.method().as_str().to_owned(),
-            headers: req
-                .headers()
-                .iter()
-                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-                .collect(),
-            query: form_urlencoded::parse(req.query_string().as_bytes())
-                .filter(|(k, _)| !RESERVED_QUERY.contains(&k.as_ref()))
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-            body: body.to_vec(),
-            trigger_instance_id: id.to_string(),
-            system_id: system.to_string(),
-            request_id: request_id(&req),
-        };
-        let answer = state.engine.run_exec(plan, request).await?;
-        return Ok(driver_response(answer));
-    }
-    Ok(HttpResponse::Accepted().json(NotifyResponse {
-        trigger_instance: &id,
-        fired: notified.fired,
-        triggered: notified.triggered,
-        trigger_count: notified.trigger_count,
-    }))
+    let call = Call {
+        req: &req,
+        path: webhook_call::receipt_path(&req, &target.instance.id),
+        method: req.method().as_str(),
+        headers: req.headers(),
+        query: req.query_string(),
+        exec: call.exec,
+        body: Body::Stream(payload),
+        replay_of: None,
+    };
+    webhook_call::run(&state, &target, call).await.0
 }
 
 /// Call a trigger webhook (secret in the path)
@@ -357,19 +314,19 @@ pub(super) async fn notify_exec(
 }
 
 /// Query parameters that address the engine, not the driver.
-const RESERVED_QUERY: &[&str] = &["secret", "exec", "mod", "index", "method"];
+pub(super) const RESERVED_QUERY: &[&str] = &["secret", "exec", "mod", "index", "method"];
 
 /// Headers that belong to one connection, or that the server computes itself.
 const NOT_RELAYED: &[&str] =
     &["connection", "keep-alive", "transfer-encoding", "upgrade", "content-length", "te", "trailer"];
 
-fn request_id(req: &HttpRequest) -> String {
+pub(super) fn request_id(req: &HttpRequest) -> String {
     use actix_web::HttpMessage;
     req.extensions().get::<super::middleware::RequestId>().map(|r| r.0.clone()).unwrap_or_default()
 }
 
 /// The driver's answer as the webhook caller's response; headers that are not valid HTTP are dropped.
-fn driver_response(answer: WebhookResponse) -> HttpResponse {
+pub(super) fn driver_response(answer: WebhookResponse) -> HttpResponse {
     // run_exec checked the range; 100..=599 is always a valid status code.
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response = HttpResponse::build(status);
@@ -386,7 +343,7 @@ fn driver_response(answer: WebhookResponse) -> HttpResponse {
     response.body(answer.body)
 }
 
-fn method_not_allowed(target: &WebhookTarget) -> ApiError {
+pub(super) fn method_not_allowed(target: &WebhookTarget) -> ApiError {
     let mut allow: Vec<&str> = target.supported_methods().iter().map(|m| m.as_str()).collect();
     if allow.contains(&"GET") {
         allow.push("HEAD");
@@ -395,14 +352,18 @@ fn method_not_allowed(target: &WebhookTarget) -> ApiError {
     ApiError::MethodNotAllowed { allow }
 }
 
-fn rate_limited(wait: std::time::Duration) -> ApiError {
+pub(super) fn rate_limited(wait: std::time::Duration) -> ApiError {
     // Round up: a client that waits the advertised whole seconds is never early.
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     ApiError::RateLimited { retry_after: secs.max(1) }
 }
 
 /// Reads the body up to `limit` bytes, refusing a larger one as soon as that is known.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+pub(super) async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
     let too_large = || {
         ApiError::client(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -13,6 +13,7 @@ mod journal;
 mod journal_file;
 mod modules;
 mod overlay;
+mod receipts;
 mod state;
 mod systems;
 mod triggers;
@@ -30,6 +31,7 @@ use crate::events::{EngineEvent, EventSink};
 pub use durability::{Answer, GroupCommit, Level};
 pub use faults::IoFaults;
 pub use instances::InstanceFilter;
+pub use receipts::SeenDelivery;
 
 /// Bumped whenever the layout of stored data changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
@@ -88,6 +90,10 @@ pub struct SledStore {
     instances_by_system: sled::Tree,
     instances_by_trigger: sled::Tree,
     api_keys: sled::Tree,
+    receipts: sled::Tree,
+    receipts_by_time: sled::Tree,
+    /// Delivery ids seen per instance, for deduplication.
+    deliveries: sled::Tree,
     /// Instance states journaled by the committer and not yet checkpointed into `instance_state`.
     overlay: overlay::Overlay,
     journal_dir: std::path::PathBuf,
@@ -123,6 +129,9 @@ impl SledStore {
             instances_by_system: db.open_tree("idx_instances_by_system")?,
             instances_by_trigger: db.open_tree("idx_instances_by_trigger")?,
             api_keys: db.open_tree("api_keys")?,
+            receipts: db.open_tree("receipts")?,
+            receipts_by_time: db.open_tree("receipts_by_time")?,
+            deliveries: db.open_tree("webhook_deliveries")?,
             overlay: overlay::Overlay::default(),
             journal_dir: journal::Journal::dir_in(dir),
             faults: Arc::default(),

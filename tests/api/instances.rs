@@ -373,6 +373,7 @@ async fn support_keys_read_instances_without_secrets_or_urls() {
     let mut redacted = instance.clone();
     redacted["webhook_secret"] = Value::Null;
     redacted["webhook_url"] = Value::Null;
+    redacted["signing_secret"] = Value::Null;
     let read = |path: String| {
         let req = app.with_key(Some(&support), Method::GET, &path);
         async move {

@@ -32,7 +32,12 @@ fn full_trigger() -> Value {
         "important": true,
         "enable_webhook": true,
         "any_match": true,
-        "supported_methods": ["GET", "POST"]
+        "supported_methods": ["GET", "POST"],
+        "webhook_verification": { "scheme": "stripe", "tolerance_s": 600, "require_url_secret": false },
+        "webhook_filter": { "any": [
+            { "header": "X-Event", "operator": "in", "value": ["a", "b"] },
+            { "pointer": "/data/object/status", "operator": "matches", "value": "^paid" }
+        ] }
     })
 }
 
@@ -71,7 +76,9 @@ async fn create_with_only_a_name_fills_in_the_defaults() {
             "important": false,
             "enable_webhook": false,
             "any_match": false,
-            "supported_methods": ["POST"]
+            "supported_methods": ["POST"],
+            "webhook_verification": null,
+            "webhook_filter": null
         })
     );
     assert_recent(&created["created_at"], "created_at");

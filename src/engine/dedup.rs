@@ -1,0 +1,167 @@
+//! Duplicate deliveries: a sender's retry of a call an instance has already taken fires nothing.
+//!
+//! Each instance remembers the delivery ids it has taken (the newest `webhook.dedup_max_ids`, for
+//! `webhook.dedup_window_s`), read from the store the first time a call with an id arrives. A call
+//! claims its id under the instance's lock, so of concurrent calls with one id exactly one goes on;
+//! the others are duplicates of it. The claim is stored (and sled flushed) after the call's fire is
+//! durable and before it is answered: a retry of an answered call is recognised after a crash too,
+//! and a call that failed before firing leaves its id free for the retry.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::config::WebhookConfig;
+use crate::domain::{now_epoch_ms, InstanceId, ReceiptId, SharedIdMap};
+use crate::store::{SeenDelivery, Store, StoreResult};
+
+#[derive(Debug, Clone)]
+enum Taken {
+    /// A call with this id is under way.
+    InFlight(ReceiptId),
+    /// A call with this id was taken at this time (epoch milliseconds).
+    Done(ReceiptId, u64),
+}
+
+#[derive(Default)]
+struct Seen {
+    ids: HashMap<String, Taken>,
+    /// Ids in the order they were taken, oldest first.
+    order: VecDeque<String>,
+}
+
+type Shared = Arc<Mutex<Seen>>;
+
+pub struct Deliveries {
+    window_ms: u64,
+    max_ids: usize,
+    instances: SharedIdMap<InstanceId, Shared>,
+}
+
+/// What a call's delivery id says about it.
+pub enum Claim {
+    /// The first call with this id: go on, then [`Deliveries::confirm`] it (dropping it frees the id).
+    New(ClaimGuard),
+    /// An earlier call took this id; its receipt.
+    Duplicate(ReceiptId),
+}
+
+/// A claimed id; dropped unconfirmed (the call failed or was cancelled), it is free again.
+pub struct ClaimGuard {
+    seen: Shared,
+    instance: InstanceId,
+    delivery_id: String,
+    receipt: ReceiptId,
+    confirmed: bool,
+}
+
+impl Drop for ClaimGuard {
+    fn drop(&mut self) {
+        if !self.confirmed {
+            let mut seen = lock(&self.seen);
+            if matches!(seen.ids.get(&self.delivery_id), Some(Taken::InFlight(r)) if *r == self.receipt) {
+                seen.ids.remove(&self.delivery_id);
+            }
+        }
+    }
+}
+
+fn lock(seen: &Shared) -> MutexGuard<'_, Seen> {
+    // Every change leaves the maps consistent, so a panic elsewhere cannot have left them half-done.
+    seen.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Deliveries {
+    pub fn new(config: &WebhookConfig) -> Self {
+        Self {
+            window_ms: config.dedup_window_s.saturating_mul(1000),
+            max_ids: config.dedup_max_ids.max(1),
+            instances: SharedIdMap::default(),
+        }
+    }
+
+    /// Claims `delivery_id` for a call whose receipt is `receipt`.
+    pub async fn claim(
+        &self,
+        store: &Store,
+        instance: &InstanceId,
+        delivery_id: &str,
+        receipt: &ReceiptId,
+    ) -> StoreResult<Claim> {
+        let seen = self.seen_of(store, instance).await?;
+        let mut guard = lock(&seen);
+        let now = now_epoch_ms();
+        match guard.ids.get(delivery_id) {
+            Some(Taken::InFlight(first)) => return Ok(Claim::Duplicate(first.clone())),
+            Some(Taken::Done(first, at)) if now.saturating_sub(*at) <= self.window_ms => {
+                return Ok(Claim::Duplicate(first.clone()));
+            }
+            _ => {}
+        }
+        guard.ids.insert(delivery_id.to_owned(), Taken::InFlight(receipt.clone()));
+        drop(guard);
+        Ok(Claim::New(ClaimGuard {
+            seen,
+            instance: instance.clone(),
+            delivery_id: delivery_id.to_owned(),
+            receipt: receipt.clone(),
+            confirmed: false,
+        }))
+    }
+
+    /// Makes a claim permanent: remembered, and stored before this returns.
+    pub async fn confirm(&self, store: &Store, mut claim: ClaimGuard) -> StoreResult<()> {
+        let at = now_epoch_ms();
+        let forgotten = {
+            let mut seen = lock(&claim.seen);
+            seen.ids.insert(claim.delivery_id.clone(), Taken::Done(claim.receipt.clone(), at));
+            seen.order.retain(|id| *id != claim.delivery_id);
+            seen.order.push_back(claim.delivery_id.clone());
+            self.evict(&mut seen, at)
+        };
+        claim.confirmed = true;
+        let instance = claim.instance.clone();
+        let record = SeenDelivery { delivery_id: claim.delivery_id.clone(), receipt: claim.receipt.clone(), at };
+        store.run(move |s| s.record_delivery(&instance, &record, &forgotten)).await
+    }
+
+    /// Drops ids past the window or beyond the bound, oldest first; returns them.
+    fn evict(&self, seen: &mut Seen, now: u64) -> Vec<String> {
+        let mut forgotten = Vec::new();
+        while let Some(oldest) = seen.order.front() {
+            let expired =
+                matches!(seen.ids.get(oldest), Some(Taken::Done(_, at)) if now.saturating_sub(*at) > self.window_ms);
+            if !expired && seen.order.len() <= self.max_ids {
+                break;
+            }
+            let id = seen.order.pop_front().unwrap_or_default();
+            seen.ids.remove(&id);
+            forgotten.push(id);
+        }
+        forgotten
+    }
+
+    async fn seen_of(&self, store: &Store, instance: &InstanceId) -> StoreResult<Shared> {
+        if let Some(seen) = self.instances.get(instance) {
+            return Ok(Arc::clone(&seen));
+        }
+        let id = instance.clone();
+        let stored = store.run(move |s| s.seen_deliveries(&id)).await?;
+        let mut seen = Seen::default();
+        for s in stored {
+            seen.order.push_back(s.delivery_id.clone());
+            seen.ids.insert(s.delivery_id, Taken::Done(s.receipt, s.at));
+        }
+        self.evict(&mut seen, now_epoch_ms());
+        // A concurrent first call may have loaded it already: its copy (and claims) win.
+        Ok(Arc::clone(&self.instances.entry(instance.clone()).or_insert_with(|| Arc::new(Mutex::new(seen)))))
+    }
+
+    pub fn forget(&self, instance: &InstanceId) {
+        self.instances.remove(instance);
+    }
+
+    /// The window, for the sweep that removes stored ids past it.
+    pub fn window_ms(&self) -> u64 {
+        self.window_ms
+    }
+}

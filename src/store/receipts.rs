@@ -1,0 +1,147 @@
+//! Receipts of webhook calls and the delivery ids seen per instance.
+//!
+//! `receipts` is keyed `instance \0 receipt`, so an instance's receipts are one prefix in creation
+//! order (receipt ids are UUIDv7); `receipts_by_time` is keyed by receipt id alone, so the oldest of
+//! all come first for the age sweep. `webhook_deliveries` is keyed `instance \0 delivery id`.
+
+use serde::{Deserialize, Serialize};
+
+use super::codec::{self, decode, encode, index_key, index_prefix};
+use super::{Page, PageRequest, SledStore, StoreResult};
+use crate::domain::receipt::{Receipt, ReceiptFilter};
+use crate::domain::{InstanceId, ReceiptId};
+
+/// A delivery id an instance has seen: the receipt of its first call, and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeenDelivery {
+    pub delivery_id: String,
+    pub receipt: ReceiptId,
+    /// Epoch milliseconds.
+    pub at: u64,
+}
+
+impl SledStore {
+    /// Stores receipts of instances that still exist, keeping the newest `per_instance` of each.
+    pub fn insert_receipts(&self, receipts: &[Receipt], per_instance: usize) -> StoreResult<()> {
+        let mut touched: Vec<&InstanceId> = Vec::new();
+        for r in receipts {
+            // A call that passed its checks just before its instance was deleted leaves nothing behind.
+            if !self.instances.contains_key(&r.trigger_instance)? {
+                continue;
+            }
+            self.receipts.insert(index_key(r.trigger_instance.as_str(), r.id.as_str()), encode(r)?)?;
+            self.receipts_by_time.insert(r.id.as_str(), r.trigger_instance.as_str())?;
+            if !touched.contains(&&r.trigger_instance) {
+                touched.push(&r.trigger_instance);
+            }
+        }
+        for instance in touched {
+            self.trim_receipts(instance, per_instance)?;
+        }
+        Ok(())
+    }
+
+    /// Removes an instance's oldest receipts beyond `keep` (at least 1).
+    fn trim_receipts(&self, instance: &InstanceId, keep: usize) -> StoreResult<()> {
+        let prefix = index_prefix(instance.as_str());
+        // Counting from the newest end stops early for an instance below its bound.
+        let Some(oldest_kept) = self.receipts.scan_prefix(&prefix).keys().rev().nth(keep.max(1) - 1) else {
+            return Ok(());
+        };
+        let oldest_kept = oldest_kept?;
+        for key in self.receipts.range(prefix.as_slice()..oldest_kept.as_ref()).keys() {
+            let key = key?;
+            self.receipts.remove(&key)?;
+            self.receipts_by_time.remove(&key[prefix.len()..])?;
+        }
+        Ok(())
+    }
+
+    /// Removes receipts received before `cutoff` (a receipt id with that time); returns how many.
+    pub fn remove_receipts_before(&self, cutoff: &str) -> StoreResult<usize> {
+        let mut removed = 0;
+        for entry in self.receipts_by_time.range(..cutoff.as_bytes()) {
+            let (id, instance) = entry?;
+            self.receipts.remove(index_key(&String::from_utf8_lossy(&instance), &String::from_utf8_lossy(&id)))?;
+            self.receipts_by_time.remove(&id)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Forgets everything recorded about an instance's calls.
+    pub fn remove_call_records(&self, instance: &InstanceId) -> StoreResult<()> {
+        let prefix = index_prefix(instance.as_str());
+        for key in self.receipts.scan_prefix(&prefix).keys() {
+            let key = key?;
+            self.receipts.remove(&key)?;
+            self.receipts_by_time.remove(&key[prefix.len()..])?;
+        }
+        for key in self.deliveries.scan_prefix(&prefix).keys() {
+            self.deliveries.remove(key?)?;
+        }
+        Ok(())
+    }
+
+    /// An instance's receipts, newest first.
+    pub fn list_receipts(
+        &self,
+        instance: &InstanceId,
+        filter: &ReceiptFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Receipt>> {
+        let mut total = 0;
+        let mut items = Vec::new();
+        for value in self.receipts.scan_prefix(index_prefix(instance.as_str())).values().rev() {
+            let receipt: Receipt = decode(&value?)?;
+            if !filter.admits(&receipt) {
+                continue;
+            }
+            if total >= page.offset && items.len() < page.limit {
+                items.push(receipt);
+            }
+            total += 1;
+        }
+        Ok(Page { total, items })
+    }
+
+    pub fn get_receipt(&self, instance: &InstanceId, id: &ReceiptId) -> StoreResult<Option<Receipt>> {
+        codec::get(&self.receipts, index_key(instance.as_str(), id.as_str()))
+    }
+
+    /// The delivery ids an instance has seen, oldest first.
+    pub fn seen_deliveries(&self, instance: &InstanceId) -> StoreResult<Vec<SeenDelivery>> {
+        let mut seen: Vec<SeenDelivery> = self
+            .deliveries
+            .scan_prefix(index_prefix(instance.as_str()))
+            .values()
+            .map(|v| decode(&v?))
+            .collect::<StoreResult<_>>()?;
+        seen.sort_by_key(|s| s.at);
+        Ok(seen)
+    }
+
+    /// Records a delivery id and forgets the ones memory dropped, then flushes: a retry after a crash
+    /// must still be recognised once its first call was answered.
+    pub fn record_delivery(&self, instance: &InstanceId, seen: &SeenDelivery, forgotten: &[String]) -> StoreResult<()> {
+        self.deliveries.insert(index_key(instance.as_str(), &seen.delivery_id), encode(seen)?)?;
+        for id in forgotten {
+            self.deliveries.remove(index_key(instance.as_str(), id))?;
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Removes delivery ids seen before `cutoff` (epoch milliseconds); returns how many.
+    pub fn remove_deliveries_before(&self, cutoff: u64) -> StoreResult<usize> {
+        let mut removed = 0;
+        for entry in self.deliveries.iter() {
+            let (key, value) = entry?;
+            if decode::<SeenDelivery>(&value).map_or(true, |s| s.at < cutoff) {
+                self.deliveries.remove(key)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
