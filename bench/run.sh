@@ -9,7 +9,8 @@
 # checks that the instances' trigger_count sum equals the 202s wrk saw in (a), records server RSS, and
 # times start-up with 100,000 stored instances. Then (a) once more on a server acknowledging fires before
 # the device sync (store.sync_interval_ms = BENCH_RELAXED_SYNC_MS, default 100): not a target scenario, it
-# shows what the per-fire device flush costs. Prints one table and writes it to bench/results.md.
+# shows what the per-fire device flush costs; and (a) once more with receipts off, which (a) with receipts on
+# must reach 0.85 of. Prints one table and writes it to bench/results.md.
 #
 # Every measured Switchboard run follows a warm-up run of the same load (BENCH_WARMUP seconds, default 10),
 # and so does the bare handler's first run, so that both are measured in their steady state. This machine's
@@ -243,6 +244,19 @@ warm_up a2 "$SB_URL" POST "$WORK/paths_notify.txt" "$BODY" "${JSON[@]}"
 run_wrk a2 "(a) again with store.sync_interval_ms = $RELAXED_SYNC_MS" "$SB_URL" POST "$WORK/paths_notify.txt" "$BODY" \
   "${JSON[@]}"
 printf '%s\t%s\t%s\t%s\n' "(a) with store.sync_interval_ms = $RELAXED_SYNC_MS (not a target scenario)" "$WORK/a2.json" \
+  "$(rss_kb "$SB_PID")" "$WORK/$BEFORE.json,$WORK/bare$((BARE_RUNS + 1)).json" >>"$ROWS"
+bare_run
+BEFORE=$BARE_ID
+stop_pid "$SB_PID"
+
+# --- (a) again without receipts: what recording every call costs --------------------------------------
+log "restarting switchboard with receipts.enabled = false"
+export SWITCHBOARD_RECEIPTS__ENABLED=false
+start_server "$WORK/data" "$WORK/switchboard.log"
+unset SWITCHBOARD_RECEIPTS__ENABLED
+warm_up a3 "$SB_URL" POST "$WORK/paths_notify.txt" "$BODY" "${JSON[@]}"
+run_wrk a3 "(a) again with receipts.enabled = false" "$SB_URL" POST "$WORK/paths_notify.txt" "$BODY" "${JSON[@]}"
+printf '%s\t%s\t%s\t%s\n' "(a) with receipts.enabled = false (receipts on must reach 0.85 of this)" "$WORK/a3.json" \
   "$(rss_kb "$SB_PID")" "$WORK/$BEFORE.json,$WORK/bare$((BARE_RUNS + 1)).json" >>"$ROWS"
 bare_run
 stop_pid "$BARE_PID"
