@@ -197,7 +197,11 @@ pub async fn notify(
     };
     let call = Call {
         req: &req,
-        path: webhook_call::receipt_path(&req, &target.instance.id),
+        path: if state.engine.receipts().enabled() {
+            webhook_call::receipt_path(&req, &target.instance.id)
+        } else {
+            String::new()
+        },
         method: req.method().as_str(),
         headers: req.headers(),
         query: req.query_string(),

@@ -82,7 +82,7 @@ pub async fn run(
     target: &Arc<WebhookTarget>,
     call: Call<'_>,
 ) -> (Result<HttpResponse, ApiError>, ReceiptId) {
-    let mut receipt = start_receipt(target, &call);
+    let mut receipt = start_receipt(target, &call, state.engine.receipts().enabled());
     let id = receipt.id.clone();
     let outcome = checks_and_fire(state, target, call, &mut receipt).await;
     match &outcome {
@@ -113,7 +113,9 @@ async fn checks_and_fire(
         Body::Stream(payload) => read_body(call.req, payload, state.max_body_bytes).await?.to_vec(),
         Body::Stored(bytes) => bytes,
     };
-    keep_receipt_body(state, receipt, &body);
+    if state.engine.receipts().enabled() {
+        keep_receipt_body(state, receipt, &body);
+    }
     let spec = &target.trigger.spec;
     let verification = spec.webhook_verification.as_ref();
     if let Some(settings) = verification.filter(|_| call.replay_of.is_none()) {
@@ -223,7 +225,8 @@ fn keep_receipt_body(state: &AppState, receipt: &mut Receipt, body: &[u8]) {
     receipt.body_size = body.len();
 }
 
-fn start_receipt(target: &WebhookTarget, call: &Call<'_>) -> Receipt {
+/// With receipts off, only what the call itself needs (its id, for dedup and events) is filled in.
+fn start_receipt(target: &WebhookTarget, call: &Call<'_>, kept: bool) -> Receipt {
     let instance = &target.instance;
     let verification = match (&target.trigger.spec.webhook_verification, &call.replay_of) {
         (None, _) => VerificationOutcome::NotConfigured,
@@ -237,8 +240,8 @@ fn start_receipt(target: &WebhookTarget, call: &Call<'_>) -> Receipt {
         received_at: now_epoch_ms(),
         method: call.method.to_owned(),
         path: call.path.clone(),
-        query: redact_query(call.query),
-        headers: redact_headers(call.headers, token_header(target)),
+        query: if kept { redact_query(call.query) } else { String::new() },
+        headers: if kept { redact_headers(call.headers, token_header(target)) } else { BTreeMap::new() },
         remote_addr: call.req.peer_addr().map(|a| a.to_string()),
         body: String::new(),
         body_encoding: crate::domain::receipt::BodyEncoding::Utf8,
