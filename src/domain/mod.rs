@@ -2,6 +2,7 @@
 //! `parse`/`TryFrom`, and the rest of the engine never re-checks it.
 
 pub mod api_key;
+pub mod headers;
 pub mod ids;
 pub mod instance;
 pub mod methods;

@@ -26,6 +26,7 @@ use sha1::Sha1;
 use sha2::{Digest as _, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
+pub use super::headers::HeaderSource;
 use super::ValidationError;
 
 /// Header values longer than this are refused before any parsing or hashing.
@@ -144,36 +145,6 @@ pub enum VerifyFailure {
 
 fn malformed(header: &str, why: impl fmt::Display) -> VerifyFailure {
     VerifyFailure::Malformed(format!("{header} header: {why}"))
-}
-
-/// Header lookup by case-insensitive name; the HTTP layer implements it over its header map.
-pub trait HeaderSource {
-    fn header(&self, name: &str) -> Option<&str>;
-}
-
-impl HeaderSource for [(&str, &str)] {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| *value)
-    }
-}
-
-/// Arrays too, because an unsized slice cannot be passed as `&dyn HeaderSource`.
-impl<const N: usize> HeaderSource for [(&str, &str); N] {
-    fn header(&self, name: &str) -> Option<&str> {
-        <[(&str, &str)] as HeaderSource>::header(self, name)
-    }
-}
-
-impl HeaderSource for actix_web::http::header::HeaderMap {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-impl HeaderSource for Vec<(String, String)> {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
-    }
 }
 
 /// The generic `Idempotency-Key` header, for schemes whose sender names no delivery id.

@@ -23,11 +23,12 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::cmp::Ordering;
 
-use actix_web::http::header::{HeaderMap, HeaderName};
+use actix_web::http::header::HeaderName;
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use super::headers::HeaderSource;
 use super::trigger::Operator;
 use super::ValidationError;
 
@@ -51,25 +52,11 @@ pub struct WebhookFilter {
     rules: Vec<Rule>,
 }
 
-/// Where a header value comes from; the HTTP layer passes actix's `HeaderMap`.
-pub trait HeaderLookup {
-    /// The first value of header `name` (always given in lowercase), or `None` when the header is
-    /// absent or its value is not UTF-8.
-    fn header(&self, name: &str) -> Option<&str>;
-}
-
-impl HeaderLookup for HeaderMap {
-    fn header(&self, name: &str) -> Option<&str> {
-        // Not `HeaderValue::to_str`: it refuses every non-ASCII byte, and `café` is a fine UTF-8 value.
-        self.get(name).and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
-    }
-}
-
 /// One webhook call, as a filter sees it.
 pub struct FilterInput<'a> {
     /// The raw body; parsed as JSON only if a pointer rule is evaluated.
     pub body: &'a [u8],
-    pub headers: &'a dyn HeaderLookup,
+    pub headers: &'a dyn HeaderSource,
     /// Percent-decoded query pairs in request order (`form_urlencoded::parse(query_string)`).
     pub query: &'a [(String, String)],
 }
@@ -553,7 +540,7 @@ impl From<Rule> for RawRule {
 
 #[cfg(test)]
 mod tests {
-    use actix_web::http::header::HeaderValue;
+    use actix_web::http::header::{HeaderMap, HeaderValue};
     use serde_json::json;
 
     use super::*;
