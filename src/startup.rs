@@ -203,17 +203,19 @@ impl Application {
     }
 }
 
-/// Keeps the per-instance rate limiter from growing with every instance ever called.
+/// Keeps the per-instance rate limiter from growing with every instance ever called, and removes stored
+/// delivery ids past the deduplication window.
 async fn prune_rate_limits(engine: std::sync::Weak<Engine>, shutdown: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(60));
-    loop {
+    for minute in 0u64.. {
         tokio::select! {
             _ = every.tick() => {}
             _ = shutdown.cancelled() => return,
         }
-        match engine.upgrade() {
-            Some(engine) => engine.webhook_limits().prune(),
-            None => return,
+        let Some(engine) = engine.upgrade() else { return };
+        engine.webhook_limits().prune();
+        if minute % 60 == 0 {
+            engine.sweep_deliveries().await;
         }
     }
 }

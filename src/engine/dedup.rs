@@ -165,3 +165,67 @@ impl Deliveries {
         self.window_ms
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deliveries(max_ids: usize) -> Deliveries {
+        Deliveries::new(&WebhookConfig { dedup_max_ids: max_ids, ..WebhookConfig::default() })
+    }
+
+    async fn take(d: &Deliveries, store: &Store, instance: &InstanceId, id: &str) -> Result<ReceiptId, ReceiptId> {
+        let receipt = ReceiptId::generate();
+        match d.claim(store, instance, id, &receipt).await.unwrap() {
+            Claim::New(claim) => {
+                d.confirm(store, claim).await.unwrap();
+                Ok(receipt)
+            }
+            Claim::Duplicate(first) => Err(first),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_taken_id_is_a_duplicate_of_its_first_call_even_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let instance = InstanceId::generate();
+        let first = take(&deliveries(10), &store, &instance, "evt_1").await.unwrap();
+
+        assert_eq!(
+            take(&deliveries(10), &store, &instance, "evt_1").await,
+            Err(first),
+            "a fresh memory reads the store"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_claim_in_flight_makes_concurrent_calls_duplicates_and_frees_the_id_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let d = deliveries(10);
+        let instance = InstanceId::generate();
+        let first = ReceiptId::generate();
+        let Claim::New(claim) = d.claim(&store, &instance, "x", &first).await.unwrap() else { panic!("first claim") };
+
+        assert!(
+            matches!(d.claim(&store, &instance, "x", &ReceiptId::generate()).await.unwrap(), Claim::Duplicate(r) if r == first)
+        );
+        drop(claim);
+        assert!(take(&d, &store, &instance, "x").await.is_ok(), "a failed call leaves its id free");
+    }
+
+    #[tokio::test]
+    async fn the_oldest_ids_are_forgotten_beyond_the_bound_in_memory_and_in_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let d = deliveries(2);
+        let instance = InstanceId::generate();
+        for id in ["a", "b", "c"] {
+            take(&d, &store, &instance, id).await.unwrap();
+        }
+
+        assert!(take(&d, &store, &instance, "a").await.is_ok(), "a was forgotten");
+        assert!(take(&deliveries(2), &store, &instance, "b").await.is_ok(), "b is gone from the store too");
+    }
+}

@@ -215,6 +215,16 @@ impl Engine {
         Ok(self.dedup.confirm(&self.store, claim).await?)
     }
 
+    /// Removes stored delivery ids older than the deduplication window; failures are logged.
+    pub async fn sweep_deliveries(&self) {
+        let cutoff = crate::domain::now_epoch_ms().saturating_sub(self.dedup.window_ms());
+        match self.store.run(move |s| s.remove_deliveries_before(cutoff)).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "removed delivery ids past the deduplication window"),
+            Err(e) => tracing::error!(error = %e, "removing old delivery ids failed"),
+        }
+    }
+
     /// Whether the instance is triggered, and how often it has fired.
     pub async fn instance_counters(&self, instance: &InstanceId) -> EngineResult<(bool, u64)> {
         let id = instance.clone();

@@ -145,3 +145,129 @@ impl SledStore {
         Ok(removed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::domain::receipt::{BodyEncoding, VerificationOutcome};
+    use crate::domain::trigger::TriggerSpec;
+    use crate::domain::SystemId;
+
+    fn receipt(instance: &InstanceId, system: &SystemId) -> Receipt {
+        Receipt {
+            id: ReceiptId::generate(),
+            trigger_instance: instance.clone(),
+            system_id: system.clone(),
+            received_at: crate::domain::now_epoch_ms(),
+            method: "POST".into(),
+            path: String::new(),
+            query: String::new(),
+            headers: BTreeMap::new(),
+            remote_addr: None,
+            body: String::new(),
+            body_encoding: BodyEncoding::Utf8,
+            body_truncated: false,
+            body_size: 0,
+            verification: VerificationOutcome::NotConfigured,
+            verification_error: None,
+            delivery_id: None,
+            duplicate: false,
+            filtered: false,
+            status: 202,
+            error: None,
+            fired: true,
+            exec: None,
+            request_id: String::new(),
+            replay_of: None,
+        }
+    }
+
+    /// A store with one system and one instance in it.
+    fn store_with_instance(dir: &std::path::Path) -> (SledStore, SystemId, InstanceId) {
+        use crate::domain::instance::TriggerInstance;
+        use crate::domain::secret::WebhookSecret;
+        use crate::domain::system::System;
+        use crate::domain::trigger::Trigger;
+        use crate::domain::TriggerId;
+        let store = SledStore::open(dir).unwrap();
+        let system = SystemId::generate();
+        let record = System {
+            id: system.clone(),
+            name: "Room".into(),
+            description: String::new(),
+            modules: vec![],
+            created_at: 0,
+            updated_at: 0,
+        };
+        store.insert_system(record, &[]).unwrap();
+        let spec = TriggerSpec::webhook_only("T");
+        let trigger =
+            store.insert_trigger(Trigger { id: TriggerId::generate(), spec, created_at: 0, updated_at: 0 }).unwrap();
+        let id = InstanceId::generate();
+        let build = |t: &Trigger| TriggerInstance {
+            id: id.clone(),
+            control_system_id: system.clone(),
+            trigger_id: t.id.clone(),
+            enabled: true,
+            important: false,
+            exec_enabled: false,
+            webhook_secret: WebhookSecret::generate(),
+            signing_secret: None,
+            previous_signing_secret: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        store.insert_instance(&system, &trigger.id, build, &[]).unwrap();
+        (store, system, id)
+    }
+
+    fn ids(page: Page<Receipt>) -> Vec<ReceiptId> {
+        page.items.into_iter().map(|r| r.id).collect()
+    }
+
+    #[test]
+    fn an_instance_keeps_its_newest_receipts_and_lists_them_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, system, instance) = store_with_instance(dir.path());
+        let made: Vec<Receipt> = (0..5).map(|_| receipt(&instance, &system)).collect();
+
+        store.insert_receipts(&made[..3], 3).unwrap();
+        store.insert_receipts(&made[3..], 3).unwrap();
+
+        let all = PageRequest { offset: 0, limit: 100 };
+        let listed = store.list_receipts(&instance, &ReceiptFilter::default(), all).unwrap();
+        assert_eq!(listed.total, 3);
+        assert_eq!(ids(listed), vec![made[4].id.clone(), made[3].id.clone(), made[2].id.clone()]);
+        assert_eq!(store.receipts_by_time.len(), 3, "the time index follows the trim");
+    }
+
+    #[test]
+    fn receipts_before_a_time_are_removed_and_later_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, system, instance) = store_with_instance(dir.path());
+        let old = receipt(&instance, &system);
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let cutoff = ReceiptId::at_ms(crate::domain::now_epoch_ms());
+        let new = receipt(&instance, &system);
+        store.insert_receipts(&[old.clone(), new.clone()], 100).unwrap();
+
+        assert_eq!(store.remove_receipts_before(cutoff.as_str()).unwrap(), 1);
+
+        assert_eq!(store.get_receipt(&instance, &old.id).unwrap(), None);
+        assert_eq!(store.get_receipt(&instance, &new.id).unwrap(), Some(new));
+    }
+
+    #[test]
+    fn receipts_of_an_unknown_instance_are_not_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, system, _) = store_with_instance(dir.path());
+        let stray = receipt(&InstanceId::generate(), &system);
+
+        store.insert_receipts(std::slice::from_ref(&stray), 10).unwrap();
+
+        assert_eq!(store.get_receipt(&stray.trigger_instance, &stray.id).unwrap(), None);
+        assert!(store.receipts_by_time.is_empty());
+    }
+}
