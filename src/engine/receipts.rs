@@ -3,9 +3,10 @@
 //! receipt is dropped and counted (`switchboard_receipts_dropped_total`): the inspector must never slow
 //! down or fail a webhook call.
 //!
-//! The writer runs at the lowest priority (`SCHED_IDLE` on Linux): under a load that keeps both cores
-//! busy it yields to the HTTP workers, and what it cannot keep up with is dropped rather than taking
-//! CPU from the calls themselves.
+//! The writer takes up a batch at the lowest priority (`SCHED_IDLE` on Linux): under a load that keeps
+//! both cores busy it yields to the HTTP workers, and what it cannot keep up with is dropped rather than
+//! taking CPU from the calls themselves. It stores the batch at normal priority, so it is never starved
+//! in the middle of a sled write that others may wait for.
 
 use std::time::{Duration, Instant};
 
@@ -102,9 +103,11 @@ struct Writer {
 
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Job>, shutdown: &CancellationToken) {
-        lowest_priority();
         let mut jobs = Vec::with_capacity(BATCH);
         loop {
+            // Woken at idle priority, the writer runs once nothing else wants the core, never
+            // preempting an HTTP worker; by then more receipts are queued for the batch.
+            set_priority(Priority::Idle);
             // Wakes now and then: to stop in time, and so that old receipts go even when no call arrives.
             match rx.recv_timeout(WAKE_EVERY) {
                 Ok(job) => jobs.push(job),
@@ -112,6 +115,7 @@ impl Writer {
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
             jobs.extend(rx.try_iter().take(BATCH));
+            set_priority(Priority::Normal);
             self.apply(&mut jobs);
             if shutdown.is_cancelled() {
                 // What is still queued at a stop is stored; what arrives later is not waited for.
@@ -166,20 +170,33 @@ impl Writer {
     }
 }
 
-/// `SCHED_IDLE`: the writer runs only on a core nothing else wants.
-fn lowest_priority() {
+/// The writer's scheduling class: `SCHED_IDLE` while it waits, so that it runs only on a core nothing
+/// else wants, and normal while it is inside sled, so that it is never starved while holding what an
+/// admin write or a flush may wait for (a log reservation, a lock).
+#[derive(Clone, Copy)]
+enum Priority {
+    Idle,
+    Normal,
+}
+
+fn set_priority(priority: Priority) {
     #[cfg(target_os = "linux")]
     {
         use thread_priority::unix::{
             set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy, ThreadSchedulePolicy,
         };
         use thread_priority::{ThreadPriority, ThreadPriorityOsValue};
-        let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-        let priority = ThreadPriority::Os(ThreadPriorityOsValue::default());
-        if let Err(e) = set_thread_priority_and_policy(thread_native_id(), priority, policy) {
-            tracing::warn!(error = ?e, "the receipt writer runs at normal priority");
+        let policy = match priority {
+            Priority::Idle => NormalThreadSchedulePolicy::Idle,
+            Priority::Normal => NormalThreadSchedulePolicy::Other,
+        };
+        let os = ThreadPriority::Os(ThreadPriorityOsValue::default());
+        if let Err(e) = set_thread_priority_and_policy(thread_native_id(), os, ThreadSchedulePolicy::Normal(policy)) {
+            tracing::debug!(error = ?e, "could not change the receipt writer's scheduling class");
         }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = priority;
 }
 
 impl Engine {
