@@ -2,8 +2,9 @@
 //! `/notify/{secret}/{mod}/{index}/{method}`, for GET, HEAD, POST, PUT, PATCH and DELETE.
 //!
 //! Checks run in a fixed order and all of them before anything fires, so a rejected call changes no
-//! state: secret and instance (404, the same for every kind of miss), method (405), rate (429), body
-//! size (413), exec parameters (400), then the exec target: exec enabled (403), module (404), webhook
+//! state: secret and instance (404, the same for every kind of miss), then in `webhook_call`: method
+//! (405), rate (429), body size (413), signature (401), exec parameters (400), duplicate delivery (200),
+//! payload filter (202, not a pulse), then the exec target: exec enabled (403), module (404), webhook
 //! method (404), access (403). Only then does the trigger fire and the module method run.
 
 use actix_web::http::{header, StatusCode};
@@ -32,6 +33,10 @@ enum ExecErrors {
     /// `rate_limited`: over the instance's rate limit; `Retry-After` says how many seconds to wait.
     #[response(status = 429)]
     RateLimited(ErrorBody<'static>),
+    /// `invalid_signature`: the trigger verifies signatures and this one is missing, malformed, stale or
+    /// does not match (the message says which, never the expected value).
+    #[response(status = 401)]
+    InvalidSignature(ErrorBody<'static>),
     /// `payload_too_large`: the body is over `webhook.max_body_bytes` (refused from `Content-Length`
     /// before reading).
     #[response(status = 413)]
@@ -136,7 +141,10 @@ fn read_call(req: &HttpRequest) -> NotifyCall {
 /// GET, POST, PUT, PATCH and DELETE (HEAD is answered like GET, without a body) are accepted when they
 /// are in the trigger's `supported_methods`. Checks run in this order, all before anything fires, so a
 /// rejected call changes nothing: secret and instance (404), method (405), rate (429), body size (413),
-/// exec parameters (400), exec target (403, 404). The secret is the credential: no API key.
+/// signature (401, with `webhook_verification`), exec parameters (400), duplicate delivery (200
+/// `{"trigger_instance", "duplicate": true, "receipt"}`), payload filter (202 `"filtered": true`, not a
+/// pulse), exec target (403, 404). The secret is the credential: no API key (or, with
+/// `require_url_secret: false`, a valid signature stands in for it).
 #[utoipa::path(
     method(get, post, put, patch, delete),
     path = "/api/engine/v2/webhook/{trig_id}/notify",
@@ -219,7 +227,10 @@ pub async fn notify(
 /// GET, POST, PUT, PATCH and DELETE (HEAD is answered like GET, without a body) are accepted when they
 /// are in the trigger's `supported_methods`. Checks run in this order, all before anything fires, so a
 /// rejected call changes nothing: secret and instance (404), method (405), rate (429), body size (413),
-/// exec parameters (400), exec target (403, 404). The secret is the credential: no API key.
+/// signature (401, with `webhook_verification`), exec parameters (400), duplicate delivery (200
+/// `{"trigger_instance", "duplicate": true, "receipt"}`), payload filter (202 `"filtered": true`, not a
+/// pulse), exec target (403, 404). The secret is the credential: no API key (or, with
+/// `require_url_secret: false`, a valid signature stands in for it).
 #[utoipa::path(
     method(get, post, put, patch, delete),
     path = "/api/engine/v2/webhook/{trig_id}/notify/{secret}",
@@ -281,7 +292,10 @@ pub(super) async fn notify_with_secret(
 /// GET, POST, PUT, PATCH and DELETE (HEAD is answered like GET, without a body) are accepted when they
 /// are in the trigger's `supported_methods`. Checks run in this order, all before anything fires, so a
 /// rejected call changes nothing: secret and instance (404), method (405), rate (429), body size (413),
-/// exec parameters (400), exec target (403, 404). The secret is the credential: no API key.
+/// signature (401, with `webhook_verification`), exec parameters (400), duplicate delivery (200
+/// `{"trigger_instance", "duplicate": true, "receipt"}`), payload filter (202 `"filtered": true`, not a
+/// pulse), exec target (403, 404). The secret is the credential: no API key (or, with
+/// `require_url_secret: false`, a valid signature stands in for it).
 #[utoipa::path(
     method(get, post, put, patch, delete),
     path = "/api/engine/v2/webhook/{trig_id}/notify/{secret}/{mod}/{index}/{method}",
