@@ -749,16 +749,13 @@ fn standard_webhooks_claim<'a>(
     let [id, timestamp, signature] = required(headers, [names.id, names.timestamp, names.signature])?;
     let freshness = Freshness::parse(names.timestamp, timestamp, tolerance_s)?;
     // Other versions (`v1a` is asymmetric) are skipped; the list is space-separated.
-    let signatures = signature
+    let decoded = signature
         .split(' ')
         .filter(|entry| !entry.is_empty())
         .take(MAX_SIGNATURES)
         .filter_map(|entry| entry.strip_prefix("v1,"))
-        .map(|encoded| Encoding::Base64.decode(names.signature, encoded, Algorithm::Sha256))
-        .collect::<Result<Vec<_>, _>>()?;
-    if signatures.is_empty() {
-        return Err(malformed(names.signature, "no v1 signature"));
-    }
+        .map(|encoded| Encoding::Base64.decode(names.signature, encoded, Algorithm::Sha256));
+    let signatures = usable_signatures(names.signature, decoded)?;
     let message = vec![id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
     Ok(Claim { algorithm: Algorithm::Sha256, message, timestamp: Some(freshness), signatures })
 }
@@ -792,16 +789,36 @@ fn parse_stripe_header(value: &str) -> Result<(&str, Vec<Vec<u8>>), VerifyFailur
             "t" if timestamp.is_some() => return Err(malformed(STRIPE_HEADER, "more than one t=")),
             "t" => timestamp = Some(item),
             "v1" if signatures.len() < MAX_SIGNATURES => {
-                signatures.push(Encoding::Hex.decode(STRIPE_HEADER, item, Algorithm::Sha256)?);
+                signatures.push(Encoding::Hex.decode(STRIPE_HEADER, item, Algorithm::Sha256));
             }
             _ => {}
         }
     }
     let timestamp = timestamp.ok_or_else(|| malformed(STRIPE_HEADER, "no t= timestamp"))?;
-    if signatures.is_empty() {
-        return Err(malformed(STRIPE_HEADER, "no v1 signature"));
+    Ok((timestamp, usable_signatures(STRIPE_HEADER, signatures.into_iter())?))
+}
+
+/// The signatures of a list that decode. One that does not is skipped, as senders' own libraries do when
+/// they compare: a list is malformed only when none of its entries is usable.
+fn usable_signatures(
+    header: &str,
+    decoded: impl Iterator<Item = Result<Vec<u8>, VerifyFailure>>,
+) -> Result<Vec<Vec<u8>>, VerifyFailure> {
+    let mut usable = Vec::new();
+    let mut first_error = None;
+    for signature in decoded {
+        match signature {
+            Ok(signature) => usable.push(signature),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
     }
-    Ok((timestamp, signatures))
+    match (usable.is_empty(), first_error) {
+        (false, _) => Ok(usable),
+        (true, Some(e)) => Err(e),
+        (true, None) => Err(malformed(header, "no v1 signature")),
+    }
 }
 
 /// A shared token sent as is, or as `Bearer <token>` in `Authorization`.
@@ -1230,6 +1247,22 @@ mod tests {
         assert_eq!(settings.verify(&[&secret], &svix, body, 1_614_265_330), Ok(()), "Svix's header names");
         let bare = SigningSecret::parse_for(&settings, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         assert_eq!(settings.verify(&[&bare], &sent, body, 1_614_265_330), Ok(()), "a bare base64 key");
+    }
+
+    /// A sender listing a signature this server cannot decode next to a good one is still verified.
+    #[test]
+    fn an_undecodable_entry_beside_a_good_signature_is_skipped() {
+        let secret = SigningSecret::parse_for(&Standard.settings(), "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let body = br#"{"test": 2432232314}"#;
+        let sent = [
+            ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+            ("webhook-timestamp", "1614265330"),
+            ("webhook-signature", "v1,c2hvcnQ= v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
+        ];
+        assert_eq!(Standard.settings().verify(&[&secret], &sent, body, 1_614_265_330), Ok(()));
+        let only_bad = [sent[0], sent[1], ("webhook-signature", "v1,c2hvcnQ=")];
+        let refused = Standard.settings().verify(&[&secret], &only_bad, body, 1_614_265_330);
+        assert!(matches!(refused, Err(VerifyFailure::Malformed(_))), "{refused:?}");
     }
 
     /// The example in GitHub's "Validating webhook deliveries".

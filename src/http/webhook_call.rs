@@ -288,12 +288,18 @@ pub fn receipt_path(req: &HttpRequest, id: &InstanceId) -> String {
     path
 }
 
+/// The query as it arrived, but for the secret's value; a key is compared as the server decodes it, so
+/// `%73ecret=` is redacted too.
 fn redact_query(query: &str) -> String {
-    let mut out = form_urlencoded::Serializer::new(String::new());
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        out.append_pair(&key, if key == "secret" { REDACTED } else { &value });
-    }
-    out.finish()
+    let pairs = query.split('&').map(|pair| match pair.split_once('=') {
+        Some((key, _)) if decoded_key(key) == "secret" => format!("{key}={REDACTED}"),
+        _ => pair.to_owned(),
+    });
+    pairs.collect::<Vec<_>>().join("&")
+}
+
+fn decoded_key(raw: &str) -> String {
+    form_urlencoded::parse(raw.as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default()
 }
 
 fn redact_headers(headers: &HeaderMap, token: Option<String>) -> BTreeMap<String, String> {
