@@ -34,7 +34,8 @@ pub async fn request_context(
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
-    let group = route_group(req.path());
+    // The decoded path, as the router sees it: `/%77ebhook/…` is a webhook call too.
+    let group = route_group(req.match_info().as_str());
     let mut res = next.call(req).await?;
     let status = res.status().as_u16();
     METRICS.observe_http(group, status, started.elapsed());

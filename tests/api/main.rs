@@ -14,6 +14,7 @@ mod crash;
 mod drivers;
 mod example_driver;
 mod exec;
+mod hardening;
 mod health;
 mod instances;
 mod journal;

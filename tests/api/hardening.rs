@@ -1,0 +1,207 @@
+//! What probing the server as an attacker would found, proved fixed through the real server: webhook
+//! secrets behind percent-encoded paths, credentials in subscription URLs, bodies trickled to hold a
+//! connection, and refused calls flooding the log.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+use crate::helpers::*;
+
+// ---------------------------------------------------------------------------------------------
+// The real binary, for what it writes to stderr
+// ---------------------------------------------------------------------------------------------
+
+/// The server binary on port 0 with its own data dir; killed when dropped.
+struct Binary {
+    child: Option<Child>,
+    port: u16,
+    lines: mpsc::Receiver<String>,
+    client: reqwest::Client,
+    _dir: TempDir,
+}
+
+impl Binary {
+    /// Starts it with `--log-format format` and `RUST_LOG` set to `rust_log` (or unset).
+    fn start(format: &str, rust_log: Option<&str>) -> Self {
+        let dir = TempDir::new().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        cmd.args(["serve", "--log-format", format, "--bind", "127.0.0.1:0"])
+            .env("SWITCHBOARD_DATA_DIR", dir.path().join("data"))
+            .env("SWITCHBOARD_ADMIN_KEY", ADMIN_KEY)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(filter) = rust_log {
+            cmd.env("RUST_LOG", filter);
+        }
+        let mut child = cmd.spawn().expect("the binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut binary = Self { child: Some(child), port: 0, lines, client: reqwest::Client::new(), _dir: dir };
+        binary.port = binary.wait_for_port();
+        binary
+    }
+
+    /// The port from the `switchboard listening` line, in either format.
+    fn wait_for_port(&self) -> u16 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = plain(&self.lines.recv_timeout(left).expect("the server says where it listens"));
+            if !line.contains("switchboard listening") {
+                continue;
+            }
+            if let Ok(event) = serde_json::from_str::<Value>(&line) {
+                return event["fields"]["port"].as_u64().expect("port field") as u16;
+            }
+            let port = line.split("port=").nth(1).expect("port= in the text line");
+            return port.trim().parse().expect("a port number");
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    async fn admin_create(&self, path: &str, body: Value) -> Value {
+        let res = self.client.post(self.url(&format!("/api/engine/v2{path}"))).header("X-API-Key", ADMIN_KEY);
+        let res = res.json(&body).send().await.unwrap();
+        assert_eq!(res.status(), 201, "POST {path}");
+        res.json().await.unwrap()
+    }
+
+    /// A POST-only, exec-enabled webhook instance in a system with one Display: `(trig id, secret)`.
+    async fn webhook_instance(&self) -> (String, String) {
+        let system = self.admin_create("/systems", json!({ "name": "Lobby" })).await;
+        self.admin_create("/modules", json!({ "driver": "Display", "control_system_id": id(&system) })).await;
+        let trigger = json!({ "name": "Bell", "enable_webhook": true, "supported_methods": ["POST"] });
+        let trigger = self.admin_create("/triggers", trigger).await;
+        let path = format!("/systems/{}/triggers", id(&system));
+        let instance = self.admin_create(&path, json!({ "trigger_id": id(&trigger), "exec_enabled": true })).await;
+        (id(&instance).to_owned(), instance["webhook_secret"].as_str().unwrap().to_owned())
+    }
+
+    /// Stops it with SIGTERM (so it logs what it does at shutdown) and returns every line it wrote.
+    fn stop(mut self) -> Vec<String> {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "the server did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The reader thread ends at EOF, which closes the channel.
+        let mut lines = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            lines.push(line);
+        }
+        lines
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A log line without terminal colour codes.
+fn plain(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some((before, after)) = rest.split_once('\x1b') {
+        out.push_str(before);
+        rest = after.split_once('m').map_or("", |(_, tail)| tail);
+    }
+    out.push_str(rest);
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Webhook secrets stay out of the log, however the path is encoded
+// ---------------------------------------------------------------------------------------------
+
+/// Every byte of `s` percent-encoded.
+fn encode_all(s: &str) -> String {
+    s.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
+#[tokio::test]
+async fn no_log_line_carries_a_webhook_secret_whatever_the_encoding() {
+    for format in ["text", "json"] {
+        // Arrange
+        let server = Binary::start(format, Some("debug"));
+        let (t, s) = server.webhook_instance().await;
+        let (head, tail) = s.split_at(3);
+        let partly = format!("{}{tail}", encode_all(head));
+        let cases: Vec<(&str, Method, String, u16)> = vec![
+            (
+                "the reported probe",
+                Method::POST,
+                format!("/api/engine/v2/%77ebhook/{t}/notify/{s}/Display/0/request"),
+                400,
+            ),
+            (
+                "every segment encoded",
+                Method::POST,
+                format!("/%61%70%69/%65ngine/%762/%77%65%62%68%6f%6f%6b/{t}/%6E%6F%74%69%66%79/{s}"),
+                202,
+            ),
+            (
+                "exec form, upper-case hex",
+                Method::POST,
+                format!("/api/engine/v2/%77ebhook/{t}/%6E%6F%74ify/{s}/Display/1/request"),
+                200,
+            ),
+            ("wrong-case notify: not routed", Method::POST, format!("/api/engine/v2/%77ebhook/{t}/%4Eotify/{s}"), 404),
+            ("query form, encoded key", Method::POST, format!("/api/engine/v2/%77ebhook/{t}/notify?%73ecret={s}"), 202),
+            (
+                "query form with exec",
+                Method::POST,
+                format!("/api/engine/v2/%77ebhook/{t}/notify?secret={s}&exec=true&mod=Display&index=0&method=request"),
+                400,
+            ),
+            ("secret partly encoded", Method::POST, format!("/api/engine/v2/%77ebhook/{t}/notify/{partly}"), 202),
+            (
+                "secret wholly encoded",
+                Method::POST,
+                format!("/api/engine/v2/webhook/{t}/notify/{}", encode_all(&s)),
+                202,
+            ),
+            ("upper-case W: not routed", Method::POST, format!("/api/engine/v2/%57ebhook/{t}/notify/{s}"), 404),
+            ("method refused", Method::GET, format!("/api/engine/v2/%77ebhook/{t}/notify/{s}"), 405),
+        ];
+
+        // Act
+        for (case, method, path, status) in &cases {
+            let req = server.client.request(method.clone(), server.url(path));
+            // A body the Display's webhook method accepts, so that the exec form answers 200.
+            let res = req.body(r#"{"power": true}"#).send().await.unwrap();
+            assert_eq!(res.status().as_u16(), *status, "[{format}: {case}] {}", res.text().await.unwrap());
+        }
+        let logs = server.stop();
+
+        // Assert: no line holds the secret, plain or encoded; the targets were logged, redacted
+        let leaks: Vec<&String> =
+            logs.iter().filter(|l| l.contains(tail) || l.contains(&encode_all(&s)[9..])).collect();
+        assert!(leaks.is_empty(), "[{format}] a secret reached the log: {leaks:#?}");
+        assert!(logs.iter().any(|l| l.contains("%77ebhook") && l.contains("[redacted]")), "[{format}] targets logged");
+    }
+}
