@@ -4,12 +4,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 use crate::helpers::*;
 
@@ -203,5 +205,128 @@ async fn no_log_line_carries_a_webhook_secret_whatever_the_encoding() {
             logs.iter().filter(|l| l.contains(tail) || l.contains(&encode_all(&s)[9..])).collect();
         assert!(leaks.is_empty(), "[{format}] a secret reached the log: {leaks:#?}");
         assert!(logs.iter().any(|l| l.contains("%77ebhook") && l.contains("[redacted]")), "[{format}] targets logged");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Credentials in subscription URLs
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn support_keys_see_subscription_urls_without_credentials() {
+    // Arrange
+    let app = spawn_app().await;
+    let support = app.key_with_role("support").await;
+    let cases = [
+        (
+            "userinfo and a token",
+            "http://user:PASSWD@hooks.example.com/h?token=QT",
+            "http://hooks.example.com/h?token=[redacted]",
+        ),
+        (
+            "every query value",
+            "https://hooks.example.com/h?a=QT&b=QT2&QT3",
+            "https://hooks.example.com/h?a=[redacted]&b=[redacted]&[redacted]",
+        ),
+        ("nothing to hide", "https://hooks.example.com:8443/h", "https://hooks.example.com:8443/h"),
+    ];
+    for (case, url, shown) in cases {
+        let sub = app.create("/webhooks", json!({ "name": case, "url": url, "events": ["*"] })).await;
+        let path = format!("/webhooks/{}", id(&sub));
+
+        // Act
+        let as_support = json(app.with_key(Some(&support), Method::GET, &path).send().await.unwrap()).await;
+        let listed = app.with_key(Some(&support), Method::GET, "/webhooks").send().await.unwrap();
+        let (listed, _) = list_of(listed, "/webhooks").await;
+        let as_admin = app.get_ok(&path).await;
+
+        // Assert
+        assert_eq!(as_support["url"], shown, "[{case}] GET");
+        let listed = listed.iter().find(|s| s["id"] == sub["id"]).expect("listed");
+        assert_eq!(listed["url"], shown, "[{case}] list");
+        assert!(!as_support.to_string().contains("QT") && !as_support.to_string().contains("PASSWD"), "[{case}]");
+        assert_eq!(as_admin["url"], url, "[{case}] admins see the URL as they set it");
+    }
+}
+
+/// A receiver that records every header line of every request, duplicates included.
+async fn header_receiver() -> (u16, Arc<Mutex<Vec<Vec<(String, String)>>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut raw = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => raw.extend_from_slice(&buf[..n]),
+                }
+            }
+            let text = String::from_utf8_lossy(&raw).into_owned();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap_or_default();
+            let headers: Vec<(String, String)> = head
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                .collect();
+            // Read the whole body first: closing with unread bytes would reset the connection.
+            let length = headers.iter().find(|(k, _)| k == "content-length").map_or(0, |(_, v)| v.parse().unwrap_or(0));
+            let mut got = body.len();
+            while got < length {
+                match conn.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
+                }
+            }
+            record.lock().unwrap().push(headers);
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+        }
+    });
+    (port, seen)
+}
+
+/// base64("user:PASSWD"), as a client sends the URL's userinfo.
+const BASIC: &str = "Basic dXNlcjpQQVNTV0Q=";
+
+/// Header names and the one value each must have.
+type Headers = &'static [(&'static str, &'static str)];
+
+#[tokio::test]
+async fn an_explicit_authorization_header_replaces_the_urls_userinfo() {
+    // Arrange
+    let app = spawn_app_with(|c| c.outbound.allow_private_networks = true).await;
+    let (port, seen) = header_receiver().await;
+    let cases: [(&str, Value, Headers); 3] = [
+        ("userinfo only", Value::Null, &[("authorization", BASIC)]),
+        (
+            "userinfo and Authorization",
+            json!({ "name": "Authorization", "value": "Bearer explicit" }),
+            &[("authorization", "Bearer explicit")],
+        ),
+        (
+            "userinfo and another header",
+            json!({ "name": "X-Api-Key", "value": "k1" }),
+            &[("authorization", BASIC), ("x-api-key", "k1")],
+        ),
+    ];
+    for (i, (case, auth_header, expected)) in cases.iter().enumerate() {
+        let url = format!("http://user:PASSWD@127.0.0.1:{port}/h");
+        let body = json!({ "name": case, "url": url, "events": ["*"], "auth_header": auth_header });
+        let sub = app.create("/webhooks", body).await;
+
+        // Act
+        let attempt = app.create_ok(&format!("/webhooks/{}/test", id(&sub)), json!({})).await;
+
+        // Assert
+        assert_eq!(attempt["status_code"], 200, "[{case}] {attempt}");
+        let headers = seen.lock().unwrap()[i].clone();
+        for (name, value) in *expected {
+            let values: Vec<&str> = headers.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect();
+            assert_eq!(values, [*value], "[{case}] exactly one {name}: {headers:?}");
+        }
     }
 }
