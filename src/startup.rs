@@ -24,7 +24,7 @@ use crate::engine::runtime::TriggerRuntime;
 use crate::engine::webhook::WebhookLimits;
 use crate::engine::{Engine, EngineParts, KeyRing};
 use crate::events::EventBus;
-use crate::http::middleware::request_context;
+use crate::http::middleware::{request_context, BodyTimeout};
 use crate::http::{self, AppState};
 use crate::outbound;
 use crate::readiness::Readiness;
@@ -143,11 +143,13 @@ impl Application {
         }
         let state =
             web::Data::new(AppState { engine, public_url, max_body_bytes: config.webhook.max_body_bytes, readiness });
+        let body_timeout = BodyTimeout(Duration::from_millis(config.webhook.body_timeout_ms));
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<RedactedRootSpan>::new())
                 .wrap(from_fn(request_context))
                 .app_data(state.clone())
+                .app_data(body_timeout)
                 .app_data(web::Data::from(Arc::clone(&outbound)))
                 .configure(http::routes)
         })

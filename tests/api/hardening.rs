@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::helpers::*;
 
@@ -329,4 +329,104 @@ async fn an_explicit_authorization_header_replaces_the_urls_userinfo() {
             assert_eq!(values, [*value], "[{case}] exactly one {name}: {headers:?}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Bodies trickled to hold a connection
+// ---------------------------------------------------------------------------------------------
+
+/// Sends `head`, then `unit` every 50 ms until the server stops reading; returns what the server
+/// answered, once it has closed the connection (or after 10 s).
+async fn trickle(port: u16, head: String, unit: &'static [u8]) -> (String, bool, Duration) {
+    let started = Instant::now();
+    let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    write.write_all(head.as_bytes()).await.unwrap();
+    let writer = tokio::spawn(async move {
+        while write.write_all(unit).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(10), read.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+            Err(_) => break false,
+        }
+    };
+    writer.abort();
+    (String::from_utf8_lossy(&answer).into_owned(), closed, started.elapsed())
+}
+
+#[tokio::test]
+async fn a_body_trickled_past_the_time_limit_is_answered_408_and_the_connection_closed() {
+    // Arrange
+    let app = spawn_app_with(|c| c.webhook.body_timeout_ms = 300).await;
+    let (_, _, instance) = app.webhook_instance(json!({ "name": "T", "enable_webhook": true })).await;
+    let notify =
+        format!("/api/engine/v2/webhook/{}/notify/{}", id(&instance), instance["webhook_secret"].as_str().unwrap());
+    let cases: [(&str, String, &[u8]); 3] = [
+        (
+            "webhook, a megabyte declared",
+            format!("POST {notify} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"),
+            b"a",
+        ),
+        (
+            "webhook, chunked",
+            format!("POST {notify} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            b"1\r\na\r\n",
+        ),
+        (
+            "admin JSON body",
+            format!(
+                "POST /api/engine/v2/systems HTTP/1.1\r\nHost: x\r\nX-API-Key: {ADMIN_KEY}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+            ),
+            b" ",
+        ),
+    ];
+    for (case, head, unit) in cases {
+        // Act
+        let (answer, closed, took) = trickle(app.port, head, unit).await;
+
+        // Assert
+        assert!(answer.starts_with("HTTP/1.1 408"), "[{case}] {answer}");
+        assert!(answer.contains(r#""error":"body_timeout""#), "[{case}] {answer}");
+        assert!(closed, "[{case}] the server closed the connection");
+        assert!(took >= Duration::from_millis(300), "[{case}] not before the limit: {took:?}");
+    }
+}
+
+#[tokio::test]
+async fn bodies_within_the_time_limit_are_read_as_before() {
+    // Arrange
+    let app = spawn_app_with(|c| c.webhook.body_timeout_ms = 300).await;
+    let (_, _, instance) = app.webhook_instance(json!({ "name": "T", "enable_webhook": true })).await;
+    let url = instance["webhook_url"].as_str().unwrap();
+
+    // Act
+    let webhook = app.client.post(url).body("{\"a\": 1}").send().await.unwrap().status();
+    let admin = app.post("/systems", &json!({ "name": "Quick" })).await.status();
+    let stream = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    let path = url.split_once(&format!("127.0.0.1:{}", app.port)).unwrap().1;
+    let pieces = slow_but_in_time(stream, path).await;
+
+    // Assert
+    assert_eq!((webhook.as_u16(), admin.as_u16()), (202, 201));
+    assert!(pieces.starts_with("HTTP/1.1 202"), "a body in pieces, all within the limit: {pieces}");
+}
+
+/// Sends a 3-byte body in three pieces 50 ms apart and returns the start of the answer.
+async fn slow_but_in_time(mut stream: TcpStream, path: &str) -> String {
+    let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for byte in [b"a", b"b", b"c"] {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stream.write_all(byte).await.unwrap();
+    }
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut answer)).await.unwrap().unwrap();
+    answer
 }
