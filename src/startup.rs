@@ -29,7 +29,7 @@ use crate::http::{self, AppState};
 use crate::outbound;
 use crate::readiness::Readiness;
 use crate::store::{GroupCommit, Store};
-use crate::telemetry::RedactedRootSpan;
+use crate::telemetry::{summarise_refusals, RedactedRootSpan};
 
 /// What a build may swap out.
 pub struct Options {
@@ -129,6 +129,7 @@ impl Application {
             evaluator,
         }));
         tasks.push(tokio::spawn(prune_rate_limits(Arc::downgrade(&engine), shutdown.clone())));
+        tasks.push(tokio::spawn(summarise_refusals(shutdown.clone())));
         let bootstrap_admin_key = engine.bootstrap_admin_key().await.context("creating the first admin key")?;
 
         let listener = TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;

@@ -1,14 +1,32 @@
+//! Logging: the global subscriber, the root span of every request (with webhook secrets cut out of
+//! its target), and how failed requests are logged.
+
+mod refusals;
+
+use actix_web::dev::ServiceResponse;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+use crate::http::errors::ApiError;
 
-/// Installs the global subscriber; `RUST_LOG` filters, `info` by default.
+pub use refusals::summarise_refusals;
+use refusals::Refusal;
+
+/// Directives always added to the filter. tracing-actix-web logs every error answer at WARN, with
+/// the error's debug form and before this crate can decide what a refusal is worth; failed requests
+/// are logged by [`RedactedRootSpan`] instead.
+const FIXED_DIRECTIVES: &[&str] = &["tracing_actix_web::middleware=off"];
+
+/// The filter when `RUST_LOG` is unset: actix's HTTP/1 dispatcher logs every malformed request (a
+/// bad header, a broken chunk) at ERROR, which any client can make happen as often as it likes.
+const DEFAULT_FILTER: &str = "info,actix_http::h1::dispatcher=off";
+
+/// Installs the global subscriber; `RUST_LOG` filters, [`DEFAULT_FILTER`] without it.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     use std::io::IsTerminal;
     // Colour codes only for a terminal: in a file or a pipe they hinder every search.
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     let result = match format {
@@ -19,8 +37,20 @@ pub fn init(format: LogFormat) {
     drop(result);
 }
 
+fn filter() -> EnvFilter {
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    for directive in FIXED_DIRECTIVES {
+        // The directives are constants that parse; a unit test proves it.
+        if let Ok(directive) = directive.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
 /// The root span of every request, with webhook secrets cut out of the logged target (see
-/// [`redact_target`]).
+/// [`redact_target`]); when the request fails, it logs why, at a level that depends on who was
+/// refused (see [`log_failure`]).
 pub struct RedactedRootSpan;
 
 impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
@@ -42,11 +72,37 @@ impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
 
     fn on_request_end<B: actix_web::body::MessageBody>(
         span: tracing::Span,
-        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
     ) {
-        if let Ok(response) = outcome {
-            span.record("status", response.status().as_u16());
+        match outcome {
+            Ok(response) => {
+                span.record("status", response.status().as_u16());
+                if let Some(error) = response.response().error() {
+                    log_failure(Some(response.request().match_info().as_str()), response.status(), error);
+                }
+            }
+            Err(error) => log_failure(None, error.as_response_error().status_code(), error),
         }
+    }
+}
+
+/// Logs a failed request inside its span. Refusals of unauthenticated calls are DEBUG (and counted:
+/// see [`Refusal`]) so that anyone able to reach the port cannot fill the log; other client errors
+/// are WARN, server errors ERROR. `path` is the decoded path the router matched.
+fn log_failure(path: Option<&str>, status: actix_web::http::StatusCode, error: &actix_web::Error) {
+    let api = error.as_error::<ApiError>();
+    if matches!(api, Some(ApiError::Internal(_))) {
+        // Already logged with its cause where it was answered.
+        return;
+    }
+    let code = api.map_or("unknown", ApiError::code);
+    if status.is_server_error() {
+        tracing::error!(code, "request failed: {error}");
+    } else if let Some(refusal) = path.and_then(|p| Refusal::classify(p, status.as_u16())) {
+        refusal.count(code);
+        tracing::debug!(code, "call refused: {error}");
+    } else {
+        tracing::warn!(code, "request refused: {error}");
     }
 }
 
@@ -117,7 +173,7 @@ fn decoded(raw: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_target;
+    use super::{filter, redact_target, FIXED_DIRECTIVES};
 
     #[test]
     fn secrets_never_reach_the_logged_target() {
@@ -176,5 +232,13 @@ mod tests {
         for (case, path, query, expected) in cases {
             assert_eq!(redact_target(path, query), expected, "{case}");
         }
+    }
+
+    #[test]
+    fn the_fixed_directives_parse() {
+        for directive in FIXED_DIRECTIVES {
+            assert!(directive.parse::<tracing_subscriber::filter::Directive>().is_ok(), "{directive}");
+        }
+        assert!(filter().to_string().contains("tracing_actix_web::middleware=off"));
     }
 }

@@ -47,6 +47,17 @@ impl ApiError {
         Self::Client { status, code, message: message.into(), field: None }
     }
 
+    /// The stable code the answer carries (`internal_error` for anything unexpected).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Client { code, .. } => code,
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::BodyTimeout { .. } => "body_timeout",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
     pub fn unauthorized() -> Self {
         Self::client(
             StatusCode::UNAUTHORIZED,

@@ -96,6 +96,13 @@ impl Binary {
         (id(&instance).to_owned(), instance["webhook_secret"].as_str().unwrap().to_owned())
     }
 
+    /// A counter's value from `/metrics` (0 when it has no such series yet).
+    async fn counter(&self, series: &str) -> u64 {
+        let text = self.client.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let line = text.lines().find(|l| l.starts_with(&format!("{series} ")));
+        line.map_or(0, |l| l[series.len() + 1..].trim().parse().unwrap())
+    }
+
     /// Stops it with SIGTERM (so it logs what it does at shutdown) and returns every line it wrote.
     fn stop(mut self) -> Vec<String> {
         let mut child = self.child.take().expect("running");
@@ -134,6 +141,16 @@ fn plain(line: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// A log line's level, in either format.
+fn level(line: &str) -> &'static str {
+    let json = serde_json::from_str::<Value>(line).ok();
+    let level = match &json {
+        Some(event) => event["level"].as_str().unwrap_or_default().to_owned(),
+        None => plain(line).split_whitespace().nth(1).unwrap_or_default().to_owned(),
+    };
+    ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].into_iter().find(|l| *l == level).unwrap_or("?")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -205,6 +222,7 @@ async fn no_log_line_carries_a_webhook_secret_whatever_the_encoding() {
             logs.iter().filter(|l| l.contains(tail) || l.contains(&encode_all(&s)[9..])).collect();
         assert!(leaks.is_empty(), "[{format}] a secret reached the log: {leaks:#?}");
         assert!(logs.iter().any(|l| l.contains("%77ebhook") && l.contains("[redacted]")), "[{format}] targets logged");
+        assert!(logs.iter().any(|l| level(l) == "DEBUG" && l.contains("call refused")), "[{format}] refusals logged");
     }
 }
 
@@ -429,4 +447,58 @@ async fn slow_but_in_time(mut stream: TcpStream, path: &str) -> String {
     let mut answer = String::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut answer)).await.unwrap().unwrap();
     answer
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Refused calls are counted, not logged one by one
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn refused_calls_are_counted_exactly_and_summed_up_in_one_warning() {
+    // Arrange: the default filter (RUST_LOG unset), as a server is usually run
+    let server = Binary::start("json", None);
+    let (t, _) = server.webhook_instance().await;
+    let webhook = |query: &str| server.url(&format!("/api/engine/v2/webhook/{t}/notify{query}"));
+    let series = [
+        r#"switchboard_webhook_refusals_total{code="not_found"}"#,
+        r#"switchboard_webhook_refusals_total{code="missing_secret"}"#,
+        r#"switchboard_unauthenticated_refusals_total{code="unauthorized"}"#,
+    ];
+
+    // Act: 12 wrong secrets, 6 without a secret, 5 without an API key, 3 malformed requests
+    for _ in 0..12 {
+        assert_eq!(server.client.post(webhook("?secret=wrong")).send().await.unwrap().status(), 404);
+    }
+    for _ in 0..6 {
+        assert_eq!(server.client.post(webhook("")).send().await.unwrap().status(), 422);
+    }
+    for _ in 0..5 {
+        assert_eq!(server.client.get(server.url("/api/engine/v2/systems")).send().await.unwrap().status(), 401);
+    }
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+        stream
+            .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut answer)).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    }
+    let mut counts = Vec::new();
+    for s in series {
+        counts.push(server.counter(s).await);
+    }
+    let logs = server.stop();
+
+    // Assert: exact counts, and one WARN line for all of them (logged at shutdown, before a minute)
+    assert_eq!(counts, [12, 6, 5]);
+    let loud: Vec<&String> = logs.iter().filter(|l| matches!(level(l), "WARN" | "ERROR")).collect();
+    assert_eq!(loud.len(), 1, "only the summary: {loud:#?}");
+    let summary: Value = serde_json::from_str(loud[0]).unwrap();
+    assert_eq!(summary["fields"]["total"], 23, "{summary}");
+    let refusals = summary["fields"]["refusals"].as_str().unwrap();
+    for part in ["webhook.not_found=12", "webhook.missing_secret=6", "unauthenticated.unauthorized=5"] {
+        assert!(refusals.contains(part), "{part} in {refusals}");
+    }
 }
