@@ -1,9 +1,11 @@
 //! Prometheus metrics. One registry per process: what it counts is the process's traffic, so several
 //! apps in one test process share it (tests look at differences, not absolute values).
 
+use std::collections::BTreeMap;
 use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
@@ -22,6 +24,8 @@ pub struct Metrics {
     pub journal_syncs: IntCounter,
     pub commit_failures: IntCounter,
     pub receipts_dropped: IntCounter,
+    pub webhook_refusals: IntCounterVec,
+    pub unauthenticated_refusals: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -71,6 +75,19 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "Webhook call receipts not stored: the writer's queue was full or the store failed",
     )?;
     registry.register(Box::new(receipts_dropped.clone()))?;
+    let webhook_refusals = IntCounterVec::new(
+        Opts::new("webhook_refusals_total", "Trigger webhook calls refused with a 4xx, by error code"),
+        &["code"],
+    )?;
+    let unauthenticated_refusals = IntCounterVec::new(
+        Opts::new(
+            "unauthenticated_refusals_total",
+            "Other calls refused without looking further, by error code: 401s, and 4xx answers to paths outside the API",
+        ),
+        &["code"],
+    )?;
+    registry.register(Box::new(webhook_refusals.clone()))?;
+    registry.register(Box::new(unauthenticated_refusals.clone()))?;
     registry.register(Box::new(journal_syncs.clone()))?;
     registry.register(Box::new(commit_failures.clone()))?;
     registry.register(Box::new(commit_batch_size.clone()))?;
@@ -96,6 +113,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
         journal_syncs,
         commit_failures,
         receipts_dropped,
+        webhook_refusals,
+        unauthenticated_refusals,
     })
 }
 
@@ -124,6 +143,19 @@ impl Metrics {
             .latency
             .get_or_init(|| self.http_latency.with_label_values(&[ROUTE_GROUPS[group]]))
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Every refusal counter's value, keyed `webhook.{code}` or `unauthenticated.{code}`.
+    pub fn refusal_counts(&self) -> BTreeMap<String, u64> {
+        let mut counts = BTreeMap::new();
+        for (kind, vec) in [("webhook", &self.webhook_refusals), ("unauthenticated", &self.unauthenticated_refusals)] {
+            for metric in vec.collect().iter().flat_map(|family| family.get_metric()) {
+                let code = metric.get_label().first().map_or("", |l| l.value());
+                // Counters hold whole numbers; the f64 is exact below 2^53.
+                counts.insert(format!("{kind}.{code}"), metric.get_counter().get_value() as u64);
+            }
+        }
+        counts
     }
 
     /// Counts a trigger webhook's answer by status code.

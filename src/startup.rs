@@ -25,12 +25,12 @@ use crate::engine::runtime::TriggerRuntime;
 use crate::engine::webhook::WebhookLimits;
 use crate::engine::{Engine, EngineParts, KeyRing};
 use crate::events::EventBus;
-use crate::http::middleware::request_context;
+use crate::http::middleware::{request_context, BodyTimeout};
 use crate::http::{self, AppState};
 use crate::outbound;
 use crate::readiness::Readiness;
 use crate::store::{GroupCommit, Store};
-use crate::telemetry::RedactedRootSpan;
+use crate::telemetry::{summarise_refusals, RedactedRootSpan};
 
 /// What a build may swap out.
 pub struct Options {
@@ -135,6 +135,7 @@ impl Application {
             webhook: config.webhook.clone(),
         }));
         tasks.push(tokio::spawn(prune_rate_limits(Arc::downgrade(&engine), shutdown.clone())));
+        tasks.push(tokio::spawn(summarise_refusals(shutdown.clone())));
         let bootstrap_admin_key = engine.bootstrap_admin_key().await.context("creating the first admin key")?;
 
         let listener = TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;
@@ -154,11 +155,13 @@ impl Application {
             receipt_body_bytes: config.receipts.max_body_bytes,
             readiness,
         });
+        let body_timeout = BodyTimeout(Duration::from_millis(config.webhook.body_timeout_ms));
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<RedactedRootSpan>::new())
                 .wrap(from_fn(request_context))
                 .app_data(state.clone())
+                .app_data(body_timeout)
                 .app_data(web::Data::from(Arc::clone(&outbound)))
                 .configure(http::routes)
         })

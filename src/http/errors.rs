@@ -16,6 +16,10 @@ pub enum ApiError {
     MethodNotAllowed { allow: String },
     #[error("rate limited")]
     RateLimited { retry_after: u64 },
+    /// The body did not arrive in time (`webhook.body_timeout_ms`). The connection is closed after
+    /// the answer: what is left of the body may never come.
+    #[error("the request body took longer than {after_ms} ms to arrive")]
+    BodyTimeout { after_ms: u128 },
     /// Anything the client cannot act on. Logged in full, answered opaquely.
     #[error("internal error: {0}")]
     Internal(String),
@@ -43,12 +47,13 @@ impl ApiError {
         Self::Client { status, code, message: message.into(), field: None }
     }
 
-    /// The stable code the answer carries.
+    /// The stable code the answer carries (`internal_error` for anything unexpected).
     pub fn code(&self) -> &'static str {
         match self {
             Self::Client { code, .. } => code,
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::RateLimited { .. } => "rate_limited",
+            Self::BodyTimeout { .. } => "body_timeout",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -118,6 +123,7 @@ impl ResponseError for ApiError {
             Self::Client { status, .. } => *status,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -141,6 +147,11 @@ impl ResponseError for ApiError {
                     message: &format!("too many calls to this webhook; retry in {retry_after} s"),
                     field: None,
                 }),
+            Self::BodyTimeout { .. } => HttpResponse::RequestTimeout().force_close().json(ErrorBody {
+                error: "body_timeout",
+                message: &self.to_string(),
+                field: None,
+            }),
             Self::Internal(detail) => {
                 tracing::error!(error = %detail, "request failed");
                 HttpResponse::InternalServerError().json(ErrorBody {

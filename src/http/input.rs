@@ -1,11 +1,14 @@
 //! Reading request input into typed values, with errors that say which field is wrong.
 
+use std::time::Duration;
+
 use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use super::errors::ApiError;
+use super::middleware::BodyTimeout;
 use crate::domain::ValidationError;
 use crate::store::PageRequest;
 
@@ -38,10 +41,10 @@ fn field_of(path: &str, message: &str) -> String {
 }
 
 /// Reads any JSON value; `None` for an empty body.
-pub async fn json_value(req: &HttpRequest, mut payload: web::Payload) -> Result<Option<serde_json::Value>, ApiError> {
+pub async fn json_value(req: &HttpRequest, payload: web::Payload) -> Result<Option<serde_json::Value>, ApiError> {
     let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::bad_request("invalid_body", "the request body could not be read"))?;
+    let mut reader = BodyReader::new(req, payload);
+    while let Some(chunk) = reader.next().await? {
         if body.len() + chunk.len() > MAX_ADMIN_BODY {
             return Err(ApiError::client(
                 actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -66,6 +69,52 @@ pub async fn json_value(req: &HttpRequest, mut payload: web::Payload) -> Result<
     serde_json::from_slice(&body)
         .map(Some)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))
+}
+
+/// A request body read chunk by chunk under a deadline: a client that trickles its bytes would
+/// otherwise hold a connection (and what it sent so far) for as long as it likes.
+pub struct BodyReader {
+    /// `None` once abandoned.
+    payload: Option<web::Payload>,
+    timeout: Duration,
+    deadline: tokio::time::Instant,
+}
+
+impl BodyReader {
+    pub fn new(req: &HttpRequest, payload: web::Payload) -> Self {
+        // Every app registers its `BodyTimeout`; without one, the configured default applies.
+        let timeout = req
+            .app_data::<BodyTimeout>()
+            .map_or_else(|| Duration::from_millis(crate::config::WebhookConfig::default().body_timeout_ms), |t| t.0);
+        Self { payload: Some(payload), timeout, deadline: tokio::time::Instant::now() + timeout }
+    }
+
+    /// The next chunk; 408 `body_timeout` once the deadline passes, 400 `invalid_body` if the
+    /// connection breaks.
+    pub async fn next(&mut self) -> Result<Option<web::Bytes>, ApiError> {
+        let Some(payload) = self.payload.as_mut() else {
+            return Ok(None);
+        };
+        match tokio::time::timeout_at(self.deadline, payload.next()).await {
+            Err(_) => {
+                self.abandon();
+                Err(ApiError::BodyTimeout { after_ms: self.timeout.as_millis() })
+            }
+            Ok(chunk) => chunk
+                .transpose()
+                .map_err(|_| ApiError::bad_request("invalid_body", "the request body could not be read")),
+        }
+    }
+
+    /// Hands the rest of the body to a task on this thread that reads and drops it. Why: actix
+    /// closes the connection after the answer only while the body is unread and still held; a
+    /// dropped chunked body it would drain for as long as the client trickles it. The connection
+    /// then closes (after a short linger), which ends the body and the task.
+    fn abandon(&mut self) {
+        if let Some(mut payload) = self.payload.take() {
+            actix_web::rt::spawn(async move { while let Some(Ok(_)) = payload.next().await {} });
+        }
+    }
 }
 
 /// Reads the query string; a bad value is a 400 naming the parameter.

@@ -1,4 +1,4 @@
-//! Cross-cutting request handling: request ids and metrics.
+//! Cross-cutting request handling: request ids, metrics and the body time limit.
 
 use std::time::Instant;
 
@@ -11,6 +11,11 @@ use actix_web::HttpMessage;
 use crate::metrics::{route_group, METRICS};
 
 pub const REQUEST_ID: &str = "x-request-id";
+
+/// How long a client may take to send a whole request body (`webhook.body_timeout_ms`): app data
+/// that `http::input::BodyReader` reads.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
 
 /// The request's id: the caller's `X-Request-ID` if it is a sane token, else a new UUIDv7.
 #[derive(Debug, Clone)]
@@ -34,7 +39,8 @@ pub async fn request_context(
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
-    let group = route_group(req.path());
+    // The decoded path, as the router sees it: `/%77ebhook/…` is a webhook call too.
+    let group = route_group(req.match_info().as_str());
     let mut res = next.call(req).await?;
     let status = res.status().as_u16();
     METRICS.observe_http(group, status, started.elapsed());

@@ -48,10 +48,14 @@ fn subscription_id(raw: &str) -> Result<SubscriptionId, ApiError> {
         KeyRequired,
     )
 )]
-pub(super) async fn list(_: Reader, req: HttpRequest, outbound: web::Data<Outbound>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn list(
+    Reader(caller): Reader,
+    req: HttpRequest,
+    outbound: web::Data<Outbound>,
+) -> Result<HttpResponse, ApiError> {
     let q: ListQuery = query(&req)?;
     let page = outbound.list(q.search(), q.page()?).await?;
-    Ok(page_response(page, SubscriptionOut::from))
+    Ok(page_response(page, |sub| SubscriptionOut::for_caller(sub, &caller)))
 }
 
 /// Create a subscription
@@ -121,12 +125,12 @@ pub(super) async fn event_types(_: Reader) -> HttpResponse {
     )
 )]
 pub(super) async fn get(
-    _: Reader,
+    Reader(caller): Reader,
     id: web::Path<String>,
     outbound: web::Data<Outbound>,
 ) -> Result<HttpResponse, ApiError> {
     let sub = outbound.get(subscription_id(&id)?).await?;
-    Ok(HttpResponse::Ok().json(SubscriptionOut::from(sub)))
+    Ok(HttpResponse::Ok().json(SubscriptionOut::for_caller(sub, &caller)))
 }
 
 /// Update a subscription

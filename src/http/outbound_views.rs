@@ -1,10 +1,12 @@
 //! Response bodies for outbound subscriptions: secrets are never in them, except the signing secret
-//! in the answers that create or rotate it.
+//! in the answers that create or rotate it. Support keys see subscription URLs without the parts
+//! receivers put credentials in.
 
 use serde::Serialize;
 
 use crate::domain::ids::SubscriptionId;
 use crate::domain::SystemId;
+use crate::engine::Caller;
 use crate::outbound::store::DeliveryAttempt;
 use crate::outbound::subscription::{EventFilter, Subscription};
 
@@ -23,7 +25,8 @@ pub struct SubscriptionOut {
     #[schema(value_type = String)]
     pub id: SubscriptionId,
     pub name: String,
-    /// `http://` or `https://`.
+    /// `http://` or `https://`. Support keys see it without userinfo and with every query value
+    /// `[redacted]`.
     pub url: String,
     /// Event types, or `"*"` for all.
     #[schema(value_type = Vec<String>, example = json!(["trigger.fired", "subscription.paused"]))]
@@ -48,6 +51,15 @@ pub struct SubscriptionOut {
 }
 
 impl SubscriptionOut {
+    /// The view for a reader: admins see the URL as they set it, support keys [`url_for_support`].
+    pub fn for_caller(sub: Subscription, caller: &Caller) -> Self {
+        let mut out = Self::from(sub);
+        if !caller.is_admin() {
+            out.url = url_for_support(&out.url);
+        }
+        out
+    }
+
     /// The one view that carries the signing secret.
     pub fn with_secret(sub: Subscription) -> Self {
         let secret = sub.secret.expose();
@@ -74,6 +86,32 @@ impl From<Subscription> for SubscriptionOut {
         }
     }
 }
+
+/// A subscription URL without userinfo, with every query value replaced by `[redacted]` (an item
+/// without `=` is replaced whole) and without a fragment: receivers take tokens in all of them.
+pub fn url_for_support(raw: &str) -> String {
+    let Ok(mut url) = reqwest::Url::parse(raw) else {
+        return REDACTED.to_owned();
+    };
+    // Both fail only for a URL without a host, which a subscription cannot have; then there is no
+    // userinfo to remove either.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    if let Some(query) = url.query() {
+        let items: Vec<String> = query
+            .split('&')
+            .map(|item| match item.split_once('=') {
+                Some((key, _)) => format!("{key}={REDACTED}"),
+                None => REDACTED.to_owned(),
+            })
+            .collect();
+        url.set_query(Some(&items.join("&")));
+    }
+    url.set_fragment(None);
+    url.into()
+}
+
+const REDACTED: &str = "[redacted]";
 
 /// One entry of the delivery log, and the answer to a test send.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -104,6 +142,33 @@ impl From<DeliveryAttempt> for AttemptOut {
             response_body: a.response_body,
             error: a.error,
             success: a.success,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_for_support;
+
+    #[test]
+    fn support_urls_carry_no_credentials() {
+        let cases = [
+            (
+                "userinfo and query",
+                "http://user:PASSWD@host.example/h?token=QT",
+                "http://host.example/h?token=[redacted]",
+            ),
+            ("password only", "https://:PASSWD@host.example/h", "https://host.example/h"),
+            ("plain", "https://host.example:8443/a/b", "https://host.example:8443/a/b"),
+            (
+                "several items",
+                "https://host.example/h?a=1&b=&flag",
+                "https://host.example/h?a=[redacted]&b=[redacted]&[redacted]",
+            ),
+            ("fragment", "https://host.example/h?k=v#frag", "https://host.example/h?k=[redacted]"),
+        ];
+        for (case, raw, shown) in cases {
+            assert_eq!(url_for_support(raw), shown, "{case}");
         }
     }
 }

@@ -9,7 +9,6 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 
 use super::errors::{ApiError, ErrorBody};
 use super::webhook_call::{self, Body, Call, NotifyResponse};
@@ -376,12 +375,9 @@ pub(super) fn rate_limited(wait: std::time::Duration) -> ApiError {
     ApiError::RateLimited { retry_after: secs.max(1) }
 }
 
-/// Reads the body up to `limit` bytes, refusing a larger one as soon as that is known.
-pub(super) async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::Bytes, ApiError> {
+/// Reads the body up to `limit` bytes, refusing a larger one as soon as that is known, and one that
+/// takes longer than `webhook.body_timeout_ms` to arrive.
+pub(super) async fn read_body(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
     let too_large = || {
         ApiError::client(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -395,8 +391,8 @@ pub(super) async fn read_body(
         return Err(too_large());
     }
     let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::bad_request("invalid_body", "the request body could not be read"))?;
+    let mut reader = super::input::BodyReader::new(req, payload);
+    while let Some(chunk) = reader.next().await? {
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }

@@ -81,7 +81,7 @@ impl Sender {
     pub async fn send(&self, sub: &Subscription, event_id: &str, payload: &str) -> Outcome {
         let started = Instant::now();
         let url = match sub.url.to_url() {
-            Ok(url) => url,
+            Ok(url) => without_overridden_userinfo(url, sub),
             Err(e) => return Outcome::failed(format!("the URL cannot be used: {e}"), started),
         };
         if !self.allow_private_networks {
@@ -135,6 +135,18 @@ impl Sender {
             Err(_) => Outcome::failed(format!("timed out after {} ms", self.timeout.as_millis()), started),
         }
     }
+}
+
+/// The URL without its userinfo when the subscription sends its own `Authorization` header: the
+/// client would turn the userinfo into a second `Authorization: Basic` header, and receivers differ
+/// in which of two they read. The explicit header wins: it is the one set for this purpose.
+fn without_overridden_userinfo(mut url: reqwest::Url, sub: &Subscription) -> reqwest::Url {
+    if sub.auth_header.as_ref().is_some_and(|h| h.name.as_str().eq_ignore_ascii_case("authorization")) {
+        // Both fail only for a URL without a host, which has no userinfo to remove.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+    }
+    url
 }
 
 /// An IP-literal host never reaches the resolver, so it is checked here.

@@ -16,6 +16,7 @@ mod drivers;
 mod example_driver;
 mod exec;
 mod filters;
+mod hardening;
 mod health;
 mod instances;
 mod journal;
