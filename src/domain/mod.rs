@@ -42,6 +42,26 @@ impl ValidationError {
     }
 }
 
+/// Reads client JSON into `T`; an error names the field at fault (`all[2].value`, `algorithm`), also
+/// a missing one, which serde reports at its parent.
+pub fn from_json<'de, T: serde::Deserialize<'de>>(value: &'de serde_json::Value) -> Result<T, ValidationError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        ValidationError::new(field_of(&path, &message), message)
+    })
+}
+
+fn field_of(path: &str, message: &str) -> String {
+    let parent = if path == "." { "" } else { path };
+    let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split_once('`')).map(|(name, _)| name);
+    match missing {
+        Some(name) if parent.is_empty() => name.to_owned(),
+        Some(name) => format!("{parent}.{name}"),
+        None => parent.to_owned(),
+    }
+}
+
 /// Seconds since the Unix epoch, the unit of every stored timestamp.
 pub fn now_epoch_seconds() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)

@@ -520,29 +520,11 @@ impl From<VerificationSettings> for RawSettings {
     }
 }
 
-/// Serde reports a missing or unknown field at its parent; name the field itself.
-fn field_of(path: &str, message: &str) -> String {
-    if path != "." {
-        return path.to_owned();
-    }
-    ["missing field `", "unknown field `"]
-        .iter()
-        .find_map(|start| message.strip_prefix(start))
-        .and_then(|rest| rest.split_once('`'))
-        .map(|(name, _)| name.to_owned())
-        .unwrap_or_default()
-}
-
 impl VerificationSettings {
     /// Like deserializing, but the error names the field for type errors and rule violations alike
     /// (serde's `try_from` error only carries the message).
     pub fn parse(value: &serde_json::Value) -> Result<Self, ValidationError> {
-        let raw: RawSettings = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let message = e.into_inner().to_string();
-            ValidationError::new(field_of(&path, &message), message)
-        })?;
-        Self::try_from(raw)
+        Self::try_from(super::from_json::<RawSettings>(value)?)
     }
 
     pub fn scheme(&self) -> Scheme {

@@ -64,23 +64,7 @@ pub struct FilterInput<'a> {
 /// Reads a filter from client JSON; errors name the field relative to the filter (`all[2].value`),
 /// so a caller places them with [`ValidationError::within`].
 pub fn parse(value: &Value) -> Result<WebhookFilter, ValidationError> {
-    let raw: RawFilter = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.into_inner().to_string();
-        ValidationError::new(field_of(&path, &message), message)
-    })?;
-    WebhookFilter::try_from(raw)
-}
-
-/// Serde reports a missing field at its parent; name the field itself (as `http::input` does).
-fn field_of(path: &str, message: &str) -> String {
-    let parent = if path == "." { "" } else { path };
-    let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split_once('`')).map(|(name, _)| name);
-    match missing {
-        Some(name) if parent.is_empty() => name.to_owned(),
-        Some(name) => format!("{parent}.{name}"),
-        None => parent.to_owned(),
-    }
+    WebhookFilter::try_from(super::from_json::<RawFilter>(value)?)
 }
 
 impl WebhookFilter {

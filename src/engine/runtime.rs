@@ -383,45 +383,10 @@ impl TriggerRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::secret::WebhookSecret;
-    use crate::domain::system::System;
-    use crate::domain::trigger::Trigger;
-    use crate::domain::{SystemId, TriggerId};
     use crate::engine::clock::ManualClock;
 
     fn spec() -> TriggerSpec {
         TriggerSpec::webhook_only("t")
-    }
-
-    /// A stored instance of a webhook trigger in a new system.
-    fn stored_instance(s: &crate::store::SledStore) -> TriggerInstance {
-        let system = System {
-            id: SystemId::generate(),
-            name: "s".into(),
-            description: String::new(),
-            modules: Vec::new(),
-            created_at: 0,
-            updated_at: 0,
-        };
-        let system_id = system.id.clone();
-        s.insert_system(system, &[]).unwrap();
-        let trigger = Trigger { id: TriggerId::generate(), spec: spec(), created_at: 0, updated_at: 0 };
-        let trigger_id = trigger.id.clone();
-        s.insert_trigger(trigger).unwrap();
-        let build = |t: &Trigger| TriggerInstance {
-            id: InstanceId::generate(),
-            control_system_id: system_id.clone(),
-            trigger_id: t.id.clone(),
-            enabled: true,
-            important: false,
-            exec_enabled: false,
-            webhook_secret: WebhookSecret::generate(),
-            signing_secret: None,
-            previous_signing_secret: None,
-            created_at: 0,
-            updated_at: 0,
-        };
-        s.insert_instance(&system_id, &trigger_id, build, &[]).unwrap().0
     }
 
     #[tokio::test]
@@ -438,7 +403,7 @@ mod tests {
         let (runtime, _fired) = TriggerRuntime::new(store.clone(), commit, events, clock, shutdown.clone());
         let (kept, deleted) = store
             .run(|s| {
-                let (kept, deleted) = (stored_instance(s), stored_instance(s));
+                let (kept, deleted) = (s.seed_instance(), s.seed_instance());
                 s.delete_instance(&deleted.control_system_id, &deleted.id, &[])?;
                 Ok((kept, deleted))
             })

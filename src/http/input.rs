@@ -9,7 +9,6 @@ use serde::de::DeserializeOwned;
 
 use super::errors::ApiError;
 use super::middleware::BodyTimeout;
-use crate::domain::ValidationError;
 use crate::store::PageRequest;
 
 /// Admin request bodies are small; this bounds what a client can make the server buffer.
@@ -22,22 +21,7 @@ pub async fn json_body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Pay
     if !value.is_object() {
         return Err(ApiError::bad_request("invalid_json", "the body must be a JSON object"));
     }
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.into_inner().to_string();
-        ApiError::invalid(ValidationError::new(field_of(&path, &message), message))
-    })
-}
-
-/// Serde reports a missing field at its parent; name the field itself.
-fn field_of(path: &str, message: &str) -> String {
-    let parent = if path == "." { "" } else { path };
-    let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split_once('`')).map(|(name, _)| name);
-    match missing {
-        Some(name) if parent.is_empty() => name.to_owned(),
-        Some(name) => format!("{parent}.{name}"),
-        None => parent.to_owned(),
-    }
+    crate::domain::from_json(&value).map_err(ApiError::invalid)
 }
 
 /// Reads any JSON value; `None` for an empty body.

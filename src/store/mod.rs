@@ -224,6 +224,45 @@ impl SledStore {
         self.db.flush()?;
         Ok(())
     }
+
+    /// For unit tests: a stored instance of a webhook-only trigger in a new system.
+    #[cfg(test)]
+    pub(crate) fn seed_instance(&self) -> crate::domain::instance::TriggerInstance {
+        use crate::domain::instance::TriggerInstance;
+        use crate::domain::secret::WebhookSecret;
+        use crate::domain::system::System;
+        use crate::domain::trigger::{Trigger, TriggerSpec};
+        use crate::domain::{InstanceId, SystemId, TriggerId};
+        let now = crate::domain::now_epoch_seconds();
+        let system = System {
+            id: SystemId::generate(),
+            name: "s".into(),
+            description: String::new(),
+            modules: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        let system_id = system.id.clone();
+        self.insert_system(system, &[]).expect("a new system is stored");
+        let spec = TriggerSpec::webhook_only("t");
+        let trigger = Trigger { id: TriggerId::generate(), spec, created_at: now, updated_at: now };
+        let trigger_id = trigger.id.clone();
+        self.insert_trigger(trigger).expect("a new trigger is stored");
+        let build = |t: &Trigger| TriggerInstance {
+            id: InstanceId::generate(),
+            control_system_id: system_id.clone(),
+            trigger_id: t.id.clone(),
+            enabled: true,
+            important: false,
+            exec_enabled: false,
+            webhook_secret: WebhookSecret::generate(),
+            signing_secret: None,
+            previous_signing_secret: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.insert_instance(&system_id, &trigger_id, build, &[]).expect("a new instance is stored").0
+    }
 }
 
 /// sled releases its directory lock from its background flusher thread, a moment after the last

@@ -152,7 +152,6 @@ mod tests {
 
     use super::*;
     use crate::domain::receipt::{BodyEncoding, VerificationOutcome};
-    use crate::domain::trigger::TriggerSpec;
     use crate::domain::SystemId;
 
     fn receipt(instance: &InstanceId, system: &SystemId) -> Receipt {
@@ -186,41 +185,9 @@ mod tests {
 
     /// A store with one system and one instance in it.
     fn store_with_instance(dir: &std::path::Path) -> (SledStore, SystemId, InstanceId) {
-        use crate::domain::instance::TriggerInstance;
-        use crate::domain::secret::WebhookSecret;
-        use crate::domain::system::System;
-        use crate::domain::trigger::Trigger;
-        use crate::domain::TriggerId;
         let store = SledStore::open(dir).unwrap();
-        let system = SystemId::generate();
-        let record = System {
-            id: system.clone(),
-            name: "Room".into(),
-            description: String::new(),
-            modules: vec![],
-            created_at: 0,
-            updated_at: 0,
-        };
-        store.insert_system(record, &[]).unwrap();
-        let spec = TriggerSpec::webhook_only("T");
-        let trigger =
-            store.insert_trigger(Trigger { id: TriggerId::generate(), spec, created_at: 0, updated_at: 0 }).unwrap();
-        let id = InstanceId::generate();
-        let build = |t: &Trigger| TriggerInstance {
-            id: id.clone(),
-            control_system_id: system.clone(),
-            trigger_id: t.id.clone(),
-            enabled: true,
-            important: false,
-            exec_enabled: false,
-            webhook_secret: WebhookSecret::generate(),
-            signing_secret: None,
-            previous_signing_secret: None,
-            created_at: 0,
-            updated_at: 0,
-        };
-        store.insert_instance(&system, &trigger.id, build, &[]).unwrap();
-        (store, system, id)
+        let instance = store.seed_instance();
+        (store, instance.control_system_id, instance.id)
     }
 
     fn ids(page: Page<Receipt>) -> Vec<ReceiptId> {
