@@ -229,6 +229,9 @@ pub(super) enum JsonBodyErrors {
     /// `payload_too_large`: the body is over 1 MiB.
     #[response(status = 413)]
     PayloadTooLarge(ErrorBody<'static>),
+    /// `body_timeout`: the body did not arrive within `webhook.body_timeout_ms`; the connection is closed.
+    #[response(status = 408)]
+    BodyTimeout(ErrorBody<'static>),
     /// `invalid_field`: a field is missing, unknown, of the wrong type or not valid; `field` names it
     /// (`name`, `modules[0]`, `conditions.comparisons[0].operator`, `settings.url`, …).
     #[response(status = 422)]

@@ -40,6 +40,9 @@ enum ExecErrors {
     /// before reading).
     #[response(status = 413)]
     PayloadTooLarge(ErrorBody<'static>),
+    /// `body_timeout`: the body did not arrive within `webhook.body_timeout_ms`; the connection is closed.
+    #[response(status = 408)]
+    BodyTimeout(ErrorBody<'static>),
     /// `invalid_exec`: exec without `mod` or `method`, or `index` not an integer ≥ 1.
     #[response(status = 400)]
     InvalidExec(ErrorBody<'static>),
