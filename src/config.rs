@@ -41,11 +41,13 @@ pub struct ReceiptsConfig {
     pub retention_hours: u64,
     /// The part of a body kept in its receipt.
     pub max_body_bytes: usize,
+    /// Receipts recorded per second, over all instances; calls beyond it are served but not recorded.
+    pub max_per_second: u32,
 }
 
 impl Default for ReceiptsConfig {
     fn default() -> Self {
-        Self { enabled: true, per_instance: 1000, retention_hours: 72, max_body_bytes: 65_536 }
+        Self { enabled: true, per_instance: 1000, retention_hours: 72, max_body_bytes: 65_536, max_per_second: 1000 }
     }
 }
 
@@ -285,6 +287,9 @@ impl Config {
         }
         if self.receipts.per_instance == 0 {
             return Err(ConfigError("receipts.per_instance: must be at least 1".into()));
+        }
+        if self.receipts.max_per_second == 0 {
+            return Err(ConfigError("receipts.max_per_second: must be at least 1".into()));
         }
         Ok(())
     }

@@ -3,11 +3,13 @@
 //! receipt is dropped and counted (`switchboard_receipts_dropped_total`): the inspector must never slow
 //! down or fail a webhook call.
 //!
-//! The writer takes up a batch at the lowest priority (`SCHED_IDLE` on Linux): under a load that keeps
-//! both cores busy it yields to the HTTP workers, and what it cannot keep up with is dropped rather than
-//! taking CPU from the calls themselves. It stores the batch at normal priority, so it is never starved
-//! in the middle of a sled write that others may wait for.
+//! The writer runs at the lowest priority a thread can have without being starved (see
+//! [`lowest_priority`]): under a load that keeps both cores busy it yields to the HTTP workers, and what
+//! it cannot keep up with is dropped rather than taking CPU from the calls themselves.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use std::sync::mpsc;
@@ -18,12 +20,12 @@ use crate::config::ReceiptsConfig;
 use crate::domain::receipt::{Receipt, ReceiptFilter};
 use crate::domain::{InstanceId, ReceiptId, SystemId};
 use crate::metrics::METRICS;
-use crate::store::{Page, PageRequest, Store};
+use crate::store::{Page, PageRequest, Store, StoreResult};
 
 /// Receipts waiting for the writer; beyond this, new ones are dropped.
 const QUEUE: usize = 8192;
 /// Receipts stored per batch.
-const BATCH: usize = 256;
+const BATCH: usize = 64;
 /// How often receipts past their retention are removed.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// The longest the writer sleeps without looking at the shutdown token.
@@ -38,6 +40,11 @@ enum Job {
 
 pub struct ReceiptLog {
     queue: Option<mpsc::SyncSender<Job>>,
+    /// Receipts in the queue: a call whose receipt would be dropped does not build it.
+    queued: Arc<AtomicUsize>,
+    /// `receipts.max_per_second`: under a flood, receipts are a sample, so that writing them can never
+    /// take the disk and CPU the calls themselves need.
+    rate: governor::DefaultDirectRateLimiter,
     store: Store,
 }
 
@@ -49,29 +56,54 @@ impl ReceiptLog {
         config: &ReceiptsConfig,
         shutdown: CancellationToken,
     ) -> std::io::Result<(Self, Option<tokio::task::JoinHandle<()>>)> {
+        let queued = Arc::new(AtomicUsize::new(0));
+        // Config validation guarantees at least 1.
+        let per_second = std::num::NonZeroU32::new(config.max_per_second).unwrap_or(std::num::NonZeroU32::MIN);
+        let rate = governor::RateLimiter::direct(governor::Quota::per_second(per_second));
         if !config.enabled {
-            return Ok((Self { queue: None, store }, None));
+            return Ok((Self { queue: None, queued, rate, store }, None));
         }
         let (tx, rx) = mpsc::sync_channel(QUEUE);
-        let writer = Writer { store: store.clone(), config: config.clone(), last_sweep: None };
+        let writer = Writer {
+            store: store.clone(),
+            config: config.clone(),
+            last_sweep: None,
+            counts: HashMap::new(),
+            queued: Arc::clone(&queued),
+        };
         let thread = std::thread::Builder::new().name("receipts".into()).spawn(move || writer.run(rx, &shutdown))?;
         let joined = tokio::task::spawn_blocking(move || {
             if thread.join().is_err() {
                 tracing::error!("the receipt writer panicked");
             }
         });
-        Ok((Self { queue: Some(tx), store }, Some(joined)))
+        Ok((Self { queue: Some(tx), queued, rate, store }, Some(joined)))
     }
 
     pub fn enabled(&self) -> bool {
         self.queue.is_some()
     }
 
+    /// Whether a receipt recorded now would be queued, within the rate; when not, a call builds none and
+    /// counts it dropped ([`ReceiptLog::drop_one`]). Takes a token of the rate when it answers yes.
+    pub fn has_room(&self) -> bool {
+        self.enabled() && self.queued.load(Ordering::Relaxed) < QUEUE && self.rate.check().is_ok()
+    }
+
+    pub fn drop_one(&self) {
+        if self.enabled() {
+            METRICS.receipts_dropped.inc();
+        }
+    }
+
     /// Never waits: a full queue drops the receipt.
     pub fn record(&self, receipt: Receipt) {
         let Some(queue) = &self.queue else { return };
-        if queue.try_send(Job::Store(Box::new(receipt))).is_err() {
-            METRICS.receipts_dropped.inc();
+        match queue.try_send(Job::Store(Box::new(receipt))) {
+            Ok(()) => {
+                self.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => METRICS.receipts_dropped.inc(),
         }
     }
 
@@ -99,15 +131,17 @@ struct Writer {
     store: Store,
     config: ReceiptsConfig,
     last_sweep: Option<Instant>,
+    /// Receipts stored per instance, counted once and then kept up to date, so that keeping an
+    /// instance to its bound costs nothing until it is over it.
+    counts: HashMap<InstanceId, usize>,
+    queued: Arc<AtomicUsize>,
 }
 
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Job>, shutdown: &CancellationToken) {
         let mut jobs = Vec::with_capacity(BATCH);
+        lowest_priority();
         loop {
-            // Woken at idle priority, the writer runs once nothing else wants the core, never
-            // preempting an HTTP worker; by then more receipts are queued for the batch.
-            set_priority(Priority::Idle);
             // Wakes now and then: to stop in time, and so that old receipts go even when no call arrives.
             match rx.recv_timeout(WAKE_EVERY) {
                 Ok(job) => jobs.push(job),
@@ -115,27 +149,34 @@ impl Writer {
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
             jobs.extend(rx.try_iter().take(BATCH));
-            set_priority(Priority::Normal);
             self.apply(&mut jobs);
             if shutdown.is_cancelled() {
                 // What is still queued at a stop is stored; what arrives later is not waited for.
                 jobs.extend(rx.try_iter());
                 self.apply(&mut jobs);
+                if let Err(e) = self.store.blocking().flush_receipts() {
+                    tracing::warn!(error = %e, "flushing receipts at shutdown failed");
+                }
                 break;
             }
         }
     }
 
     fn apply(&mut self, jobs: &mut Vec<Job>) {
-        let store = self.store.blocking();
         let mut receipts = Vec::new();
         for job in jobs.drain(..) {
             match job {
-                Job::Store(r) => receipts.push(*r),
+                Job::Store(r) => {
+                    // Saturating: a receipt counted after the writer took it must not wrap the count.
+                    let _ =
+                        self.queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
+                    receipts.push(*r);
+                }
                 Job::Forget(instance) => {
                     // Receipts queued before the instance went are stored first, then removed with it.
                     self.store_batch(&mut receipts);
-                    if let Err(e) = store.remove_call_records(&instance) {
+                    self.counts.remove(&instance);
+                    if let Err(e) = self.store.blocking().remove_call_records(&instance) {
                         tracing::error!(error = %e, "removing a deleted instance's receipts failed");
                     }
                 }
@@ -148,18 +189,39 @@ impl Writer {
         }
     }
 
-    fn store_batch(&self, receipts: &mut Vec<Receipt>) {
+    fn store_batch(&mut self, receipts: &mut Vec<Receipt>) {
         if receipts.is_empty() {
             return;
         }
-        if let Err(e) = self.store.blocking().insert_receipts(receipts, self.config.per_instance) {
+        if let Err(e) = self.store_and_trim(receipts) {
             METRICS.receipts_dropped.inc_by(receipts.len() as u64);
             tracing::error!(error = %e, receipts = receipts.len(), "storing receipts failed");
+            // What was stored is unknown now: count again.
+            self.counts.clear();
         }
         receipts.clear();
     }
 
-    fn sweep(&self) {
+    fn store_and_trim(&mut self, receipts: &[Receipt]) -> StoreResult<()> {
+        let store = self.store.blocking();
+        let keep = self.config.per_instance.max(1);
+        for (instance, added) in store.insert_receipts(receipts)? {
+            let count = match self.counts.get(&instance) {
+                Some(count) => count + added,
+                None => store.count_receipts(&instance)?,
+            };
+            let over = count.saturating_sub(keep);
+            if over > 0 {
+                store.remove_oldest_receipts(&instance, over)?;
+            }
+            self.counts.insert(instance, count - over);
+        }
+        Ok(())
+    }
+
+    fn sweep(&mut self) {
+        // The sweep removes receipts behind the counts' back.
+        self.counts.clear();
         let cutoff_ms = crate::domain::now_epoch_ms().saturating_sub(self.config.retention_hours * 3_600_000);
         let cutoff = ReceiptId::at_ms(cutoff_ms);
         match self.store.blocking().remove_receipts_before(cutoff.as_str()) {
@@ -170,33 +232,22 @@ impl Writer {
     }
 }
 
-/// The writer's scheduling class: `SCHED_IDLE` while it waits, so that it runs only on a core nothing
-/// else wants, and normal while it is inside sled, so that it is never starved while holding what an
-/// admin write or a flush may wait for (a log reservation, a lock).
-#[derive(Clone, Copy)]
-enum Priority {
-    Idle,
-    Normal,
-}
-
-fn set_priority(priority: Priority) {
+/// `SCHED_IDLE`: the writer runs only on a core nothing else wants. Receipts have a database of their
+/// own, which nothing on the acknowledgement path or in an admin write touches, so a writer that waits
+/// for a slice in the middle of a write holds up no one but readers of receipts.
+fn lowest_priority() {
     #[cfg(target_os = "linux")]
     {
         use thread_priority::unix::{
             set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy, ThreadSchedulePolicy,
         };
         use thread_priority::{ThreadPriority, ThreadPriorityOsValue};
-        let policy = match priority {
-            Priority::Idle => NormalThreadSchedulePolicy::Idle,
-            Priority::Normal => NormalThreadSchedulePolicy::Other,
-        };
-        let os = ThreadPriority::Os(ThreadPriorityOsValue::default());
-        if let Err(e) = set_thread_priority_and_policy(thread_native_id(), os, ThreadSchedulePolicy::Normal(policy)) {
-            tracing::debug!(error = ?e, "could not change the receipt writer's scheduling class");
+        let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        let priority = ThreadPriority::Os(ThreadPriorityOsValue::default());
+        if let Err(e) = set_thread_priority_and_policy(thread_native_id(), priority, policy) {
+            tracing::warn!(error = ?e, "the receipt writer runs at normal priority");
         }
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = priority;
 }
 
 impl Engine {

@@ -164,7 +164,7 @@ pub async fn replay(
     });
     let call = Call {
         req: &req,
-        path: receipt.path.clone(),
+        path: Some(receipt.path.clone()),
         method: &receipt.method,
         headers: &headers,
         query: &receipt.query,

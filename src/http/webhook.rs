@@ -207,11 +207,7 @@ pub async fn notify(
     };
     let call = Call {
         req: &req,
-        path: if state.engine.receipts().enabled() {
-            webhook_call::receipt_path(&req, &target.instance.id)
-        } else {
-            String::new()
-        },
+        path: None,
         method: req.method().as_str(),
         headers: req.headers(),
         query: req.query_string(),

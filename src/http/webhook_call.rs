@@ -34,8 +34,8 @@ pub enum Body {
 /// A call as the pipeline needs it.
 pub struct Call<'a> {
     pub req: &'a HttpRequest,
-    /// The path as a receipt shows it (see [`receipt_path`]).
-    pub path: String,
+    /// The path as a receipt shows it; `None`: the live request's (see [`receipt_path`]).
+    pub path: Option<String>,
     pub method: &'a str,
     pub headers: &'a HeaderMap,
     pub query: &'a str,
@@ -82,9 +82,12 @@ pub async fn run(
     target: &Arc<WebhookTarget>,
     call: Call<'_>,
 ) -> (Result<HttpResponse, ApiError>, ReceiptId) {
-    let mut receipt = start_receipt(target, &call, state.engine.receipts().enabled());
+    let log = state.engine.receipts();
+    // Under a load the writer cannot keep up with, receipts are dropped: then none is built either.
+    let kept = log.has_room();
+    let mut receipt = start_receipt(target, &call, kept);
     let id = receipt.id.clone();
-    let outcome = checks_and_fire(state, target, call, &mut receipt).await;
+    let outcome = checks_and_fire(state, target, call, &mut receipt, kept).await;
     match &outcome {
         Ok(response) => receipt.status = response.status().as_u16(),
         Err(e) => {
@@ -92,7 +95,11 @@ pub async fn run(
             receipt.error = Some(e.code().to_owned());
         }
     }
-    state.engine.receipts().record(receipt);
+    if kept {
+        log.record(receipt);
+    } else {
+        log.drop_one();
+    }
     (outcome, id)
 }
 
@@ -101,6 +108,7 @@ async fn checks_and_fire(
     target: &Arc<WebhookTarget>,
     call: Call<'_>,
     receipt: &mut Receipt,
+    kept: bool,
 ) -> Result<HttpResponse, ApiError> {
     let allowed = effective_method(call.method).is_some_and(|m| target.supported_methods().contains(m));
     if !allowed {
@@ -113,7 +121,7 @@ async fn checks_and_fire(
         Body::Stream(payload) => read_body(call.req, payload, state.max_body_bytes).await?.to_vec(),
         Body::Stored(bytes) => bytes,
     };
-    if state.engine.receipts().enabled() {
+    if kept {
         keep_receipt_body(state, receipt, &body);
     }
     let spec = &target.trigger.spec;
@@ -239,10 +247,14 @@ fn start_receipt(target: &WebhookTarget, call: &Call<'_>, kept: bool) -> Receipt
         system_id: instance.control_system_id.clone(),
         received_at: now_epoch_ms(),
         method: call.method.to_owned(),
-        path: call.path.clone(),
+        path: match (&call.path, kept) {
+            (_, false) => String::new(),
+            (Some(path), true) => path.clone(),
+            (None, true) => receipt_path(call.req, &instance.id),
+        },
         query: if kept { redact_query(call.query) } else { String::new() },
         headers: if kept { redact_headers(call.headers, token_header(target)) } else { BTreeMap::new() },
-        remote_addr: call.req.peer_addr().map(|a| a.to_string()),
+        remote_addr: call.req.peer_addr().filter(|_| kept).map(|a| a.to_string()),
         body: String::new(),
         body_encoding: crate::domain::receipt::BodyEncoding::Utf8,
         body_truncated: false,
@@ -275,7 +287,7 @@ fn token_header(target: &WebhookTarget) -> Option<String> {
 
 /// The path in its canonical form, the secret segment replaced: what actix routed on, never the raw
 /// (possibly percent-encoded) target.
-pub fn receipt_path(req: &HttpRequest, id: &InstanceId) -> String {
+fn receipt_path(req: &HttpRequest, id: &InstanceId) -> String {
     let info = req.match_info();
     let mut path = format!("/api/engine/v2/webhook/{id}/notify");
     if info.get("secret").is_some() {

@@ -33,6 +33,11 @@ pub use faults::IoFaults;
 pub use instances::InstanceFilter;
 pub use receipts::SeenDelivery;
 
+/// sled's own default: the background flusher syncs at most this long after a write.
+const DEFAULT_FLUSH_EVERY_MS: u64 = 500;
+/// The receipts' database, under the data directory.
+const RECEIPTS_DIR: &str = "receipts";
+
 /// Bumped whenever the layout of stored data changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
 const FORMAT_KEY: &[u8] = b"format_version";
@@ -90,6 +95,10 @@ pub struct SledStore {
     instances_by_system: sled::Tree,
     instances_by_trigger: sled::Tree,
     api_keys: sled::Tree,
+    /// Receipts live in a database of their own (`<data_dir>/receipts`), never synced: they need not
+    /// survive a crash, and their volume must neither slow the syncs that acknowledge fires nor grow the
+    /// database every state read and checkpoint goes through.
+    receipts_db: sled::Db,
     receipts: sled::Tree,
     receipts_by_time: sled::Tree,
     /// Delivery ids seen per instance, for deduplication.
@@ -109,7 +118,7 @@ pub struct SledStore {
 
 impl SledStore {
     pub fn open(dir: &Path) -> StoreResult<Self> {
-        let db = open_waiting_for_lock(dir)?;
+        let db = open_waiting_for_lock(dir, Some(DEFAULT_FLUSH_EVERY_MS))?;
         let meta = db.open_tree("meta")?;
         match meta.get(FORMAT_KEY)? {
             Some(v) if v.as_ref() != FORMAT_VERSION.to_string().as_bytes() => {
@@ -120,6 +129,7 @@ impl SledStore {
                 meta.insert(FORMAT_KEY, FORMAT_VERSION.to_string().as_bytes())?;
             }
         }
+        let receipts_db = open_waiting_for_lock(&dir.join(RECEIPTS_DIR), None)?;
         let store = Self {
             systems: db.open_tree("systems")?,
             modules: db.open_tree("modules")?,
@@ -129,8 +139,9 @@ impl SledStore {
             instances_by_system: db.open_tree("idx_instances_by_system")?,
             instances_by_trigger: db.open_tree("idx_instances_by_trigger")?,
             api_keys: db.open_tree("api_keys")?,
-            receipts: db.open_tree("receipts")?,
-            receipts_by_time: db.open_tree("receipts_by_time")?,
+            receipts: receipts_db.open_tree("receipts")?,
+            receipts_by_time: receipts_db.open_tree("receipts_by_time")?,
+            receipts_db,
             deliveries: db.open_tree("webhook_deliveries")?,
             overlay: overlay::Overlay::default(),
             journal_dir: journal::Journal::dir_in(dir),
@@ -268,10 +279,10 @@ impl SledStore {
 /// sled releases its directory lock from its background flusher thread, a moment after the last
 /// handle is dropped; a process reopening the directory right after closing it (a restart in tests,
 /// a supervisor restarting quickly) waits for that rather than failing.
-fn open_waiting_for_lock(dir: &Path) -> StoreResult<sled::Db> {
+fn open_waiting_for_lock(dir: &Path, flush_every_ms: Option<u64>) -> StoreResult<sled::Db> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        match sled::Config::new().path(dir).open() {
+        match sled::Config::new().path(dir).flush_every_ms(flush_every_ms).open() {
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
                 if std::time::Instant::now() >= deadline {
                     return Err(sled::Error::Io(e).into());

@@ -21,35 +21,47 @@ pub struct SeenDelivery {
 }
 
 impl SledStore {
-    /// Stores receipts of instances that still exist, keeping the newest `per_instance` of each.
-    pub fn insert_receipts(&self, receipts: &[Receipt], per_instance: usize) -> StoreResult<()> {
-        let mut touched: Vec<&InstanceId> = Vec::new();
+    /// Stores receipts of instances that still exist; returns how many each instance got.
+    pub fn insert_receipts(&self, receipts: &[Receipt]) -> StoreResult<Vec<(InstanceId, usize)>> {
+        let mut stored: Vec<(InstanceId, usize)> = Vec::new();
+        let (mut by_instance, mut by_time) = (sled::Batch::default(), sled::Batch::default());
         for r in receipts {
-            // A call that passed its checks just before its instance was deleted leaves nothing behind.
-            if !self.instances.contains_key(&r.trigger_instance)? {
-                continue;
+            let known = stored.iter_mut().find(|(id, _)| *id == r.trigger_instance);
+            match known {
+                Some((_, n)) => *n += 1,
+                // A call that passed its checks just before its instance was deleted leaves nothing behind.
+                None if self.instances.contains_key(&r.trigger_instance)? => {
+                    stored.push((r.trigger_instance.clone(), 1))
+                }
+                None => continue,
             }
-            self.receipts.insert(index_key(r.trigger_instance.as_str(), r.id.as_str()), encode(r)?)?;
-            self.receipts_by_time.insert(r.id.as_str(), r.trigger_instance.as_str())?;
-            if !touched.contains(&&r.trigger_instance) {
-                touched.push(&r.trigger_instance);
-            }
+            by_instance.insert(index_key(r.trigger_instance.as_str(), r.id.as_str()), encode(r)?);
+            by_time.insert(r.id.as_str(), r.trigger_instance.as_str());
         }
-        for instance in touched {
-            self.trim_receipts(instance, per_instance)?;
-        }
+        self.receipts.apply_batch(by_instance)?;
+        self.receipts_by_time.apply_batch(by_time)?;
+        Ok(stored)
+    }
+
+    /// Hands the receipts' writes to the OS at a stop; nothing syncs them otherwise.
+    pub fn flush_receipts(&self) -> StoreResult<()> {
+        self.receipts_db.flush()?;
         Ok(())
     }
 
-    /// Removes an instance's oldest receipts beyond `keep` (at least 1).
-    fn trim_receipts(&self, instance: &InstanceId, keep: usize) -> StoreResult<()> {
+    pub fn count_receipts(&self, instance: &InstanceId) -> StoreResult<usize> {
+        let mut count = 0;
+        for key in self.receipts.scan_prefix(index_prefix(instance.as_str())).keys() {
+            key?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Removes an instance's `n` oldest receipts.
+    pub fn remove_oldest_receipts(&self, instance: &InstanceId, n: usize) -> StoreResult<()> {
         let prefix = index_prefix(instance.as_str());
-        // Counting from the newest end stops early for an instance below its bound.
-        let Some(oldest_kept) = self.receipts.scan_prefix(&prefix).keys().rev().nth(keep.max(1) - 1) else {
-            return Ok(());
-        };
-        let oldest_kept = oldest_kept?;
-        for key in self.receipts.range(prefix.as_slice()..oldest_kept.as_ref()).keys() {
+        for key in self.receipts.scan_prefix(&prefix).keys().take(n) {
             let key = key?;
             self.receipts.remove(&key)?;
             self.receipts_by_time.remove(&key[prefix.len()..])?;
@@ -195,13 +207,14 @@ mod tests {
     }
 
     #[test]
-    fn an_instance_keeps_its_newest_receipts_and_lists_them_newest_first() {
+    fn the_oldest_receipts_go_first_and_lists_are_newest_first() {
         let dir = tempfile::tempdir().unwrap();
         let (store, system, instance) = store_with_instance(dir.path());
         let made: Vec<Receipt> = (0..5).map(|_| receipt(&instance, &system)).collect();
 
-        store.insert_receipts(&made[..3], 3).unwrap();
-        store.insert_receipts(&made[3..], 3).unwrap();
+        assert_eq!(store.insert_receipts(&made).unwrap(), vec![(instance.clone(), 5)]);
+        assert_eq!(store.count_receipts(&instance).unwrap(), 5);
+        store.remove_oldest_receipts(&instance, 2).unwrap();
 
         let all = PageRequest { offset: 0, limit: 100 };
         let listed = store.list_receipts(&instance, &ReceiptFilter::default(), all).unwrap();
@@ -218,7 +231,7 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(3));
         let cutoff = ReceiptId::at_ms(crate::domain::now_epoch_ms());
         let new = receipt(&instance, &system);
-        store.insert_receipts(&[old.clone(), new.clone()], 100).unwrap();
+        store.insert_receipts(&[old.clone(), new.clone()]).unwrap();
 
         assert_eq!(store.remove_receipts_before(cutoff.as_str()).unwrap(), 1);
 
@@ -232,7 +245,7 @@ mod tests {
         let (store, system, _) = store_with_instance(dir.path());
         let stray = receipt(&InstanceId::generate(), &system);
 
-        store.insert_receipts(std::slice::from_ref(&stray), 10).unwrap();
+        assert_eq!(store.insert_receipts(std::slice::from_ref(&stray)).unwrap(), vec![]);
 
         assert_eq!(store.get_receipt(&stray.trigger_instance, &stray.id).unwrap(), None);
         assert!(store.receipts_by_time.is_empty());

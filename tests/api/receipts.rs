@@ -425,6 +425,33 @@ async fn only_the_newest_receipts_per_instance_are_kept() {
 }
 
 #[tokio::test]
+async fn calls_beyond_the_receipt_rate_are_served_but_not_recorded() {
+    // Arrange: a rate of 2 a second, and 8 calls well within one second
+    let app = spawn_app_with(|c| c.receipts.max_per_second = 2).await;
+    let hook = app.hook(json!({})).await;
+
+    // Act
+    let started = std::time::Instant::now();
+    for n in 1..=8 {
+        assert_eq!(app.call_hook(&hook.url(&app), &[], format!("call-{n}")).await.status(), 202, "served");
+    }
+    let elapsed = started.elapsed();
+
+    // Assert: the first two are recorded; of the rest, only what the rate refilled meanwhile
+    let recorded = eventually(10, "the first receipts", || async {
+        let (items, total) = app.receipts(&hook, "").await;
+        (total >= 2).then_some(items)
+    })
+    .await;
+    let refilled = 2 * elapsed.as_secs() as usize + 2;
+    assert!(recorded.len() <= 2 + refilled, "{} recorded in {elapsed:?}", recorded.len());
+    assert!(recorded.len() < 8 || elapsed.as_secs() >= 3, "the rate held: {} recorded", recorded.len());
+    let bodies: Vec<&str> = recorded.iter().rev().take(2).map(|r| r["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, ["call-1", "call-2"], "the first calls within the rate are the ones recorded");
+    assert_eq!(app.trigger_count(&hook).await, 8, "every call fired");
+}
+
+#[tokio::test]
 async fn with_receipts_disabled_nothing_is_recorded() {
     // Arrange
     let app = spawn_app_with(|c| c.receipts.enabled = false).await;
