@@ -25,7 +25,9 @@ use crate::store::{Page, PageRequest, Store, StoreResult};
 /// Receipts waiting for the writer; beyond this, new ones are dropped.
 const QUEUE: usize = 8192;
 /// Receipts stored per batch.
-const BATCH: usize = 64;
+const BATCH: usize = 512;
+/// How long the writer waits for more receipts once one has arrived; a receipt is listed this much later.
+const LINGER: Duration = Duration::from_millis(100);
 /// How often receipts past their retention are removed.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// The longest the writer sleeps without looking at the shutdown token.
@@ -144,7 +146,14 @@ impl Writer {
         loop {
             // Wakes now and then: to stop in time, and so that old receipts go even when no call arrives.
             match rx.recv_timeout(WAKE_EVERY) {
-                Ok(job) => jobs.push(job),
+                Ok(job) => {
+                    jobs.push(job);
+                    // Receipts arriving meanwhile join the batch: one sled batch for many receipts, and
+                    // one wake-up of the writer, instead of one each.
+                    if !shutdown.is_cancelled() {
+                        std::thread::sleep(LINGER);
+                    }
+                }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }

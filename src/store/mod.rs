@@ -37,6 +37,8 @@ pub use receipts::SeenDelivery;
 const DEFAULT_FLUSH_EVERY_MS: u64 = 500;
 /// The receipts' database, under the data directory.
 const RECEIPTS_DIR: &str = "receipts";
+/// The receipts' page cache: receipts are read when an admin looks, so memory is not spent keeping them.
+const RECEIPTS_CACHE_BYTES: u64 = 16 << 20;
 
 /// Bumped whenever the layout of stored data changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
@@ -118,7 +120,7 @@ pub struct SledStore {
 
 impl SledStore {
     pub fn open(dir: &Path) -> StoreResult<Self> {
-        let db = open_waiting_for_lock(dir, Some(DEFAULT_FLUSH_EVERY_MS))?;
+        let db = open_waiting_for_lock(dir, Some(DEFAULT_FLUSH_EVERY_MS), None)?;
         let meta = db.open_tree("meta")?;
         match meta.get(FORMAT_KEY)? {
             Some(v) if v.as_ref() != FORMAT_VERSION.to_string().as_bytes() => {
@@ -129,7 +131,7 @@ impl SledStore {
                 meta.insert(FORMAT_KEY, FORMAT_VERSION.to_string().as_bytes())?;
             }
         }
-        let receipts_db = open_waiting_for_lock(&dir.join(RECEIPTS_DIR), None)?;
+        let receipts_db = open_waiting_for_lock(&dir.join(RECEIPTS_DIR), None, Some(RECEIPTS_CACHE_BYTES))?;
         let store = Self {
             systems: db.open_tree("systems")?,
             modules: db.open_tree("modules")?,
@@ -279,10 +281,14 @@ impl SledStore {
 /// sled releases its directory lock from its background flusher thread, a moment after the last
 /// handle is dropped; a process reopening the directory right after closing it (a restart in tests,
 /// a supervisor restarting quickly) waits for that rather than failing.
-fn open_waiting_for_lock(dir: &Path, flush_every_ms: Option<u64>) -> StoreResult<sled::Db> {
+fn open_waiting_for_lock(dir: &Path, flush_every_ms: Option<u64>, cache_bytes: Option<u64>) -> StoreResult<sled::Db> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        match sled::Config::new().path(dir).flush_every_ms(flush_every_ms).open() {
+        let mut config = sled::Config::new().path(dir).flush_every_ms(flush_every_ms);
+        if let Some(bytes) = cache_bytes {
+            config = config.cache_capacity(bytes);
+        }
+        match config.open() {
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
                 if std::time::Instant::now() >= deadline {
                     return Err(sled::Error::Io(e).into());
