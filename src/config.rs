@@ -28,7 +28,29 @@ pub struct Config {
     pub outbound: OutboundConfig,
     pub smtp: SmtpConfig,
     pub receipts: ReceiptsConfig,
+    pub actions: ActionsConfig,
 }
+
+/// How the runs of trigger actions are carried out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActionsConfig {
+    /// Actions under way at once, over all instances (one instance's runs go one at a time).
+    pub concurrency: usize,
+    /// The waits before each retry of a failed action; once they are used up the action is given up.
+    pub retry_schedule_ms: Vec<u64>,
+    /// The newest finished runs kept per trigger instance.
+    pub runs_per_instance: usize,
+}
+
+impl Default for ActionsConfig {
+    fn default() -> Self {
+        Self { concurrency: 32, retry_schedule_ms: vec![1000, 5000, 30_000, 120_000, 600_000], runs_per_instance: 1000 }
+    }
+}
+
+/// The most retries an action's schedule may list.
+pub const MAX_ACTION_RETRIES: usize = 20;
 
 /// What is kept of each webhook call for the inspector.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -178,6 +200,7 @@ impl Default for Config {
             outbound: OutboundConfig::default(),
             smtp: SmtpConfig::default(),
             receipts: ReceiptsConfig::default(),
+            actions: ActionsConfig::default(),
         }
     }
 }
@@ -269,6 +292,15 @@ impl Config {
                 crate::outbound::backoff::MAX_RETRIES,
                 self.outbound.retry_schedule_ms.len()
             )));
+        }
+        if self.actions.concurrency == 0 {
+            return Err(ConfigError("actions.concurrency: must be at least 1".into()));
+        }
+        if self.actions.retry_schedule_ms.len() > MAX_ACTION_RETRIES {
+            return Err(ConfigError(format!("actions.retry_schedule_ms: at most {MAX_ACTION_RETRIES} retries")));
+        }
+        if self.actions.runs_per_instance == 0 {
+            return Err(ConfigError("actions.runs_per_instance: must be at least 1".into()));
         }
         if self.outbound.pause_after_failures == 0 {
             return Err(ConfigError("outbound.pause_after_failures: must be at least 1".into()));

@@ -16,11 +16,12 @@ use crate::config::Config;
 use crate::drivers::runtime::ModuleRuntime;
 use crate::drivers::sdk::RegistryBuilder;
 use crate::drivers::DriverRegistry;
-use crate::engine::actions::{action_worker, ActionRunner};
+use crate::engine::actions::ActionRunner;
 use crate::engine::clock::{Clock, SystemClock};
 use crate::engine::evaluator::{scheduler, status_listener, Evaluator};
 use crate::engine::mailer::Mailer;
 use crate::engine::receipts::ReceiptLog;
+use crate::engine::runs::RunWorker;
 use crate::engine::runtime::TriggerRuntime;
 use crate::engine::webhook::WebhookLimits;
 use crate::engine::{Engine, EngineParts, KeyRing};
@@ -28,6 +29,7 @@ use crate::events::EventBus;
 use crate::http::middleware::{request_context, BodyTimeout};
 use crate::http::{self, AppState};
 use crate::outbound;
+use crate::outbound::sender::Sender;
 use crate::readiness::Readiness;
 use crate::store::{GroupCommit, Store};
 use crate::telemetry::{summarise_refusals, RedactedRootSpan};
@@ -92,7 +94,7 @@ impl Application {
         let (commit, flusher) = GroupCommit::start(store.clone(), Arc::clone(&events), shutdown.clone(), sync_interval)
             .context("starting the state journal")?;
         tasks.push(flusher);
-        let (runtime, fires) = TriggerRuntime::new(store.clone(), commit, Arc::clone(&events), clock, shutdown.clone());
+        let runtime = TriggerRuntime::new(store.clone(), commit, Arc::clone(&events), clock, shutdown.clone());
         let limits = WebhookLimits::new(&config.webhook);
         let drivers = Arc::new(DriverRegistry::from_builder(drivers));
         let modules = Arc::new(ModuleRuntime::new(
@@ -102,13 +104,17 @@ impl Application {
         ));
         tasks.push(tokio::spawn(forward_status_changes(modules.subscribe(), Arc::clone(&events), shutdown.clone())));
 
-        let runner = Arc::new(ActionRunner {
+        let runner = ActionRunner {
             store: store.clone(),
             drivers: Arc::clone(&drivers),
             modules: Arc::clone(&modules),
             mailer: Mailer::from_config(&config.smtp).context("configuring SMTP")?,
-        });
-        tasks.push(tokio::spawn(action_worker(runner, Arc::downgrade(&runtime), fires, shutdown.clone())));
+            http: Sender::new(&config.outbound).context("building the HTTP client of request actions")?,
+        };
+        let grace = Duration::from_secs(config.shutdown_timeout_s);
+        let (runs, run_worker) =
+            RunWorker::start(store.clone(), runner, Arc::downgrade(&runtime), &config.actions, grace, shutdown.clone());
+        tasks.push(run_worker);
         let evaluator = Evaluator::new(store.clone(), Arc::clone(&drivers), Arc::clone(&modules), Arc::clone(&runtime));
         tasks.push(tokio::spawn(status_listener(Arc::clone(&evaluator), modules.subscribe(), shutdown.clone())));
         tasks.push(tokio::spawn(scheduler(Arc::clone(&evaluator), shutdown.clone())));
@@ -133,6 +139,7 @@ impl Application {
             evaluator,
             receipts,
             webhook: config.webhook.clone(),
+            runs,
         }));
         tasks.push(tokio::spawn(prune_rate_limits(Arc::downgrade(&engine), shutdown.clone())));
         tasks.push(tokio::spawn(summarise_refusals(shutdown.clone())));

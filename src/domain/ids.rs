@@ -129,6 +129,10 @@ prefixed_id!(
     ReceiptId, "rcpt-"
 );
 prefixed_id!(
+    /// The actions of one fire, carried out by the action worker.
+    RunId, "run-"
+);
+prefixed_id!(
     /// An outbound webhook subscription: a URL that receives signed engine events.
     SubscriptionId, "wh-"
 );

@@ -8,13 +8,14 @@ pub mod instance;
 pub mod methods;
 pub mod module;
 pub mod receipt;
+pub mod run;
 pub mod secret;
 pub mod system;
 pub mod trigger;
 pub mod verification;
 pub mod webhook_filter;
 
-pub use ids::{ApiKeyId, IdMap, InstanceId, ModuleId, ReceiptId, SharedIdMap, SystemId, TriggerId};
+pub use ids::{ApiKeyId, IdMap, InstanceId, ModuleId, ReceiptId, RunId, SharedIdMap, SystemId, TriggerId};
 
 /// A field of client input that does not hold a valid value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,6 +87,25 @@ pub fn parse_name(field: &str, raw: &str) -> Result<String, ValidationError> {
         return Err(ValidationError::new(field, "must not contain control characters"));
     }
     Ok(name.to_owned())
+}
+
+/// The longest URL accepted anywhere (subscriptions, request actions).
+pub const MAX_URL_LEN: usize = 2048;
+
+/// An absolute `http` or `https` URL with a host, normalised. Whether its addresses may be reached is
+/// decided when it is used (they can change), not here.
+pub fn parse_http_url(raw: &str) -> Result<url::Url, String> {
+    if raw.len() > MAX_URL_LEN {
+        return Err(format!("must be at most {MAX_URL_LEN} characters"));
+    }
+    let url = url::Url::parse(raw).map_err(|e| format!("is not a valid URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must be an http:// or https:// URL".into());
+    }
+    if url.host().is_none() {
+        return Err("must name a host".into());
+    }
+    Ok(url)
 }
 
 /// Free text with a generous bound so a record cannot grow without limit.

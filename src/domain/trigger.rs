@@ -128,6 +128,64 @@ pub struct Actions {
     pub functions: Vec<FunctionCall>,
     #[serde(default)]
     pub mailers: Vec<Mailer>,
+    #[serde(default)]
+    pub requests: Vec<RequestAction>,
+}
+
+impl Actions {
+    pub fn is_empty(&self) -> bool {
+        self.functions.is_empty() && self.mailers.is_empty() && self.requests.is_empty()
+    }
+}
+
+/// The longest time limit a request action may set, and the one it gets by default.
+pub const MAX_REQUEST_TIMEOUT_MS: u64 = 60_000;
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+const REQUEST_METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/// Sends an HTTP request when the trigger fires; a `2xx` answer is success.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestAction {
+    pub method: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Sent as JSON; none for `null` or when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+impl RequestAction {
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout_ms.unwrap_or(DEFAULT_REQUEST_TIMEOUT_MS)
+    }
+
+    fn validate(&self) -> Result<(), ValidationError> {
+        if !REQUEST_METHODS.contains(&self.method.as_str()) {
+            return Err(ValidationError::new("method", format!("must be one of {}", REQUEST_METHODS.join(", "))));
+        }
+        super::parse_http_url(&self.url).map_err(|m| ValidationError::new("url", m))?;
+        for (name, value) in &self.headers {
+            let valid_name =
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(&b));
+            if !valid_name {
+                return Err(ValidationError::new(format!("headers.{name}"), "is not a valid header name"));
+            }
+            if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+                return Err(ValidationError::new(format!("headers.{name}"), "must not contain control characters"));
+            }
+            if name.eq_ignore_ascii_case("idempotency-key") || name.eq_ignore_ascii_case("host") {
+                return Err(ValidationError::new(format!("headers.{name}"), "is set by Switchboard"));
+            }
+        }
+        if self.timeout_ms.is_some_and(|t| t == 0 || t > MAX_REQUEST_TIMEOUT_MS) {
+            return Err(ValidationError::new("timeout_ms", format!("must be between 1 and {MAX_REQUEST_TIMEOUT_MS}")));
+        }
+        Ok(())
+    }
 }
 
 /// Calls `method` on module `mod` of the instance's system with named `args`.
@@ -193,6 +251,9 @@ impl TriggerSpec {
             if f.method.is_empty() {
                 return Err(ValidationError::new(format!("actions.functions[{i}].method"), "must not be empty"));
             }
+        }
+        for (i, r) in self.actions.requests.iter().enumerate() {
+            r.validate().map_err(|e| e.within(&format!("actions.requests[{i}]")))?;
         }
         for (i, m) in self.actions.mailers.iter().enumerate() {
             if m.emails.is_empty() {

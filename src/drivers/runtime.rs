@@ -19,7 +19,9 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::sdk::{Args, Driver, DriverEntry, DriverError, ModuleContext, StatusChange, StatusHandle};
+use super::sdk::{
+    with_idempotency_key, Args, Driver, DriverEntry, DriverError, ModuleContext, StatusChange, StatusHandle,
+};
 use super::sdk::{WebhookRequest, WebhookResponse};
 use super::DriverRegistry;
 use crate::domain::module::Module;
@@ -169,21 +171,40 @@ impl ModuleRuntime {
         Ok(cell)
     }
 
-    async fn dispatch(&self, module: &Arc<Module>, job: Job) -> Result<Done, CallError> {
+    /// `key`: the idempotency key of the trigger action the call carries out.
+    async fn dispatch(&self, module: &Arc<Module>, job: Job, key: Option<String>) -> Result<Done, CallError> {
         let cell = self.cell(module)?;
         let timeout = self.call_timeout;
         let span = cell.span.clone();
+        let work =
+            async move { tokio::time::timeout(timeout, cell.run(job)).await.map_err(|_| CallError::Timeout(timeout))? };
         // A task of its own, so the call completes even if its caller is cancelled; spawned from a
         // current-thread runtime (an HTTP worker) it runs on that same thread.
         let call = tokio::spawn(
-            async move { tokio::time::timeout(timeout, cell.run(job)).await.map_err(|_| CallError::Timeout(timeout))? }
-                .instrument(span),
+            async move {
+                match key {
+                    Some(key) => with_idempotency_key(key, work).await,
+                    None => work.await,
+                }
+            }
+            .instrument(span),
         );
         call.await.map_err(|_| CallError::Panicked)?
     }
 
     pub async fn call(&self, module: &Arc<Module>, function: &str, args: Args) -> Result<Value, CallError> {
-        match self.dispatch(module, Job::Call { function: function.to_owned(), args }).await? {
+        self.call_keyed(module, function, args, None).await
+    }
+
+    /// A call made by a trigger action, whose idempotency key the driver can read.
+    pub async fn call_keyed(
+        &self,
+        module: &Arc<Module>,
+        function: &str,
+        args: Args,
+        key: Option<String>,
+    ) -> Result<Value, CallError> {
+        match self.dispatch(module, Job::Call { function: function.to_owned(), args }, key).await? {
             Done::Value(v) => Ok(v),
             Done::Response(_) => Err(CallError::Panicked),
         }
@@ -195,7 +216,7 @@ impl ModuleRuntime {
         function: &str,
         request: WebhookRequest,
     ) -> Result<WebhookResponse, CallError> {
-        match self.dispatch(module, Job::Webhook { function: function.to_owned(), request }).await? {
+        match self.dispatch(module, Job::Webhook { function: function.to_owned(), request }, None).await? {
             Done::Response(r) => Ok(r),
             Done::Value(_) => Err(CallError::Panicked),
         }

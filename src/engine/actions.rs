@@ -1,18 +1,17 @@
-//! Running a trigger's actions when it fires: function calls on the system's modules, then emails, in
-//! order, off the request path. A failing action is logged and counted, and the rest still run.
+//! One attempt at one action of a run: a function call on a module of the run's system, an email, or
+//! an HTTP request. Each carries the action's idempotency key (`run_id:action_index`).
 
 use std::sync::Arc;
 
-use serde_json::Value;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-
 use super::mailer::Mailer;
 use super::modules::system_modules;
-use super::runtime::{Fired, TriggerRuntime};
+use crate::domain::run::{Action, Run};
+use crate::domain::trigger::FunctionCall;
+use crate::domain::SystemId;
 use crate::drivers::args;
 use crate::drivers::runtime::ModuleRuntime;
 use crate::drivers::DriverRegistry;
+use crate::outbound::sender::Sender;
 use crate::store::Store;
 
 pub struct ActionRunner {
@@ -20,39 +19,36 @@ pub struct ActionRunner {
     pub drivers: Arc<DriverRegistry>,
     pub modules: Arc<ModuleRuntime>,
     pub mailer: Option<Mailer>,
+    /// Request actions go through the outbound webhooks' kind of client: no redirects, no proxy, and
+    /// private addresses refused unless `outbound.allow_private_networks`.
+    pub http: Sender,
 }
 
 impl ActionRunner {
-    /// Runs every action of one fire; returns how many failed.
-    pub async fn run(&self, fired: &Fired) -> u64 {
-        let inst = &fired.instance;
-        let mut failures = 0;
-        for (i, call) in fired.spec.actions.functions.iter().enumerate() {
-            if let Err(e) = self.call_function(fired, call).await {
-                failures += 1;
-                tracing::warn!(instance = %inst.id, action = i, module = %call.module, method = %call.method,
-                    error = %e, "function action failed");
-            }
-        }
-        for mailer in &fired.spec.actions.mailers {
-            for to in &mailer.emails {
-                let sent = match &self.mailer {
-                    Some(m) => m.send(to, &fired.spec.name, &mailer.content).await.map_err(|e| e.to_string()),
-                    None => Err("no SMTP server is configured ([smtp] host)".to_owned()),
-                };
-                if let Err(e) = sent {
-                    failures += 1;
-                    tracing::warn!(instance = %inst.id, to = %to, error = %e, "mailer action failed");
+    /// Carries out the run's action `index` once; the error says why it failed.
+    pub async fn attempt(&self, run: &Run, index: usize) -> Result<(), String> {
+        let key = run.idempotency_key(index);
+        let Some(action) = run.actions.get(index) else { return Err(format!("the run has no action {index}")) };
+        match &action.action {
+            Action::Function(call) => self.call_function(&run.system_id, call, key).await,
+            Action::Email { to, subject, content } => match &self.mailer {
+                Some(mailer) => mailer.send(to, subject, content).await.map_err(|e| e.to_string()),
+                None => Err("no SMTP server is configured ([smtp] host)".to_owned()),
+            },
+            Action::Request(request) => {
+                let outcome = self.http.request(request, &key).await;
+                match (outcome.success(), outcome.error, outcome.status) {
+                    (true, _, _) => Ok(()),
+                    (false, Some(error), _) => Err(error),
+                    (false, None, Some(status)) => Err(format!("the receiver answered {status}")),
+                    (false, None, None) => Err("no answer".to_owned()),
                 }
             }
         }
-        failures
     }
 
-    async fn call_function(&self, fired: &Fired, call: &crate::domain::trigger::FunctionCall) -> Result<Value, String> {
-        let views = system_modules(&self.store, &self.drivers, fired.instance.control_system_id.clone())
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn call_function(&self, system: &SystemId, call: &FunctionCall, key: String) -> Result<(), String> {
+        let views = system_modules(&self.store, &self.drivers, system.clone()).await.map_err(|e| e.to_string())?;
         let view = views
             .into_iter()
             .find(|v| v.name == call.module.name() && v.index == Some(call.module.index()))
@@ -63,38 +59,7 @@ impl ActionRunner {
             .and_then(|d| d.find(&call.method))
             .filter(|f| !f.webhook)
             .ok_or_else(|| format!("{} has no function {}", call.module, call.method))?;
-        let bound = args::bind(function, Value::Object(call.args.clone())).map_err(|e| e.to_string())?;
-        self.modules.call(&view.module, &call.method, bound).await.map_err(|e| e.to_string())
-    }
-}
-
-/// Takes fires from the runtime and runs their actions, each fire in its own task so a slow action
-/// never holds up another instance.
-pub async fn action_worker(
-    runner: Arc<ActionRunner>,
-    runtime: std::sync::Weak<TriggerRuntime>,
-    mut fires: mpsc::UnboundedReceiver<Fired>,
-    shutdown: CancellationToken,
-) {
-    loop {
-        let fired = tokio::select! {
-            fired = fires.recv() => fired,
-            _ = shutdown.cancelled() => None,
-        };
-        let Some(fired) = fired else { return };
-        if fired.spec.actions.functions.is_empty() && fired.spec.actions.mailers.is_empty() {
-            continue;
-        }
-        let (runner, runtime) = (Arc::clone(&runner), runtime.clone());
-        tokio::spawn(async move {
-            let failures = runner.run(&fired).await;
-            if failures > 0 {
-                if let Some(rt) = runtime.upgrade() {
-                    if let Err(e) = rt.add_action_errors(&fired.instance, failures).await {
-                        tracing::error!(error = %e, "storing action errors failed");
-                    }
-                }
-            }
-        });
+        let bound = args::bind(function, serde_json::Value::Object(call.args.clone())).map_err(|e| e.to_string())?;
+        self.modules.call_keyed(&view.module, &call.method, bound, Some(key)).await.map(drop).map_err(|e| e.to_string())
     }
 }

@@ -30,6 +30,13 @@ impl Engine {
             self.runtime.forget(id);
             self.dedup.forget(id);
             self.receipts.forget(id.clone());
+            let (store, id) = (self.store.clone(), id.clone());
+            // A run under way notices at its next save that it is gone.
+            tokio::spawn(async move {
+                if let Err(e) = store.run(move |s| s.remove_runs(&id)).await {
+                    tracing::error!(error = %e, "removing a deleted instance's runs failed");
+                }
+            });
         }
     }
 

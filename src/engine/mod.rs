@@ -14,6 +14,7 @@ mod instances;
 pub mod mailer;
 mod modules;
 pub mod receipts;
+pub mod runs;
 pub mod runtime;
 pub mod schedule;
 mod systems;
@@ -80,6 +81,7 @@ pub struct Engine {
     receipts: receipts::ReceiptLog,
     dedup: dedup::Deliveries,
     webhook: crate::config::WebhookConfig,
+    runs: Arc<runs::RunWorker>,
 }
 
 /// Everything an [`Engine`] is built from.
@@ -94,11 +96,12 @@ pub struct EngineParts {
     pub evaluator: Arc<Evaluator>,
     pub receipts: receipts::ReceiptLog,
     pub webhook: crate::config::WebhookConfig,
+    pub runs: Arc<runs::RunWorker>,
 }
 
 impl Engine {
     pub fn new(parts: EngineParts) -> Self {
-        let EngineParts { store, drivers, keys, runtime, limits, modules, events, evaluator, receipts, webhook } =
+        let EngineParts { store, drivers, keys, runtime, limits, modules, events, evaluator, receipts, webhook, runs } =
             parts;
         let dedup = dedup::Deliveries::new(&webhook);
         Self {
@@ -114,6 +117,7 @@ impl Engine {
             receipts,
             dedup,
             webhook,
+            runs,
         }
     }
 

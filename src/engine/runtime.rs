@@ -2,24 +2,25 @@
 //!
 //! The in-memory [`ConditionState`] decides; every change it reports is written to the store with a
 //! growing version (so writes that land out of order cannot undo a newer one), and a webhook fire is
-//! acknowledged only after a group-committed flush, so an acknowledged fire survives a crash. Fires
-//! are handed to the action worker and never wait for actions.
+//! acknowledged only after a group-committed flush, so an acknowledged fire survives a crash. A fire
+//! of a trigger with actions commits a run of them with its state, which the action worker carries out
+//! once committed: a fire never waits for its actions, and an acknowledged fire's actions are on disk.
 
 use std::sync::{Arc, Weak};
 
 use dashmap::mapref::entry::Entry;
 
 use serde_json::json;
-use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::clock::Clock;
 use super::condition_state::{ConditionState, WEBHOOK};
 use crate::domain::instance::{is_pulse_condition, InstanceState, TriggerInstance};
+use crate::domain::run::{FireInfo, Run};
 use crate::domain::trigger::TriggerSpec;
-use crate::domain::{now_epoch_seconds, InstanceId, SharedIdMap};
+use crate::domain::{now_epoch_ms, now_epoch_seconds, InstanceId, SharedIdMap};
 use crate::events::{EngineEvent, EventBus};
-use crate::store::{Answer, GroupCommit, Level, Store, StoreError, StoreResult};
+use crate::store::{Answer, GroupCommit, Level, Store, StoreError, StoreResult, Write};
 
 struct Live {
     conditions: ConditionState,
@@ -88,20 +89,12 @@ struct Outcome {
     start_watch: Option<CancellationToken>,
 }
 
-/// An instance that fired; its actions are due.
-#[derive(Debug, Clone)]
-pub struct Fired {
-    pub instance: TriggerInstance,
-    pub spec: TriggerSpec,
-}
-
 pub struct TriggerRuntime {
     store: Store,
     commit: GroupCommit,
     events: Arc<EventBus>,
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
-    fires: mpsc::UnboundedSender<Fired>,
     live: SharedIdMap<InstanceId, Live>,
 }
 
@@ -127,10 +120,8 @@ impl TriggerRuntime {
         events: Arc<EventBus>,
         clock: Arc<dyn Clock>,
         shutdown: CancellationToken,
-    ) -> (Arc<Self>, mpsc::UnboundedReceiver<Fired>) {
-        let (fires, fired) = mpsc::unbounded_channel();
-        let runtime = Arc::new(Self { store, commit, events, clock, shutdown, fires, live: SharedIdMap::default() });
-        (runtime, fired)
+    ) -> Arc<Self> {
+        Arc::new(Self { store, commit, events, clock, shutdown, live: SharedIdMap::default() })
     }
 
     /// Returns once everything written so far, through the runtime or to sled directly, is on disk.
@@ -170,13 +161,9 @@ impl TriggerRuntime {
             stored = Some(found.ok_or(StoreError::NotFound("trigger instance"))?);
         };
         let Outcome { notified, was_triggered, changed, start_watch } = outcome;
-        // Before any await: a caller that is cancelled from here on still has its actions run.
+        let run = notified.fired.then(|| run_of(inst, spec, notified.trigger_count)).flatten();
         if notified.fired {
             crate::metrics::METRICS.fires.inc();
-            if !spec.actions.functions.is_empty() || !spec.actions.mailers.is_empty() {
-                // The action worker lives as long as the runtime; a send can fail only during shutdown.
-                let _ = self.fires.send(Fired { instance: inst.clone(), spec: spec.clone() });
-            }
         }
         if let Some(stop) = start_watch {
             self.watch_windows(inst.clone(), stop);
@@ -187,8 +174,9 @@ impl TriggerRuntime {
             (true, true) => Some(Level::Durable),
             (true, false) => Some(Level::Applied),
         };
+        // Queued before any await: a caller cancelled from here on still has its fire's actions run.
         if let Some(answer) =
-            changed.and_then(|state| self.store_and_announce(inst, notified.fired, was_triggered, state, wait))
+            changed.and_then(|state| self.store_and_announce(inst, notified.fired, was_triggered, state, run, wait))
         {
             answer.wait().await?;
         }
@@ -265,6 +253,7 @@ impl TriggerRuntime {
         fired: bool,
         was_triggered: bool,
         state: InstanceState,
+        run: Option<Run>,
         wait: Option<Level>,
     ) -> Option<Answer> {
         let system = Some(inst.control_system_id.as_str());
@@ -296,24 +285,42 @@ impl TriggerRuntime {
             }
             announced.push(event);
         }
-        // The state and its events' deliveries commit in one transaction.
-        let answer = self.commit.write(inst.id.clone(), state, durable, wait);
+        // The state, its fire's run and its events' deliveries commit in one transaction.
+        let answer = self.commit.write(Write { id: inst.id.clone(), state, events: durable, run }, wait);
         for event in announced {
             self.events.broadcast(event);
         }
         answer
     }
 
-    /// Counts failed actions of a fire.
+    /// Counts actions given up; an instance not live is brought to life from the store first.
     pub async fn add_action_errors(&self, inst: &TriggerInstance, errors: u64) -> StoreResult<()> {
-        let snapshot = {
-            let Some(mut entry) = self.live.get_mut(&inst.id) else { return Ok(()) };
-            entry.state.action_errors += errors;
-            entry.state.version += 1;
-            entry.state.clone()
+        let mut stored = None;
+        let snapshot = loop {
+            if let Some(snapshot) = self.bump_action_errors(&inst.id, &mut stored, errors) {
+                break snapshot;
+            }
+            let id = inst.id.clone();
+            let found = self.store.run(move |s| s.find_state(&id)).await?;
+            stored = Some(found.ok_or(StoreError::NotFound("trigger instance"))?);
         };
-        self.store_and_announce(inst, false, snapshot.triggered, snapshot, None);
+        self.store_and_announce(inst, false, snapshot.triggered, snapshot, None, None);
         Ok(())
+    }
+
+    fn bump_action_errors(
+        &self,
+        id: &InstanceId,
+        stored: &mut Option<InstanceState>,
+        errors: u64,
+    ) -> Option<InstanceState> {
+        let mut entry = match self.live.entry(id.clone()) {
+            Entry::Occupied(found) => found.into_ref(),
+            Entry::Vacant(slot) => slot.insert(Live::resume(stored.take()?)),
+        };
+        entry.state.action_errors += errors;
+        entry.state.version += 1;
+        Some(entry.state.clone())
     }
 
     /// The live state of an instance, if it is live.
@@ -375,9 +382,24 @@ impl TriggerRuntime {
             entry.state.version += 1;
             (was_triggered, entry.state.clone())
         };
-        self.store_and_announce(inst, false, was_triggered, snapshot, None);
+        self.store_and_announce(inst, false, was_triggered, snapshot, None, None);
         Ok(())
     }
+}
+
+/// The run of a fire's actions, as they are now; `None` for a trigger without actions.
+fn run_of(inst: &TriggerInstance, spec: &TriggerSpec, fire: u64) -> Option<Run> {
+    if spec.actions.is_empty() {
+        return None;
+    }
+    let info = FireInfo {
+        instance: inst.id.clone(),
+        system: inst.control_system_id.clone(),
+        trigger: inst.trigger_id.clone(),
+        fire,
+        fired_at: now_epoch_ms(),
+    };
+    Run::for_fire(info, &spec.actions, &spec.name, None)
 }
 
 #[cfg(test)]
@@ -400,7 +422,7 @@ mod tests {
             GroupCommit::start(store.clone(), Arc::clone(&events), shutdown.clone(), std::time::Duration::ZERO)
                 .unwrap();
         let clock: Arc<dyn Clock> = ManualClock::starting_at(1_000);
-        let (runtime, _fired) = TriggerRuntime::new(store.clone(), commit, events, clock, shutdown.clone());
+        let runtime = TriggerRuntime::new(store.clone(), commit, events, clock, shutdown.clone());
         let (kept, deleted) = store
             .run(|s| {
                 let (kept, deleted) = (s.seed_instance(), s.seed_instance());

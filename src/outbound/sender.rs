@@ -13,6 +13,7 @@ use super::signing::signature_header;
 use super::ssrf::{self, GuardedResolver, Refused};
 use super::subscription::Subscription;
 use crate::config::OutboundConfig;
+use crate::domain::trigger::RequestAction;
 
 /// The delivery log keeps this much of each response body.
 pub const BODY_EXCERPT_BYTES: usize = 2048;
@@ -108,6 +109,45 @@ impl Sender {
         if let Some(auth) = &sub.auth_header {
             request = request.header(auth.name.as_str(), auth.value.expose());
         }
+        self.exchange(request, self.timeout, now).await
+    }
+
+    /// Sends a trigger's request action: `Idempotency-Key` carries `key`, the same on every retry.
+    /// Never fails: every problem is an outcome.
+    pub async fn request(&self, action: &RequestAction, key: &str) -> Outcome {
+        let started = Instant::now();
+        let url = match reqwest::Url::parse(&action.url) {
+            Ok(url) => url,
+            Err(e) => return Outcome::failed(format!("the URL cannot be used: {e}"), started),
+        };
+        if !self.allow_private_networks {
+            if let Some(refused) = refused_literal(&url) {
+                return Outcome::failed(refused.to_string(), started);
+            }
+        }
+        let method = match reqwest::Method::from_bytes(action.method.as_bytes()) {
+            Ok(method) => method,
+            Err(e) => return Outcome::failed(format!("the method cannot be used: {e}"), started),
+        };
+        let mut request = self.client.request(method, url).header("idempotency-key", key);
+        for (name, value) in &action.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        if let Some(body) = action.body.as_ref().filter(|b| !b.is_null()) {
+            request = request.json(body);
+        }
+        let timeout = Duration::from_millis(action.timeout_ms());
+        self.exchange(request, timeout, chrono::Utc::now()).await
+    }
+
+    /// Sends a built request within `timeout` and reads what came back.
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        timeout: Duration,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Outcome {
+        let started = Instant::now();
         let exchange = async {
             let mut response = request.send().await?;
             let status = response.status();
@@ -123,7 +163,7 @@ impl Sender {
             let body = read_excerpt(&mut response).await;
             Ok::<_, reqwest::Error>((status, retry_after, body))
         };
-        match tokio::time::timeout(self.timeout, exchange).await {
+        match tokio::time::timeout(timeout, exchange).await {
             Ok(Ok((status, retry_after, body))) => Outcome {
                 status: Some(status.as_u16()),
                 duration: started.elapsed(),
@@ -132,7 +172,7 @@ impl Sender {
                 retry_after,
             },
             Ok(Err(e)) => Outcome::failed(describe(e), started),
-            Err(_) => Outcome::failed(format!("timed out after {} ms", self.timeout.as_millis()), started),
+            Err(_) => Outcome::failed(format!("timed out after {} ms", timeout.as_millis()), started),
         }
     }
 }

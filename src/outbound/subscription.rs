@@ -154,8 +154,6 @@ impl EventFilter {
     }
 }
 
-const MAX_URL_LEN: usize = 2048;
-
 /// An absolute `http` or `https` URL with a host. Whether its addresses may be reached is decided
 /// at each attempt (they can change), not here.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,17 +162,7 @@ pub struct WebhookUrl(String);
 
 impl WebhookUrl {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.len() > MAX_URL_LEN {
-            return Err(format!("must be at most {MAX_URL_LEN} characters"));
-        }
-        let url = reqwest::Url::parse(raw).map_err(|e| format!("is not a valid URL: {e}"))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err("must be an http:// or https:// URL".into());
-        }
-        if url.host().is_none() {
-            return Err("must name a host".into());
-        }
-        Ok(Self(url.to_string()))
+        crate::domain::parse_http_url(raw).map(|url| Self(url.to_string()))
     }
 
     pub fn as_str(&self) -> &str {

@@ -28,6 +28,7 @@ use super::journal::Journal;
 use super::overlay::{keep_newest, States};
 use super::{SledStore, Store, StoreError, StoreResult};
 use crate::domain::instance::InstanceState;
+use crate::domain::run::Run;
 use crate::domain::InstanceId;
 use crate::events::{EngineEvent, EventBus};
 use crate::metrics::METRICS;
@@ -59,6 +60,14 @@ pub enum Level {
     Flushed,
 }
 
+/// One instance's new state and what commits with it.
+pub struct Write {
+    pub id: InstanceId,
+    pub state: InstanceState,
+    pub events: Vec<EngineEvent>,
+    pub run: Option<Run>,
+}
+
 /// Someone waiting for a level of everything queued up to their job.
 struct Waiter {
     level: Level,
@@ -66,9 +75,9 @@ struct Waiter {
 }
 
 enum Job {
-    /// A state and the events it causes that the durable sink wants: committed in one transaction. A
-    /// waiter sent with the write costs one hand-off to the committer, not two.
-    Write(InstanceId, InstanceState, Vec<EngineEvent>, Option<Waiter>),
+    /// A state, the events it causes that the durable sink wants and the run of its actions: committed
+    /// in one transaction. A waiter sent with the write costs one hand-off to the committer, not two.
+    Write(Box<Write>, Option<Waiter>),
     Wait(Waiter),
     Stop,
 }
@@ -120,16 +129,12 @@ impl GroupCommit {
         Ok((Self { queue }, task))
     }
 
-    /// Queues a state write with the events it causes (for the durable sink); the newest version of
-    /// an instance's state wins, and every event is kept. With `wait`, the answer comes once this
-    /// write and everything queued before it reach that level.
-    pub fn write(
-        &self,
-        id: InstanceId,
-        state: InstanceState,
-        events: Vec<EngineEvent>,
-        wait: Option<Level>,
-    ) -> Option<Answer> {
+    /// Queues a state write with the events it causes (for the durable sink) and the run of a fire's
+    /// actions; the newest version of an instance's state wins, and every event and run is kept. With
+    /// `wait`, the answer comes once this write and everything queued before it reach that level. A
+    /// run is durable before any waiter of its batch is answered, and handed to the run listener once
+    /// committed.
+    pub fn write(&self, write: Write, wait: Option<Level>) -> Option<Answer> {
         let (waiter, answer) = match wait {
             Some(level) => {
                 let (done, answer) = oneshot::channel();
@@ -137,7 +142,7 @@ impl GroupCommit {
             }
             None => (None, None),
         };
-        if self.queue.send(Job::Write(id, state, events, waiter)).is_err() {
+        if self.queue.send(Job::Write(Box::new(write), waiter)).is_err() {
             tracing::warn!("a state write arrived after shutdown and was dropped");
         }
         // After a failed send the answer reports that the committer has stopped.
@@ -161,6 +166,7 @@ impl GroupCommit {
 struct Batch {
     writes: States,
     events: Vec<EngineEvent>,
+    runs: Vec<Run>,
     waiters: Vec<oneshot::Sender<Result<(), String>>>,
     level: Level,
     /// An earlier, failed attempt staged deliveries without flushing sled: the delivery worker is woken
@@ -171,8 +177,10 @@ struct Batch {
 impl Batch {
     fn add(&mut self, job: Job) {
         match job {
-            Job::Write(id, state, events, waiter) => {
+            Job::Write(write, waiter) => {
+                let Write { id, state, events, run } = *write;
                 self.events.extend(events);
+                self.runs.extend(run);
                 keep_newest(&mut self.writes, id, state);
                 if let Some(waiter) = waiter {
                     self.add_waiter(waiter);
@@ -203,51 +211,58 @@ impl Batch {
         sled_unflushed: &mut bool,
         defer_sync: bool,
     ) -> (Pending, Option<Batch>) {
-        let Batch { writes, events, waiters, level, wake_sink } = self;
+        let Batch { writes, events, runs, waiters, level, wake_sink } = self;
         let sink = bus.sink().filter(|_| !events.is_empty());
         let mut staged = 0;
         let mut events_staged = false;
+        let mut runs_staged = false;
         let mut synced = false;
         let mut apply = || -> StoreResult<()> {
             rewrite_if_broken(store, journal)?;
-            match sink {
-                None => {
-                    journal.append(writes.iter()).map_err(StoreError::Journal)?;
-                    if level == Level::Flushed || (level == Level::Durable && !defer_sync) {
-                        journal.sync().map_err(StoreError::Journal)?;
-                        synced = true;
-                    }
-                    if level == Level::Flushed || (level == Level::Durable && *sled_unflushed) {
-                        store.flush()?;
-                        *sled_unflushed = false;
+            if sink.is_none() && runs.is_empty() {
+                journal.append(writes.iter()).map_err(StoreError::Journal)?;
+                if level == Level::Flushed || (level == Level::Durable && !defer_sync) {
+                    journal.sync().map_err(StoreError::Journal)?;
+                    synced = true;
+                }
+                if level == Level::Flushed || (level == Level::Durable && *sled_unflushed) {
+                    store.flush()?;
+                    *sled_unflushed = false;
+                }
+                return Ok(());
+            }
+            store.faults.event_commit().map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
+            // The states, the runs of their fires and the deliveries of their events commit together.
+            let mut trees = vec![store.instance_state.clone()];
+            trees.extend(store.run_trees());
+            if let Some(sink) = &sink {
+                trees.extend(sink.trees());
+            }
+            staged = trees[..].transaction(|t| {
+                for (id, state) in &writes {
+                    write_state_tx(&t[0], id, state)?;
+                }
+                for run in &runs {
+                    super::runs::stage_run_tx(&t[1], &t[2], &t[3], run)?;
+                }
+                let mut staged = 0;
+                if let Some(sink) = &sink {
+                    for event in &events {
+                        staged += sink.stage(event, &t[4..])?;
                     }
                 }
-                Some(sink) => {
-                    store.faults.event_commit().map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
-                    // The states and the deliveries of the events they caused commit together.
-                    let mut trees = vec![store.instance_state.clone()];
-                    trees.extend(sink.trees());
-                    staged = trees[..].transaction(|t| {
-                        for (id, state) in &writes {
-                            write_state_tx(&t[0], id, state)?;
-                        }
-                        let mut staged = 0;
-                        for event in &events {
-                            staged += sink.stage(event, &t[1..])?;
-                        }
-                        Ok::<_, ConflictableTransactionError<StoreError>>(staged)
-                    })?;
-                    events_staged = true;
-                    if level >= Level::Durable || staged > 0 {
-                        // Earlier batches' journaled states are covered by a durable waiter too.
-                        journal.sync().map_err(StoreError::Journal)?;
-                        synced = true;
-                        store.flush()?;
-                        *sled_unflushed = false;
-                    } else {
-                        *sled_unflushed = true;
-                    }
-                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(staged)
+            })?;
+            events_staged = sink.is_some();
+            runs_staged = true;
+            if level >= Level::Durable || staged > 0 || !runs.is_empty() {
+                // Earlier batches' journaled states are covered by a durable waiter too.
+                journal.sync().map_err(StoreError::Journal)?;
+                synced = true;
+                store.flush()?;
+                *sled_unflushed = false;
+            } else {
+                *sled_unflushed = true;
             }
             Ok(())
         };
@@ -258,26 +273,29 @@ impl Batch {
                 tracing::error!(error = %e, states = writes.len(), "committing trigger state failed; retrying");
                 METRICS.commit_failures.inc();
                 let mut events = if events_staged { Vec::new() } else { events };
-                if events_staged {
-                    // The transaction wrote states and deliveries that no flush covers yet.
+                if runs_staged {
+                    // The transaction wrote states, runs and deliveries that no flush covers yet.
                     *sled_unflushed = true;
+                    store.runs_committed(runs.clone());
                 }
+                let runs = if runs_staged { Vec::new() } else { runs };
                 let wake_sink = wake_sink || staged > 0;
                 if events.len() > MAX_CARRIED_EVENTS {
                     let lost = events.len() - MAX_CARRIED_EVENTS;
                     tracing::error!(lost, "events of failing commits dropped: their deliveries were never queued");
                     events.drain(..lost);
                 }
-                if !writes.is_empty() || !events.is_empty() || wake_sink {
+                if !writes.is_empty() || !events.is_empty() || !runs.is_empty() || wake_sink {
                     // A flush must cover what this attempt staged before the worker is woken for it.
                     let level = if wake_sink { level.max(Level::Durable) } else { level };
-                    again = Some(Batch { writes, events, waiters: Vec::new(), level, wake_sink });
+                    again = Some(Batch { writes, events, runs, waiters: Vec::new(), level, wake_sink });
                 }
             }
             Ok(()) => {
-                if sink.is_none() {
+                if !runs_staged {
                     store.overlay.put(writes);
                 }
+                store.runs_committed(runs);
                 if staged > 0 || wake_sink {
                     if let Some(sink) = bus.sink() {
                         sink.staged();
@@ -447,6 +465,9 @@ fn commit_loop(store: &Store, bus: &EventBus, mut journal: Journal, rx: &mpsc::R
         }
         if lost_events > 0 {
             tracing::error!(events = lost_events, "events of a failed batch were not queued for delivery");
+        }
+        if let Err(e) = store.insert_runs(&batch.runs) {
+            tracing::error!(error = %e, runs = batch.runs.len(), "runs of a failed batch were not stored");
         }
     }
 }

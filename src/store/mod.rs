@@ -14,6 +14,7 @@ mod journal_file;
 mod modules;
 mod overlay;
 mod receipts;
+mod runs;
 mod state;
 mod systems;
 mod triggers;
@@ -28,7 +29,7 @@ use tracing::Instrument;
 use crate::domain::ValidationError;
 use crate::events::{EngineEvent, EventSink};
 
-pub use durability::{Answer, GroupCommit, Level};
+pub use durability::{Answer, GroupCommit, Level, Write};
 pub use faults::IoFaults;
 pub use instances::InstanceFilter;
 pub use receipts::SeenDelivery;
@@ -105,6 +106,12 @@ pub struct SledStore {
     receipts_by_time: sled::Tree,
     /// Delivery ids seen per instance, for deduplication.
     deliveries: sled::Tree,
+    /// Runs of trigger actions (see `runs`).
+    runs: sled::Tree,
+    runs_by_id: sled::Tree,
+    runs_open: sled::Tree,
+    /// Receives runs once the committer has stored them.
+    run_listener: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<crate::domain::run::Run>>,
     /// Instance states journaled by the committer and not yet checkpointed into `instance_state`.
     overlay: overlay::Overlay,
     journal_dir: std::path::PathBuf,
@@ -145,6 +152,10 @@ impl SledStore {
             receipts_by_time: receipts_db.open_tree("receipts_by_time")?,
             receipts_db,
             deliveries: db.open_tree("webhook_deliveries")?,
+            runs: db.open_tree("runs")?,
+            runs_by_id: db.open_tree("runs_by_id")?,
+            runs_open: db.open_tree("runs_open")?,
+            run_listener: std::sync::OnceLock::new(),
             overlay: overlay::Overlay::default(),
             journal_dir: journal::Journal::dir_in(dir),
             faults: Arc::default(),

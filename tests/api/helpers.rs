@@ -26,12 +26,14 @@ pub struct TestApp {
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-/// Settings for a test: port 0, a fresh data dir, a known admin key.
+/// Settings for a test: port 0, a fresh data dir, a known admin key, and failed actions retried twice
+/// within a tenth of a second rather than over minutes.
 pub fn test_config(dir: &TempDir) -> Config {
     Config {
         bind: "127.0.0.1:0".into(),
         data_dir: dir.path().to_path_buf(),
         admin_key: Some(ADMIN_KEY.into()),
+        actions: switchboard::config::ActionsConfig { retry_schedule_ms: vec![20, 40], ..Default::default() },
         ..Config::default()
     }
 }

@@ -26,7 +26,14 @@ fn full_trigger() -> Value {
                 { "mod": "Display_1", "method": "switch_to", "args": { "input": "hdmi" } },
                 { "mod": "Lights_1", "method": "off", "args": {} }
             ],
-            "mailers": [ { "emails": ["ops@example.com", "av.team@example.org"], "content": "Presentation started" } ]
+            "mailers": [ { "emails": ["ops@example.com", "av.team@example.org"], "content": "Presentation started" } ],
+            "requests": [ {
+                "method": "POST",
+                "url": "https://hooks.example.com/presentations?room=12",
+                "headers": { "X-Token": "t0k3n" },
+                "body": { "started": true },
+                "timeout_ms": 5000
+            } ]
         },
         "debounce_period": 1500,
         "important": true,
@@ -71,7 +78,7 @@ async fn create_with_only_a_name_fills_in_the_defaults() {
             "name": "Minimal",
             "description": "",
             "conditions": { "comparisons": [], "time_dependents": [] },
-            "actions": { "functions": [], "mailers": [] },
+            "actions": { "functions": [], "mailers": [], "requests": [] },
             "debounce_period": 0,
             "important": false,
             "enable_webhook": false,
@@ -178,7 +185,7 @@ async fn put_replaces_the_whole_trigger() {
     assert_eq!(replaced["debounce_period"], 10);
     assert_eq!(replaced["description"], "");
     assert_eq!(replaced["conditions"], json!({ "comparisons": [], "time_dependents": [] }));
-    assert_eq!(replaced["actions"], json!({ "functions": [], "mailers": [] }));
+    assert_eq!(replaced["actions"], json!({ "functions": [], "mailers": [], "requests": [] }));
     assert_eq!(replaced["important"], false);
     assert_eq!(replaced["enable_webhook"], false);
     assert_eq!(replaced["any_match"], false);
@@ -201,7 +208,7 @@ async fn patch_changes_only_the_given_fields() {
         ("any_match", json!(false)),
         ("supported_methods", json!(["DELETE"])),
         ("conditions", json!({ "comparisons": [], "time_dependents": [{ "type": "at", "time": 5 }] })),
-        ("actions", json!({ "functions": [], "mailers": [] })),
+        ("actions", json!({ "functions": [], "mailers": [], "requests": [] })),
         ("description", json!("Changed")),
     ];
 

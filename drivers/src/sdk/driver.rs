@@ -100,7 +100,24 @@ pub struct ModuleContext {
     pub status: StatusHandle,
 }
 
+tokio::task_local! {
+    /// The idempotency key of the trigger action a call carries out.
+    static IDEMPOTENCY_KEY: String;
+}
+
+/// Runs `call` as the attempt of a trigger action with this idempotency key (the engine does this).
+pub async fn with_idempotency_key<F: std::future::Future>(key: String, call: F) -> F::Output {
+    IDEMPOTENCY_KEY.scope(key, call).await
+}
+
 impl ModuleContext {
+    /// While a call made by a trigger action runs: its idempotency key, `run_id:action_index`, the same
+    /// on every retry of that action, so a driver can tell a retry from a new request. `None` for
+    /// calls from the API or a webhook.
+    pub fn idempotency_key(&self) -> Option<String> {
+        IDEMPOTENCY_KEY.try_with(Clone::clone).ok()
+    }
+
     pub fn setting_str(&self, name: &str) -> Option<&str> {
         self.settings.get(name).and_then(Value::as_str)
     }

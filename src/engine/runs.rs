@@ -1,0 +1,315 @@
+//! The action worker: carries out runs, at least once and in order.
+//!
+//! Runs arrive from the committer once stored (and, at a start, from the store: every run not
+//! finished). One instance's runs go strictly in fire order, one task per instance with work; a run
+//! waiting for a retry holds the later runs of its instance. Attempts of different instances run in
+//! parallel, at most `actions.concurrency` at once. Every attempt is stored; an action that fails on
+//! every attempt of the schedule is given up and counted in the instance's `action_errors`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::actions::ActionRunner;
+use super::runtime::TriggerRuntime;
+use super::{EngineError, EngineResult};
+use crate::config::ActionsConfig;
+use crate::domain::run::{ActionStatus, Attempt, Run, RunFilter, RunStatus};
+use crate::domain::{now_epoch_ms, InstanceId, RunId, SystemId, ValidationError};
+use crate::store::{Page, PageRequest, Store, StoreResult};
+
+/// One instance's runs waiting, by fire number, and whether a task is working through them.
+#[derive(Default)]
+struct Queue {
+    runs: BTreeMap<u64, Run>,
+    active: bool,
+}
+
+pub struct RunWorker {
+    store: Store,
+    runner: ActionRunner,
+    runtime: Weak<TriggerRuntime>,
+    retry_schedule: Vec<u64>,
+    runs_per_instance: usize,
+    queues: Mutex<HashMap<InstanceId, Queue>>,
+    /// Runs with an attempt under way: their stored status says `pending` until the attempt ends.
+    running: Mutex<HashSet<RunId>>,
+    permits: Semaphore,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+/// Why a run stopped before it finished.
+enum Stopped {
+    /// The server is stopping; the next start resumes the run.
+    Shutdown,
+    /// The run's instance was deleted.
+    Gone,
+}
+
+impl RunWorker {
+    /// Starts the worker: runs the store holds unfinished first, then those the committer stores. The
+    /// task ends at shutdown once running attempts have ended.
+    pub fn start(
+        store: Store,
+        runner: ActionRunner,
+        runtime: Weak<TriggerRuntime>,
+        config: &ActionsConfig,
+        grace: Duration,
+        shutdown: CancellationToken,
+    ) -> (Arc<Self>, JoinHandle<()>) {
+        let (committed, mut arrivals) = mpsc::unbounded_channel();
+        store.blocking().set_run_listener(committed);
+        let worker = Arc::new(Self {
+            store,
+            runner,
+            runtime,
+            retry_schedule: config.retry_schedule_ms.clone(),
+            runs_per_instance: config.runs_per_instance,
+            queues: Mutex::default(),
+            running: Mutex::default(),
+            permits: Semaphore::new(config.concurrency),
+            tasks: TaskTracker::new(),
+            shutdown,
+        });
+        let this = Arc::clone(&worker);
+        let task = tokio::spawn(async move {
+            match this.store.run(|s| s.open_runs()).await {
+                Ok(runs) => {
+                    if !runs.is_empty() {
+                        tracing::info!(runs = runs.len(), "resuming runs of trigger actions left by the previous run");
+                    }
+                    runs.into_iter().for_each(|run| this.submit(run));
+                }
+                Err(e) => tracing::error!(error = %e, "reading unfinished runs failed; they run after the next start"),
+            }
+            loop {
+                tokio::select! {
+                    run = arrivals.recv() => match run {
+                        Some(run) => this.submit(run),
+                        None => break,
+                    },
+                    _ = this.shutdown.cancelled() => break,
+                }
+            }
+            // Attempts under way may finish; what is left waits in the store for the next start.
+            this.tasks.close();
+            if tokio::time::timeout(grace, this.tasks.wait()).await.is_err() {
+                tracing::warn!(
+                    "action attempts still running at shutdown were abandoned; they run again after the next start"
+                );
+            }
+        });
+        (worker, task)
+    }
+
+    /// Whether an attempt of this run is under way.
+    pub fn is_running(&self, id: &RunId) -> bool {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).contains(id)
+    }
+
+    /// Queues a run behind the earlier runs of its instance (an admin's retry of a failed run too).
+    pub fn submit(self: &Arc<Self>, run: Run) {
+        let instance = run.trigger_instance.clone();
+        let start = {
+            let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+            let queue = queues.entry(instance.clone()).or_default();
+            queue.runs.entry(run.fire).or_insert(run);
+            !std::mem::replace(&mut queue.active, true)
+        };
+        if start {
+            let this = Arc::clone(self);
+            self.tasks.spawn(async move { this.drain(instance).await });
+        }
+    }
+
+    /// Works through an instance's runs, oldest fire first, until none is left or the server stops.
+    async fn drain(self: Arc<Self>, instance: InstanceId) {
+        loop {
+            let next = {
+                let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+                let Some(queue) = queues.get_mut(&instance) else { return };
+                match queue.runs.first_key_value() {
+                    Some((_, run)) if !self.shutdown.is_cancelled() => run.clone(),
+                    _ => {
+                        queues.remove(&instance);
+                        return;
+                    }
+                }
+            };
+            let fire = next.fire;
+            let outcome = self.execute(next).await;
+            let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+            match outcome {
+                // Stopping leaves the runs to the next start; a deleted instance's runs are gone.
+                Err(Stopped::Shutdown | Stopped::Gone) => {
+                    queues.remove(&instance);
+                    return;
+                }
+                Ok(()) => {
+                    if let Some(queue) = queues.get_mut(&instance) {
+                        queue.runs.remove(&fire);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Attempts the run's actions in order until every one has succeeded or been given up.
+    async fn execute(&self, mut run: Run) -> Result<(), Stopped> {
+        while let Some(index) = run.next_action() {
+            if let Some(due) = run.next_attempt_at {
+                let wait = Duration::from_millis(due.saturating_sub(now_epoch_ms()));
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.shutdown.cancelled() => return Err(Stopped::Shutdown),
+                }
+            }
+            let permit = tokio::select! {
+                permit = self.permits.acquire() => permit,
+                _ = self.shutdown.cancelled() => return Err(Stopped::Shutdown),
+            };
+            let Ok(_permit) = permit else { return Err(Stopped::Shutdown) };
+            let attempt = self.attempt(&run, index).await;
+            if !attempt.succeeded && self.shutdown.is_cancelled() {
+                // Likely cut short by the stop itself (a module stopping): not the action's failure.
+                return Err(Stopped::Shutdown);
+            }
+            let error = attempt.error.clone();
+            let retry_after = self.retry_schedule.get(run.actions[index].attempt_count as usize).copied();
+            let status = run.record(index, attempt, retry_after);
+            self.save(&run).await?;
+            match status {
+                ActionStatus::GivenUp => self.given_up(&run, index, error.as_deref()).await,
+                ActionStatus::Pending => {
+                    tracing::info!(run = %run.id, instance = %run.trigger_instance, action = index,
+                    error = error.as_deref().unwrap_or_default(), retry_in_ms = retry_after.unwrap_or_default(),
+                    "action failed; retrying")
+                }
+                ActionStatus::Succeeded => {}
+            }
+        }
+        if run.status.finished() {
+            let (store, instance, keep) = (self.store.clone(), run.trigger_instance.clone(), self.runs_per_instance);
+            if let Err(e) = store.run(move |s| s.trim_runs(&instance, keep)).await {
+                tracing::warn!(error = %e, "trimming old runs failed");
+            }
+        }
+        Ok(())
+    }
+
+    async fn attempt(&self, run: &Run, index: usize) -> Attempt {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(run.id.clone());
+        let started_at = now_epoch_ms();
+        let clock = std::time::Instant::now();
+        let result = self.runner.attempt(run, index).await;
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&run.id);
+        Attempt {
+            started_at,
+            finished_at: now_epoch_ms(),
+            latency_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
+            succeeded: result.is_ok(),
+            error: result.err(),
+        }
+    }
+
+    async fn save(&self, run: &Run) -> Result<(), Stopped> {
+        let copy = run.clone();
+        match self.store.run(move |s| s.save_run(&copy)).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Stopped::Gone),
+            Err(e) => {
+                // The attempt happened; at worst a restart repeats it, which its idempotency key covers.
+                tracing::error!(run = %run.id, error = %e, "storing a run's progress failed");
+                Ok(())
+            }
+        }
+    }
+
+    async fn given_up(&self, run: &Run, index: usize, error: Option<&str>) {
+        tracing::warn!(run = %run.id, instance = %run.trigger_instance, action = index,
+            attempts = run.actions[index].attempt_count, error = error.unwrap_or_default(),
+            "action given up after its last retry");
+        let Some(runtime) = self.runtime.upgrade() else { return };
+        let instance = run.trigger_instance.clone();
+        let found: StoreResult<_> = self.store.run(move |s| s.get_instance(&instance)).await;
+        if let Ok((inst, _)) = found {
+            if let Err(e) = runtime.add_action_errors(&inst, 1).await {
+                tracing::error!(error = %e, "counting a given-up action failed");
+            }
+        }
+    }
+}
+
+impl super::Engine {
+    /// An instance's runs, newest first; a run with an attempt under way shows `running`.
+    pub async fn list_runs(
+        &self,
+        system: SystemId,
+        instance: InstanceId,
+        filter: RunFilter,
+        page: PageRequest,
+    ) -> EngineResult<Page<Run>> {
+        // The stored status of a running run is `pending`: filter after the live status is known.
+        let wanted = filter.status;
+        let all = PageRequest { offset: 0, limit: usize::MAX };
+        let stored = self
+            .store
+            .run(move |s| {
+                s.get_instance_in(&system, &instance)?;
+                s.list_runs(&instance, &RunFilter::default(), all)
+            })
+            .await?;
+        let matching: Vec<Run> = stored
+            .items
+            .into_iter()
+            .map(|run| self.with_live_status(run))
+            .filter(|run| wanted.is_none_or(|s| s == run.status))
+            .collect();
+        let total = matching.len();
+        let items = matching.into_iter().skip(page.offset).take(page.limit).collect();
+        Ok(Page { total, items })
+    }
+
+    pub async fn get_run(&self, system: SystemId, instance: InstanceId, id: RunId) -> EngineResult<Run> {
+        let found = self
+            .store
+            .run(move |s| {
+                s.get_instance_in(&system, &instance)?;
+                s.get_run(&instance, &id)
+            })
+            .await?;
+        found.map(|run| self.with_live_status(run)).ok_or(EngineError::NotFound("run"))
+    }
+
+    /// Queues a failed run again: its given-up actions get a new schedule of attempts.
+    pub async fn retry_run(&self, system: SystemId, instance: InstanceId, id: RunId) -> EngineResult<Run> {
+        let mut run = self.get_run(system, instance, id).await?;
+        if !run.requeue() {
+            return Err(ValidationError::new(
+                "status",
+                format!("only a failed run can be retried; this one is {}", run.status.as_str()),
+            )
+            .into());
+        }
+        let saved = run.clone();
+        if !self.store.run(move |s| s.save_run(&saved)).await? {
+            return Err(EngineError::NotFound("run"));
+        }
+        self.runtime.flushed().await?;
+        self.runs.submit(run.clone());
+        Ok(run)
+    }
+
+    fn with_live_status(&self, mut run: Run) -> Run {
+        if run.status == RunStatus::Pending && self.runs.is_running(&run.id) {
+            run.status = RunStatus::Running;
+        }
+        run
+    }
+}
