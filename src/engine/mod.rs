@@ -46,6 +46,9 @@ pub enum EngineError {
     /// An expected refusal of an exec request or a module call.
     #[error(transparent)]
     Exec(#[from] ExecError),
+    /// A retry asked of a run that has not failed.
+    #[error("only a failed run can be retried; this one is {}", .0.as_str())]
+    RunNotFailed(crate::domain::run::RunStatus),
     #[error(transparent)]
     Store(StoreError),
 }

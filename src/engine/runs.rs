@@ -20,7 +20,7 @@ use super::runtime::TriggerRuntime;
 use super::{EngineError, EngineResult};
 use crate::config::ActionsConfig;
 use crate::domain::run::{ActionStatus, Attempt, Run, RunFilter, RunStatus};
-use crate::domain::{now_epoch_ms, InstanceId, RunId, SystemId, ValidationError};
+use crate::domain::{now_epoch_ms, InstanceId, RunId, SystemId};
 use crate::store::{Page, PageRequest, Store, StoreResult};
 
 /// One instance's runs waiting, by fire number, and whether a task is working through them.
@@ -291,11 +291,7 @@ impl super::Engine {
     pub async fn retry_run(&self, system: SystemId, instance: InstanceId, id: RunId) -> EngineResult<Run> {
         let mut run = self.get_run(system, instance, id).await?;
         if !run.requeue() {
-            return Err(ValidationError::new(
-                "status",
-                format!("only a failed run can be retried; this one is {}", run.status.as_str()),
-            )
-            .into());
+            return Err(EngineError::RunNotFailed(run.status));
         }
         let saved = run.clone();
         if !self.store.run(move |s| s.save_run(&saved)).await? {

@@ -106,6 +106,9 @@ impl From<EngineError> for ApiError {
                 };
                 Self::client(status, code, e.to_string())
             }
+            EngineError::RunNotFailed(status) => {
+                Self::client(StatusCode::CONFLICT, "run_not_failed", EngineError::RunNotFailed(status).to_string())
+            }
             EngineError::Store(inner) => Self::Internal(inner.to_string()),
         }
     }

@@ -14,6 +14,7 @@ mod modules;
 pub mod openapi;
 mod outbound;
 mod receipts;
+mod runs;
 mod systems;
 mod triggers;
 mod views;
@@ -157,6 +158,9 @@ route_table! {
         route "/systems/{id}/triggers/{trig_id}/receipts" { GET => receipts::list }
         route "/systems/{id}/triggers/{trig_id}/receipts/{rcpt_id}" { GET => receipts::get }
         route "/systems/{id}/triggers/{trig_id}/receipts/{rcpt_id}/replay" { POST => receipts::replay }
+        route "/systems/{id}/triggers/{trig_id}/runs" { GET => runs::list }
+        route "/systems/{id}/triggers/{trig_id}/runs/{run_id}" { GET => runs::get }
+        route "/systems/{id}/triggers/{trig_id}/runs/{run_id}/retry" { POST => runs::retry }
         route "/systems/{id}/{module}" { GET => module_calls::status }
         route "/systems/{id}/{module}/{method}" { POST => module_calls::call }
         resource "/modules" { GET => modules::list, POST => modules::create }

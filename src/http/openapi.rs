@@ -15,7 +15,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::errors::{ApiError, ErrorBody};
 use super::{
-    api_keys, drivers, events, health, instances, module_calls, modules, outbound, receipts, systems, triggers, webhook,
+    api_keys, drivers, events, health, instances, module_calls, modules, outbound, receipts, runs, systems, triggers, webhook,
 };
 
 /// The document. Every operation needs `X-API-Key` or `Authorization: Bearer` unless it says otherwise
@@ -51,6 +51,9 @@ use super::{
         receipts::list,
         receipts::get,
         receipts::replay,
+        runs::list,
+        runs::get,
+        runs::retry,
         module_calls::status,
         module_calls::call,
         modules::list,
