@@ -7,6 +7,7 @@ pub mod ids;
 pub mod instance;
 pub mod methods;
 pub mod module;
+pub mod placeholder;
 pub mod receipt;
 pub mod run;
 pub mod secret;
@@ -87,6 +88,26 @@ pub fn parse_name(field: &str, raw: &str) -> Result<String, ValidationError> {
         return Err(ValidationError::new(field, "must not contain control characters"));
     }
     Ok(name.to_owned())
+}
+
+/// The longest JSON Pointer accepted (filters, placeholders).
+pub const MAX_POINTER_CHARS: usize = 1024;
+
+/// Checks an RFC 6901 JSON Pointer (serde_json's `Value::pointer` resolves it): empty (the whole
+/// document) or `/`-separated tokens.
+pub fn check_json_pointer(raw: &str) -> Result<(), String> {
+    if !(raw.is_empty() || raw.starts_with('/')) {
+        return Err("must be a JSON Pointer: empty (the whole body) or starting with `/`".into());
+    }
+    if raw.chars().count() > MAX_POINTER_CHARS {
+        return Err(format!("must be at most {MAX_POINTER_CHARS} characters"));
+    }
+    // RFC 6901 defines only `~0` and `~1`; serde_json reads any other `~` literally, so a typo such as
+    // `~2` would silently point nowhere instead of being reported.
+    if raw.split('~').skip(1).any(|after| !after.starts_with(['0', '1'])) {
+        return Err("`~` must be followed by `0` (for `~`) or `1` (for `/`)".into());
+    }
+    Ok(())
 }
 
 /// The longest URL accepted anywhere (subscriptions, request actions).

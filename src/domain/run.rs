@@ -4,8 +4,11 @@
 //! in order, each retried on the configured schedule until it succeeds or is given up.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
+use super::placeholder::{self, Placeholder, Values};
 use super::trigger::{Actions, FunctionCall, RequestAction};
 use super::{InstanceId, RunId, SystemId, TriggerId};
 
@@ -64,6 +67,79 @@ pub enum Action {
     Request(RequestAction),
 }
 
+impl Action {
+    /// The placeholders the action holds (checked when its trigger was saved).
+    fn placeholders(&self) -> Vec<Placeholder> {
+        let found = match self {
+            Action::Function(call) => placeholder::collect(&Value::Object(call.args.clone())),
+            Action::Email { content, .. } => placeholder::collect_in_str(content),
+            Action::Request(request) => request.placeholders(),
+        };
+        found.unwrap_or_default()
+    }
+
+    /// The action with its placeholders replaced by the run's values.
+    pub fn resolved(&self, run: &Run) -> Action {
+        let values = RunValues(run);
+        match self {
+            Action::Function(call) => {
+                let args = match placeholder::resolve(&Value::Object(call.args.clone()), &values) {
+                    Value::Object(args) => args,
+                    _ => call.args.clone(),
+                };
+                Action::Function(FunctionCall { args, ..call.clone() })
+            }
+            Action::Email { to, subject, content } => Action::Email {
+                to: to.clone(),
+                subject: subject.clone(),
+                content: placeholder::interpolate(content, &values, &|s| s.to_owned()),
+            },
+            Action::Request(request) => {
+                let encode = |s: &str| percent_encoding::utf8_percent_encode(s, URL_VALUE).to_string();
+                // A value must not end a header line early.
+                let no_controls = |s: &str| s.chars().filter(|c| !c.is_control()).collect();
+                Action::Request(RequestAction {
+                    url: placeholder::interpolate(&request.url, &values, &encode),
+                    headers: request
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.clone(), placeholder::interpolate(v, &values, &no_controls)))
+                        .collect(),
+                    body: request.body.as_ref().map(|b| placeholder::resolve(b, &values)),
+                    ..request.clone()
+                })
+            }
+        }
+    }
+}
+
+/// What a value placed into a URL is encoded with: everything but RFC 3986's unreserved characters.
+const URL_VALUE: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// A run's values for its placeholders: the payload, the statuses read when it started, the fire.
+struct RunValues<'a>(&'a Run);
+
+impl Values for RunValues<'_> {
+    fn payload(&self, pointer: &str) -> Value {
+        self.0.payload.as_ref().and_then(|p| p.pointer(pointer)).cloned().unwrap_or(Value::Null)
+    }
+
+    fn status(&self, key: &str) -> Value {
+        self.0.statuses.as_ref().and_then(|s| s.get(key)).cloned().unwrap_or(Value::Null)
+    }
+
+    fn fire(&self, field: &str) -> Value {
+        match field {
+            "trigger_count" => Value::from(self.0.fire),
+            "fired_at" => Value::from(self.0.fired_at),
+            "instance_id" => Value::from(self.0.trigger_instance.as_str()),
+            "system_id" => Value::from(self.0.system_id.as_str()),
+            _ => Value::Null,
+        }
+    }
+}
+
 /// One try at an action.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attempt {
@@ -102,6 +178,9 @@ pub struct Run {
     /// The firing call's JSON body, kept only when an action reads it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
+    /// The module statuses the actions read (`Display_1.power`), as they were when the run started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statuses: Option<BTreeMap<String, Value>>,
     /// When the next attempt is due (epoch milliseconds), while an action waits for a retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<u64>,
@@ -135,9 +214,26 @@ impl Run {
             status: RunStatus::Pending,
             actions,
             payload,
+            statuses: None,
             next_attempt_at: None,
             finished_at: None,
         })
+    }
+
+    /// The module statuses the actions read, as `(module, status)`.
+    pub fn status_refs(&self) -> Vec<(String, String)> {
+        let mut refs: Vec<(String, String)> = self
+            .actions
+            .iter()
+            .flat_map(|a| a.action.placeholders())
+            .filter_map(|p| match p {
+                Placeholder::Status(module, status) => Some((module, status)),
+                _ => None,
+            })
+            .collect();
+        refs.sort();
+        refs.dedup();
+        refs
     }
 
     /// The first action not yet succeeded or given up.
@@ -292,6 +388,29 @@ mod tests {
         assert!(run.requeue());
         assert_eq!((run.status, run.next_action()), (RunStatus::Pending, Some(0)));
         assert_eq!(run.actions[1].status, ActionStatus::Succeeded, "a succeeded action is not repeated");
+    }
+
+    #[test]
+    fn placeholders_resolve_against_the_runs_payload_statuses_and_fire() {
+        let request: RequestAction = serde_json::from_value(serde_json::json!({
+            "method": "POST",
+            "url": "https://example.com/doors/{{payload./door}}?n={{fire.trigger_count}}",
+            "headers": {"X-Door": "{{payload./door}}"},
+            "body": {"power": {"$status": {"mod": "Display_1", "status": "power"}}, "fire": {"$fire": "instance_id"}}
+        }))
+        .unwrap();
+        let actions = Actions { requests: vec![request], ..Actions::default() };
+        let payload = serde_json::json!({"door": "a/b\r\nX-Evil: 1"});
+        let mut run = Run::for_fire(fire(), &actions, "t", Some(payload)).unwrap();
+        assert_eq!(run.status_refs(), [("Display_1".to_owned(), "power".to_owned())]);
+        run.statuses = Some([("Display_1.power".to_owned(), serde_json::json!(true))].into());
+
+        let Action::Request(resolved) = run.actions[0].action.resolved(&run) else { panic!("a request") };
+
+        assert_eq!(resolved.url, "https://example.com/doors/a%2Fb%0D%0AX-Evil%3A%201?n=1");
+        assert_eq!(resolved.headers["X-Door"], "a/bX-Evil: 1", "no line break reaches a header");
+        let expected = serde_json::json!({"power": true, "fire": run.trigger_instance.as_str()});
+        assert_eq!(resolved.body, Some(expected));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::methods::SupportedMethods;
 use super::module::ModuleRef;
+use super::placeholder::{self, Placeholder};
 use super::verification::VerificationSettings;
 use super::webhook_filter::WebhookFilter;
 use super::{TriggerId, ValidationError};
@@ -136,6 +137,28 @@ impl Actions {
     pub fn is_empty(&self) -> bool {
         self.functions.is_empty() && self.mailers.is_empty() && self.requests.is_empty()
     }
+
+    /// Every placeholder the actions hold, checked; errors name the field (`actions.requests[0].url`).
+    pub fn placeholders(&self) -> Result<Vec<Placeholder>, ValidationError> {
+        let mut found = Vec::new();
+        for (i, f) in self.functions.iter().enumerate() {
+            let args = serde_json::Value::Object(f.args.clone());
+            found.extend(placeholder::collect(&args).map_err(|e| e.within(&format!("actions.functions[{i}].args")))?);
+        }
+        for (i, m) in self.mailers.iter().enumerate() {
+            let held = placeholder::collect_in_str(&m.content);
+            found.extend(held.map_err(|e| e.within(&format!("actions.mailers[{i}].content")))?);
+        }
+        for (i, r) in self.requests.iter().enumerate() {
+            found.extend(r.placeholders().map_err(|e| e.within(&format!("actions.requests[{i}]")))?);
+        }
+        Ok(found)
+    }
+
+    /// Whether a run must keep the firing call's body.
+    pub fn use_payload(&self) -> bool {
+        self.placeholders().is_ok_and(|found| found.iter().any(|p| matches!(p, Placeholder::Payload(_))))
+    }
 }
 
 /// The longest time limit a request action may set, and the one it gets by default.
@@ -163,11 +186,24 @@ impl RequestAction {
         self.timeout_ms.unwrap_or(DEFAULT_REQUEST_TIMEOUT_MS)
     }
 
+    pub fn placeholders(&self) -> Result<Vec<Placeholder>, ValidationError> {
+        let mut found = placeholder::collect_in_str(&self.url).map_err(|e| e.within("url"))?;
+        for (name, value) in &self.headers {
+            found.extend(placeholder::collect_in_str(value).map_err(|e| e.within(&format!("headers.{name}")))?);
+        }
+        if let Some(body) = &self.body {
+            found.extend(placeholder::collect(body).map_err(|e| e.within("body"))?);
+        }
+        Ok(found)
+    }
+
     fn validate(&self) -> Result<(), ValidationError> {
         if !REQUEST_METHODS.contains(&self.method.as_str()) {
             return Err(ValidationError::new("method", format!("must be one of {}", REQUEST_METHODS.join(", "))));
         }
-        super::parse_http_url(&self.url).map_err(|m| ValidationError::new("url", m))?;
+        // Templates are filled in when the run executes; the rest of the URL must hold already.
+        let sample = placeholder::interpolate(&self.url, &placeholder::Sample, &|_| "x".to_owned());
+        super::parse_http_url(&sample).map_err(|m| ValidationError::new("url", m))?;
         for (name, value) in &self.headers {
             let valid_name =
                 !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(&b));
@@ -255,6 +291,7 @@ impl TriggerSpec {
         for (i, r) in self.actions.requests.iter().enumerate() {
             r.validate().map_err(|e| e.within(&format!("actions.requests[{i}]")))?;
         }
+        self.actions.placeholders()?;
         for (i, m) in self.actions.mailers.iter().enumerate() {
             if m.emails.is_empty() {
                 return Err(ValidationError::new(

@@ -41,7 +41,6 @@ pub const MAX_PATTERN_CHARS: usize = 1024;
 /// The compiled size a `matches` pattern may reach (program and lazy DFA each); bounds the memory and
 /// time one rule can cost per call, since `regex` runs in time linear in this size and the input.
 pub const MAX_REGEX_BYTES: usize = 1024 * 1024;
-const MAX_POINTER_CHARS: usize = 1024;
 const MAX_NAME_CHARS: usize = 256;
 
 /// A compiled webhook filter; see the module docs for its semantics.
@@ -379,18 +378,7 @@ impl Source {
 }
 
 fn parse_pointer(raw: String) -> Result<String, ValidationError> {
-    let error = |message: String| Err(ValidationError::new("pointer", message));
-    if !(raw.is_empty() || raw.starts_with('/')) {
-        return error("must be a JSON Pointer: empty (the whole body) or starting with `/`".into());
-    }
-    if raw.chars().count() > MAX_POINTER_CHARS {
-        return error(format!("must be at most {MAX_POINTER_CHARS} characters"));
-    }
-    // RFC 6901 defines only `~0` and `~1`; serde_json reads any other `~` literally, so a typo such as
-    // `~2` would silently point nowhere instead of being reported.
-    if raw.split('~').skip(1).any(|after| !after.starts_with(['0', '1'])) {
-        return error("`~` must be followed by `0` (for `~`) or `1` (for `/`)".into());
-    }
+    super::check_json_pointer(&raw).map_err(|message| ValidationError::new("pointer", message))?;
     Ok(raw)
 }
 

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use super::mailer::Mailer;
 use super::modules::system_modules;
+use crate::domain::module::ModuleRef;
+use crate::domain::placeholder::Placeholder;
 use crate::domain::run::{Action, Run};
 use crate::domain::trigger::FunctionCall;
 use crate::domain::SystemId;
@@ -29,7 +31,7 @@ impl ActionRunner {
     pub async fn attempt(&self, run: &Run, index: usize) -> Result<(), String> {
         let key = run.idempotency_key(index);
         let Some(action) = run.actions.get(index) else { return Err(format!("the run has no action {index}")) };
-        match &action.action {
+        match &action.action.resolved(run) {
             Action::Function(call) => self.call_function(&run.system_id, call, key).await,
             Action::Email { to, subject, content } => match &self.mailer {
                 Some(mailer) => mailer.send(to, subject, content).await.map_err(|e| e.to_string()),
@@ -61,5 +63,30 @@ impl ActionRunner {
             .ok_or_else(|| format!("{} has no function {}", call.module, call.method))?;
         let bound = args::bind(function, serde_json::Value::Object(call.args.clone())).map_err(|e| e.to_string())?;
         self.modules.call_keyed(&view.module, &call.method, bound, Some(key)).await.map(drop).map_err(|e| e.to_string())
+    }
+
+    /// The statuses a run's actions read, as they are now: `Display_1.power` → value (`null` when the
+    /// system has no such module or the module no such status).
+    pub async fn read_statuses(
+        &self,
+        system: &SystemId,
+        refs: &[(String, String)],
+    ) -> std::collections::BTreeMap<String, serde_json::Value> {
+        let views = system_modules(&self.store, &self.drivers, system.clone()).await.unwrap_or_else(|e| {
+            tracing::warn!(system = %system, error = %e, "reading the statuses a run uses failed; they are null");
+            Vec::new()
+        });
+        refs.iter()
+            .map(|(module, status)| {
+                let wanted = ModuleRef::parse(module).ok();
+                let value = views
+                    .iter()
+                    .find(|v| wanted.as_ref().is_some_and(|m| v.name == m.name() && v.index == Some(m.index())))
+                    .and_then(|v| self.modules.status(&v.module).ok())
+                    .and_then(|map| map.get(status).cloned())
+                    .unwrap_or(serde_json::Value::Null);
+                (Placeholder::status_key(module, status), value)
+            })
+            .collect()
     }
 }

@@ -162,6 +162,12 @@ impl RunWorker {
 
     /// Attempts the run's actions in order until every one has succeeded or been given up.
     async fn execute(&self, mut run: Run) -> Result<(), Stopped> {
+        if run.statuses.is_none() {
+            let refs = run.status_refs();
+            if !refs.is_empty() {
+                run.statuses = Some(self.runner.read_statuses(&run.system_id, &refs).await);
+            }
+        }
         while let Some(index) = run.next_action() {
             if let Some(due) = run.next_attempt_at {
                 let wait = Duration::from_millis(due.saturating_sub(now_epoch_ms()));

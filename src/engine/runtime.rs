@@ -133,9 +133,14 @@ impl TriggerRuntime {
         &self.clock
     }
 
-    /// One accepted webhook call; the answer comes after a fire is on disk.
-    pub async fn webhook_call(self: &Arc<Self>, inst: &TriggerInstance, spec: &TriggerSpec) -> StoreResult<Notified> {
-        self.apply(inst, spec, None, Change::Pulse(WEBHOOK), true).await
+    /// One accepted webhook call with its body; the answer comes after a fire is on disk.
+    pub async fn webhook_call(
+        self: &Arc<Self>,
+        inst: &TriggerInstance,
+        spec: &TriggerSpec,
+        body: &[u8],
+    ) -> StoreResult<Notified> {
+        self.apply_with(inst, spec, None, Change::Pulse(WEBHOOK), true, Some(body)).await
     }
 
     /// Applies a change to an instance's conditions, storing and announcing what it did. `stored`
@@ -145,9 +150,22 @@ impl TriggerRuntime {
         self: &Arc<Self>,
         inst: &TriggerInstance,
         spec: &TriggerSpec,
+        stored: Option<InstanceState>,
+        change: Change<'_>,
+        durable: bool,
+    ) -> StoreResult<Notified> {
+        self.apply_with(inst, spec, stored, change, durable, None).await
+    }
+
+    /// [`TriggerRuntime::apply`] for a change a webhook call made: `body` is its payload.
+    async fn apply_with(
+        self: &Arc<Self>,
+        inst: &TriggerInstance,
+        spec: &TriggerSpec,
         mut stored: Option<InstanceState>,
         change: Change<'_>,
         durable: bool,
+        body: Option<&[u8]>,
     ) -> StoreResult<Notified> {
         let now = self.clock.now_ms();
         let outcome = loop {
@@ -161,7 +179,7 @@ impl TriggerRuntime {
             stored = Some(found.ok_or(StoreError::NotFound("trigger instance"))?);
         };
         let Outcome { notified, was_triggered, changed, start_watch } = outcome;
-        let run = notified.fired.then(|| run_of(inst, spec, notified.trigger_count)).flatten();
+        let run = notified.fired.then(|| run_of(inst, spec, notified.trigger_count, body)).flatten();
         if notified.fired {
             crate::metrics::METRICS.fires.inc();
         }
@@ -387,11 +405,13 @@ impl TriggerRuntime {
     }
 }
 
-/// The run of a fire's actions, as they are now; `None` for a trigger without actions.
-fn run_of(inst: &TriggerInstance, spec: &TriggerSpec, fire: u64) -> Option<Run> {
+/// The run of a fire's actions, as they are now; `None` for a trigger without actions. It keeps the
+/// firing call's body (when JSON) only if an action reads it.
+fn run_of(inst: &TriggerInstance, spec: &TriggerSpec, fire: u64, body: Option<&[u8]>) -> Option<Run> {
     if spec.actions.is_empty() {
         return None;
     }
+    let payload = body.filter(|_| spec.actions.use_payload()).and_then(|b| serde_json::from_slice(b).ok());
     let info = FireInfo {
         instance: inst.id.clone(),
         system: inst.control_system_id.clone(),
@@ -399,7 +419,7 @@ fn run_of(inst: &TriggerInstance, spec: &TriggerSpec, fire: u64) -> Option<Run> 
         fire,
         fired_at: now_epoch_ms(),
     };
-    Run::for_fire(info, &spec.actions, &spec.name, None)
+    Run::for_fire(info, &spec.actions, &spec.name, payload)
 }
 
 #[cfg(test)]
@@ -433,8 +453,8 @@ mod tests {
             .unwrap();
 
         // Act
-        let refused = runtime.webhook_call(&deleted, &spec()).await;
-        let accepted = runtime.webhook_call(&kept, &spec()).await.unwrap();
+        let refused = runtime.webhook_call(&deleted, &spec(), b"").await;
+        let accepted = runtime.webhook_call(&kept, &spec(), b"").await.unwrap();
 
         // Assert
         assert!(matches!(refused, Err(StoreError::NotFound(_))), "{refused:?}");

@@ -188,6 +188,7 @@ impl Engine {
         target: &WebhookTarget,
         method: &str,
         receipt: &ReceiptId,
+        body: &[u8],
     ) -> EngineResult<Notified> {
         let inst = &target.instance;
         let data = || {
@@ -197,7 +198,7 @@ impl Engine {
             })
         };
         self.events.emit_with("webhook.received", Some(inst.control_system_id.as_str()), data).await;
-        Ok(self.runtime.webhook_call(inst, &target.trigger.spec).await?)
+        Ok(self.runtime.webhook_call(inst, &target.trigger.spec, body).await?)
     }
 
     /// Claims a call's delivery id for the instance; see [`super::dedup`].

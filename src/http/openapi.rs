@@ -15,7 +15,8 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::errors::{ApiError, ErrorBody};
 use super::{
-    api_keys, drivers, events, health, instances, module_calls, modules, outbound, receipts, runs, systems, triggers, webhook,
+    api_keys, drivers, events, health, instances, module_calls, modules, outbound, receipts, runs, systems, triggers,
+    webhook,
 };
 
 /// The document. Every operation needs `X-API-Key` or `Authorization: Bearer` unless it says otherwise

@@ -176,7 +176,7 @@ async fn checks_and_fire(
         Some(ExecRequest { module, method }) => Some(state.engine.plan_exec(target, module, method).await?),
         None => None,
     };
-    let notified = state.engine.webhook_fire(target, call.method, &receipt.id).await?;
+    let notified = state.engine.webhook_fire(target, call.method, &receipt.id, &body).await?;
     receipt.fired = notified.fired;
     if let Some(claim) = claim {
         state.engine.confirm_delivery(claim).await?;
