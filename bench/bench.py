@@ -74,11 +74,25 @@ def cmd_setup(a):
         {"name": "Bench webhook", "enable_webhook": True, "debounce_period": 0, "supported_methods": ["POST"]},
         expect=(201,),
     )
+    action_trigger, _ = c.json(
+        "POST",
+        f"{API}/triggers",
+        {
+            "name": "Bench action",
+            "enable_webhook": True,
+            "debounce_period": 0,
+            "supported_methods": ["POST"],
+            "actions": {"functions": [{"mod": "Display_1", "method": "power", "args": {"state": True}}]},
+        },
+        expect=(201,),
+    )
     modules, _ = c.json("GET", f"{API}/systems/{system['id']}/modules")
     if not any(m.get("reference") == "Display_1" for m in modules):
         raise SystemExit(f"bench: the system has no Display_1 module: {modules}")
 
-    results = [None] * a.instances
+    # The first a.instances apply the plain trigger, the next a.action_instances the one with an action.
+    total = a.instances + a.action_instances
+    results = [None] * total
     lock = threading.Lock()
     next_index = [0]
     failures = []
@@ -88,14 +102,15 @@ def cmd_setup(a):
         while True:
             with lock:
                 i = next_index[0]
-                if i >= a.instances or failures:
+                if i >= total or failures:
                     return
                 next_index[0] += 1
+            applied = trigger if i < a.instances else action_trigger
             try:
                 inst, _ = wc.json(
                     "POST",
                     f"{API}/systems/{system['id']}/triggers",
-                    {"trigger_id": trigger["id"], "exec_enabled": True},
+                    {"trigger_id": applied["id"], "exec_enabled": True},
                     expect=(201,),
                 )
                 results[i] = (inst["id"], inst["webhook_secret"])
@@ -114,6 +129,10 @@ def cmd_setup(a):
     seconds = time.perf_counter() - started
 
     os.makedirs(a.out, exist_ok=True)
+    results, action_results = results[: a.instances], results[a.instances :]
+    with open(os.path.join(a.out, "paths_action.txt"), "w") as f:
+        for iid, secret in action_results:
+            f.write(f"{API}/webhook/{iid}/notify?secret={secret}\n")
     with open(os.path.join(a.out, "paths_notify.txt"), "w") as f:
         for iid, secret in results:
             f.write(f"{API}/webhook/{iid}/notify?secret={secret}\n")
@@ -127,14 +146,16 @@ def cmd_setup(a):
         "module": module["id"],
         "trigger": trigger["id"],
         "instances": len(results),
+        "action_instances": len(action_results),
         "seconds": round(seconds, 2),
-        "per_second": round(len(results) / seconds, 1),
+        "per_second": round(total / seconds, 1),
     }
     with open(os.path.join(a.out, "setup.json"), "w") as f:
         json.dump(meta, f)
     print(
         f"created system {meta['system']}, module Display_1, trigger {meta['trigger']} and "
-        f"{meta['instances']} instances in {meta['seconds']} s ({meta['per_second']}/s)"
+        f"{meta['instances']} instances, and a trigger with one function action and {meta['action_instances']} "
+        f"instances, in {meta['seconds']} s ({meta['per_second']}/s)"
     )
 
 
@@ -281,6 +302,7 @@ def main():
     s.add_argument("--base", required=True)
     s.add_argument("--key", required=True)
     s.add_argument("--instances", type=int, default=10000)
+    s.add_argument("--action-instances", type=int, default=10000)
     s.add_argument("--threads", type=int, default=4)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_setup)

@@ -5,6 +5,7 @@
 #   (a) POST trigger webhooks without exec, spread over 10,000 instances
 #   (b) POST trigger webhooks with exec to Display_1.request, spread the same way
 #   (c) admin GET of one trigger instance
+#   (e) POST trigger webhooks of a trigger whose every fire runs one function action, spread the same way
 #   and load (a) against examples/bare_actix, the framework's ceiling, before and after each scenario;
 # checks that the instances' trigger_count sum equals the 202s wrk saw in (a), records server RSS, and
 # times start-up with 100,000 stored instances. Then (a) once more on a server acknowledging fires before
@@ -91,6 +92,11 @@ port_in_use() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 jget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 mib() { awk -v kb="$1" 'BEGIN {printf "%.1f MiB", kb / 1024}'; }
+metric() { # base url, metric name: its value in /metrics
+  python3 -c 'import sys, urllib.request
+text = urllib.request.urlopen(sys.argv[1] + "/metrics", timeout=10).read().decode()
+print(next((l.split()[1] for l in text.splitlines() if l.split()[:1] == [sys.argv[2]]), "absent"))' "$1" "$2"
+}
 
 # --- set-up on a fresh machine ---------------------------------------------------------------------
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -176,8 +182,9 @@ bare_run() { # the next bare run, as a table row; leaves its id in BARE_ID
 log "starting switchboard on $HOST:$SB_PORT"
 start_server "$WORK/data" "$WORK/switchboard.log"
 
-log "creating 1 system, 1 Display module, 1 webhook trigger and $INSTANCES instances"
-"${BENCH_PY[@]}" setup --base "$SB_URL" --key "$KEY" --instances "$INSTANCES" --threads 4 --out "$WORK" >&2
+log "creating 1 system, 1 Display module, 1 webhook trigger and $INSTANCES instances, 1 trigger with an action and $INSTANCES more"
+"${BENCH_PY[@]}" setup --base "$SB_URL" --key "$KEY" --instances "$INSTANCES" --action-instances "$INSTANCES" \
+  --threads 4 --out "$WORK" >&2
 SYSTEM=$(jget "$WORK/setup.json" system)
 RSS_CREATED=$(rss_kb "$SB_PID")
 echo "bench: server RSS after creating the instances: $(mib "$RSS_CREATED")" >&2
@@ -229,6 +236,18 @@ printf '%s\t%s\t%s\t%s\n' "(c) admin GET one instance" "$WORK/c.json" "$RSS_C" \
   "$WORK/$BEFORE.json,$WORK/bare$((BARE_RUNS + 1)).json" >>"$ROWS"
 bare_run
 BEFORE=$BARE_ID
+
+warm_up e "$SB_URL" POST "$WORK/paths_action.txt" "$BODY" "${JSON[@]}"
+run_wrk e "(e) POST notify, firing one function action (Display_1.power), spread over $INSTANCES instances" "$SB_URL" \
+  POST "$WORK/paths_action.txt" "$BODY" "${JSON[@]}"
+RSS_E=$(rss_kb "$SB_PID")
+RUNS_QUEUED=$(metric "$SB_URL" switchboard_runs_queued)
+printf '%s\t%s\t%s\t%s\n' "(e) notify firing one function action" "$WORK/e.json" "$RSS_E" \
+  "$WORK/$BEFORE.json,$WORK/bare$((BARE_RUNS + 1)).json" >>"$ROWS"
+bare_run
+BEFORE=$BARE_ID
+RUNS_LINE="runs of (e) still queued right after it: $RUNS_QUEUED; after the bare run that followed: $(metric "$SB_URL" switchboard_runs_queued) (the action worker carries them out behind the acknowledgements)"
+echo "bench: $RUNS_LINE" >&2
 
 log "stopping switchboard (SIGTERM)"
 STOP_START=$(date +%s%N)
@@ -295,10 +314,10 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || COMMIT="$COMMIT + uncommitted changes"
 CPU=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 HEADER="Commit $COMMIT. $(nproc) cores ($CPU); wrk and the server share them. wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --timeout 5s after a ${WARMUP} s warm-up run of the same load (each Switchboard scenario, and the bare handler once), a random path per request from the 10,000 instances' webhook paths in (a), (b) and the bare run; POST body \`$BODY\`. Per-instance rate limit raised to 1000000/s, burst 1000000. Latencies are wrk's exact percentiles; errors are non-2xx responses plus socket errors (connect, read, write, timeout). Server RSS is VmRSS right after each run. The bare handler runs right before and right after each scenario; a scenario's ratio is to the mean of those two runs."
-SETUP_LINE="Created the $INSTANCES instances through the admin API in $(jget "$WORK/setup.json" seconds) s ($(jget "$WORK/setup.json" per_second)/s). Server RSS after creating them: $(mib "$RSS_CREATED"); after all the load: $(mib "$RSS_C"). Graceful stop (SIGTERM) took $STOP_MS ms."
+SETUP_LINE="Created the $INSTANCES instances through the admin API in $(jget "$WORK/setup.json" seconds) s ($(jget "$WORK/setup.json" per_second)/s). Server RSS after creating them: $(mib "$RSS_CREATED"); after all the load: $(mib "$RSS_E"). Graceful stop (SIGTERM) took $STOP_MS ms."
 
 echo >&2
 "${BENCH_PY[@]}" report --rows "$ROWS" --out "$ROOT/bench/results.md" --header "$HEADER" \
-  --note "$COUNT_LINE" --note "$STARTUP_LINE" --note "$SETUP_LINE"
+  --note "$COUNT_LINE" --note "$RUNS_LINE" --note "$STARTUP_LINE" --note "$SETUP_LINE"
 echo >&2
 echo "bench: table written to bench/results.md" >&2

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub receipts_dropped: IntCounter,
     pub webhook_refusals: IntCounterVec,
     pub unauthenticated_refusals: IntCounterVec,
+    pub runs_queued: IntGauge,
+    pub action_attempts: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -99,6 +101,14 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(exec_latency.clone()))?;
     registry.register(Box::new(delivery_attempts.clone()))?;
     registry.register(Box::new(delivery_queue_depth.clone()))?;
+    let runs_queued =
+        IntGauge::new("runs_queued", "Runs of trigger actions the action worker holds, not yet finished")?;
+    let action_attempts = IntCounterVec::new(
+        Opts::new("action_attempts_total", "Attempts at trigger actions by outcome: succeeded, retry, given_up"),
+        &["outcome"],
+    )?;
+    registry.register(Box::new(runs_queued.clone()))?;
+    registry.register(Box::new(action_attempts.clone()))?;
     Ok(Metrics {
         registry,
         http_requests,
@@ -115,6 +125,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
         receipts_dropped,
         webhook_refusals,
         unauthenticated_refusals,
+        runs_queued,
+        action_attempts,
     })
 }
 

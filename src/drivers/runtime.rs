@@ -1,10 +1,11 @@
 //! Running modules. Each module owns one driver value behind a fair (first come, first served) lock,
-//! so it takes calls one at a time. A call runs as a task on the caller's own thread: no hop to another
-//! thread when the module is free, and a caller that goes away does not cut a call short. A call
-//! that overruns the timeout (waiting for its turn included) is abandoned (its future dropped) and
-//! reported as a timeout; a call that panics is reported as a driver error and the driver is started
-//! afresh, keeping the module's status map. Nothing outside the module is affected by either. Calls
-//! run in a `module` tracing span, so a driver's log lines name their module.
+//! so it takes calls one at a time. A call runs as a task on the drivers' own runtime, never on an
+//! HTTP worker: a driver that blocks its thread, loops or panics cannot delay requests that do not
+//! call it, and a caller that goes away does not cut a call short. The caller waits at most the call
+//! timeout (waiting for its turn included) and answers a timeout on time even when the driver never
+//! yields; the abandoned call is cancelled at its next await. A call that panics is reported as a
+//! driver error and the driver is started afresh, keeping the module's status map. Calls run in a
+//! `module` tracing span, so a driver's log lines name their module.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
@@ -96,7 +97,38 @@ struct Running {
     cell: Arc<Cell>,
 }
 
+/// The runtime driver code runs on. Dropped without waiting: a driver stuck in a blocking call must not
+/// hold up a stopping server.
+struct DriverThreads(Option<tokio::runtime::Runtime>);
+
+impl DriverThreads {
+    fn start() -> Self {
+        let threads = std::thread::available_parallelism().map_or(2, usize::from).max(2);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("driver")
+            .enable_all()
+            .build()
+            // Only fails when the OS refuses threads; nothing can run without them.
+            .expect("the driver runtime starts");
+        Self(Some(runtime))
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0.as_ref().map(tokio::runtime::Runtime::handle).expect("the driver runtime runs until dropped")
+    }
+}
+
+impl Drop for DriverThreads {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 pub struct ModuleRuntime {
+    threads: DriverThreads,
     registry: Arc<DriverRegistry>,
     call_timeout: Duration,
     running: Mutex<HashMap<ModuleId, Running>>,
@@ -116,7 +148,15 @@ fn fingerprint(module: &Module) -> u64 {
 impl ModuleRuntime {
     pub fn new(registry: Arc<DriverRegistry>, call_timeout: Duration, shutdown: CancellationToken) -> Self {
         let (changes, _) = broadcast::channel(1024);
-        Self { registry, call_timeout, running: Mutex::default(), statuses: Mutex::default(), changes, shutdown }
+        Self {
+            threads: DriverThreads::start(),
+            registry,
+            call_timeout,
+            running: Mutex::default(),
+            statuses: Mutex::default(),
+            changes,
+            shutdown,
+        }
     }
 
     /// Every status change of every module.
@@ -176,11 +216,10 @@ impl ModuleRuntime {
         let cell = self.cell(module)?;
         let timeout = self.call_timeout;
         let span = cell.span.clone();
-        let work =
-            async move { tokio::time::timeout(timeout, cell.run(job)).await.map_err(|_| CallError::Timeout(timeout))? };
-        // A task of its own, so the call completes even if its caller is cancelled; spawned from a
-        // current-thread runtime (an HTTP worker) it runs on that same thread.
-        let call = tokio::spawn(
+        let work = async move { cell.run(job).await };
+        // A task of its own on the drivers' runtime, so the call completes even if its caller is
+        // cancelled, and a driver that blocks its thread blocks none of the HTTP workers.
+        let mut call = self.threads.handle().spawn(
             async move {
                 match key {
                     Some(key) => with_idempotency_key(key, work).await,
@@ -189,7 +228,13 @@ impl ModuleRuntime {
             }
             .instrument(span),
         );
-        call.await.map_err(|_| CallError::Panicked)?
+        match tokio::time::timeout(timeout, &mut call).await {
+            Ok(done) => done.map_err(|_| CallError::Panicked)?,
+            Err(_) => {
+                call.abort();
+                Err(CallError::Timeout(timeout))
+            }
+        }
     }
 
     pub async fn call(&self, module: &Arc<Module>, function: &str, args: Args) -> Result<Value, CallError> {

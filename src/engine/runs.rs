@@ -21,6 +21,7 @@ use super::{EngineError, EngineResult};
 use crate::config::ActionsConfig;
 use crate::domain::run::{ActionStatus, Attempt, Run, RunFilter, RunStatus};
 use crate::domain::{now_epoch_ms, InstanceId, RunId, SystemId};
+use crate::metrics::METRICS;
 use crate::store::{Page, PageRequest, Store, StoreResult};
 
 /// One instance's runs waiting, by fire number, and whether a task is working through them.
@@ -119,7 +120,10 @@ impl RunWorker {
         let start = {
             let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
             let queue = queues.entry(instance.clone()).or_default();
-            queue.runs.entry(run.fire).or_insert(run);
+            if let std::collections::btree_map::Entry::Vacant(slot) = queue.runs.entry(run.fire) {
+                slot.insert(run);
+                METRICS.runs_queued.inc();
+            }
             !std::mem::replace(&mut queue.active, true)
         };
         if start {
@@ -137,7 +141,7 @@ impl RunWorker {
                 match queue.runs.first_key_value() {
                     Some((_, run)) if !self.shutdown.is_cancelled() => run.clone(),
                     _ => {
-                        queues.remove(&instance);
+                        drop_queue(&mut queues, &instance);
                         return;
                     }
                 }
@@ -148,12 +152,12 @@ impl RunWorker {
             match outcome {
                 // Stopping leaves the runs to the next start; a deleted instance's runs are gone.
                 Err(Stopped::Shutdown | Stopped::Gone) => {
-                    queues.remove(&instance);
+                    drop_queue(&mut queues, &instance);
                     return;
                 }
                 Ok(()) => {
-                    if let Some(queue) = queues.get_mut(&instance) {
-                        queue.runs.remove(&fire);
+                    if queues.get_mut(&instance).and_then(|q| q.runs.remove(&fire)).is_some() {
+                        METRICS.runs_queued.dec();
                     }
                 }
             }
@@ -189,6 +193,12 @@ impl RunWorker {
             let error = attempt.error.clone();
             let retry_after = self.retry_schedule.get(run.actions[index].attempt_count as usize).copied();
             let status = run.record(index, attempt, retry_after);
+            let outcome = match status {
+                ActionStatus::Succeeded => "succeeded",
+                ActionStatus::Pending => "retry",
+                ActionStatus::GivenUp => "given_up",
+            };
+            METRICS.action_attempts.with_label_values(&[outcome]).inc();
             self.save(&run).await?;
             match status {
                 ActionStatus::GivenUp => self.given_up(&run, index, error.as_deref()).await,
@@ -249,6 +259,13 @@ impl RunWorker {
                 tracing::error!(error = %e, "counting a given-up action failed");
             }
         }
+    }
+}
+
+/// Forgets an instance's queue and the runs in it (they stay in the store).
+fn drop_queue(queues: &mut HashMap<InstanceId, Queue>, instance: &InstanceId) {
+    if let Some(queue) = queues.remove(instance) {
+        METRICS.runs_queued.sub(i64::try_from(queue.runs.len()).unwrap_or(i64::MAX));
     }
 }
 

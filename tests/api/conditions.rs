@@ -241,6 +241,13 @@ async fn actions_run_in_order_and_failures_are_counted_without_stopping_the_rest
     let res = room.app.client.post(inst["webhook_url"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(res.status(), 202);
 
+    let runs = format!("/systems/{}/triggers/{}/runs", room.sys, id(&inst));
+    let run = eventually(5, "the run to finish", || async {
+        let (runs, _) = room.app.list(&runs).await;
+        runs.first().filter(|r| r["finished_at"].is_u64()).cloned()
+    })
+    .await;
+    assert_eq!(run["status"], "failed", "two actions were given up");
     let state = room.until(&inst, "the action errors", |s| s["action_errors"] == 2).await;
     assert_eq!(state["trigger_count"], 1);
     let probe = json(room.app.get(&format!("/systems/{}/Probe_1", room.sys)).await).await;

@@ -19,6 +19,7 @@ mod filters;
 mod hardening;
 mod health;
 mod instances;
+mod isolation;
 mod journal;
 mod modules;
 mod openapi;

@@ -26,6 +26,7 @@ impl Driver for Probe {
             .function(FunctionDescriptor::new("bad_status", "Answers status 42").webhook())
             .function(FunctionDescriptor::new("admin_hook", "An admin-only webhook method").webhook().admin_only())
             .function(FunctionDescriptor::new("calls", "How many calls this driver value has seen"))
+            .function(FunctionDescriptor::new("block", "Blocks its thread for 5 s, never yielding"))
             .function(
                 FunctionDescriptor::new("record", "Appends a tag to the `log` status")
                     .param(Param::required("tag", JsonType::String)),
@@ -51,6 +52,10 @@ impl Driver for Probe {
         self.calls += 1;
         match function {
             "calls" => Ok(json!(self.calls)),
+            "block" => {
+                std::thread::sleep(Duration::from_secs(5));
+                Ok(json!(null))
+            }
             "record" => {
                 let mut log = self.status.get("log").and_then(|l| l.as_array().cloned()).unwrap_or_default();
                 log.push(json!(args.str("tag")?));
