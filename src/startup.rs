@@ -23,6 +23,7 @@ use crate::engine::mailer::Mailer;
 use crate::engine::receipts::ReceiptLog;
 use crate::engine::runs::RunWorker;
 use crate::engine::runtime::TriggerRuntime;
+use crate::engine::status_keeper::{keep_statuses, restore_statuses};
 use crate::engine::webhook::WebhookLimits;
 use crate::engine::{Engine, EngineParts, KeyRing};
 use crate::events::EventBus;
@@ -103,6 +104,14 @@ impl Application {
             shutdown.clone(),
         ));
         tasks.push(tokio::spawn(forward_status_changes(modules.subscribe(), Arc::clone(&events), shutdown.clone())));
+        // Before any driver starts or condition is evaluated: both see the status from before the restart.
+        restore_statuses(&store, &modules).await.context("restoring module statuses")?;
+        tasks.push(tokio::spawn(keep_statuses(
+            store.clone(),
+            Arc::clone(&modules),
+            modules.subscribe(),
+            shutdown.clone(),
+        )));
 
         let runner = ActionRunner {
             store: store.clone(),

@@ -273,6 +273,26 @@ impl ModuleRuntime {
         Ok(self.status_handle(module).snapshot())
     }
 
+    /// Gives a module the status it had before a restart, before its driver starts.
+    pub fn restore(&self, id: &ModuleId, values: Map<String, Value>) {
+        let mut statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+        // The system is set whenever the handle is handed out (`status_handle`).
+        statuses
+            .entry(id.clone())
+            .or_insert_with(|| StatusHandle::new(id.as_str(), None, self.changes.clone()))
+            .preset(values);
+    }
+
+    /// A module's status map as it is, without starting the module; `None` for a module not seen.
+    pub fn status_snapshot(&self, id: &ModuleId) -> Option<Map<String, Value>> {
+        self.statuses.lock().unwrap_or_else(|p| p.into_inner()).get(id).map(StatusHandle::snapshot)
+    }
+
+    /// Every module with a status map.
+    pub fn known_modules(&self) -> Vec<ModuleId> {
+        self.statuses.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+    }
+
     /// Stops a deleted module and forgets its status.
     pub fn remove(&self, id: &ModuleId) {
         if let Some(r) = self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(id) {

@@ -30,6 +30,7 @@ impl Engine {
             self.runtime.forget(id);
             self.dedup.forget(id);
             self.receipts.forget(id.clone());
+            self.runs.forget(id);
             let (store, id) = (self.store.clone(), id.clone());
             // A run under way notices at its next save that it is gone.
             tokio::spawn(async move {

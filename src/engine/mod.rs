@@ -17,6 +17,7 @@ pub mod receipts;
 pub mod runs;
 pub mod runtime;
 pub mod schedule;
+pub mod status_keeper;
 mod systems;
 mod triggers;
 pub mod webhook;

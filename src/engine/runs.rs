@@ -24,11 +24,12 @@ use crate::domain::{now_epoch_ms, InstanceId, RunId, SystemId};
 use crate::metrics::METRICS;
 use crate::store::{Page, PageRequest, Store, StoreResult};
 
-/// One instance's runs waiting, by fire number, and whether a task is working through them.
-#[derive(Default)]
+/// One instance's runs waiting, by fire number, whether a task is working through them, and what
+/// stops that task (the instance deleted, or the server stopping).
 struct Queue {
     runs: BTreeMap<u64, Run>,
     active: bool,
+    stop: CancellationToken,
 }
 
 pub struct RunWorker {
@@ -119,40 +120,73 @@ impl RunWorker {
         let instance = run.trigger_instance.clone();
         let start = {
             let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-            let queue = queues.entry(instance.clone()).or_default();
+            let queue = queues.entry(instance.clone()).or_insert_with(|| Queue {
+                runs: BTreeMap::new(),
+                active: false,
+                stop: self.shutdown.child_token(),
+            });
             if let std::collections::btree_map::Entry::Vacant(slot) = queue.runs.entry(run.fire) {
                 slot.insert(run);
                 METRICS.runs_queued.inc();
             }
-            !std::mem::replace(&mut queue.active, true)
+            (!std::mem::replace(&mut queue.active, true)).then(|| queue.stop.clone())
         };
-        if start {
+        if let Some(stop) = start {
             let this = Arc::clone(self);
-            self.tasks.spawn(async move { this.drain(instance).await });
+            self.tasks.spawn(async move { this.drain(instance, stop).await });
         }
     }
 
-    /// Works through an instance's runs, oldest fire first, until none is left or the server stops.
-    async fn drain(self: Arc<Self>, instance: InstanceId) {
+    /// Stops working on a deleted instance's runs: no attempt starts after this returns (one under way
+    /// finishes; its result is not stored).
+    pub fn forget(&self, instance: &InstanceId) {
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(queue) = queues.get(instance) {
+            queue.stop.cancel();
+        }
+        drop_queue(&mut queues, instance);
+    }
+
+    /// Why `stop` was cancelled.
+    fn stopped(&self) -> Stopped {
+        if self.shutdown.is_cancelled() {
+            Stopped::Shutdown
+        } else {
+            Stopped::Gone
+        }
+    }
+
+    /// Works through an instance's runs, oldest fire first, until none is left or `stop` is cancelled.
+    /// While `stop` is not cancelled, the instance's queue is this task's.
+    async fn drain(self: Arc<Self>, instance: InstanceId, stop: CancellationToken) {
         loop {
             let next = {
                 let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+                if stop.is_cancelled() {
+                    // A forgotten queue is gone already; at a stop the runs wait in the store.
+                    if self.shutdown.is_cancelled() {
+                        drop_queue(&mut queues, &instance);
+                    }
+                    return;
+                }
                 let Some(queue) = queues.get_mut(&instance) else { return };
                 match queue.runs.first_key_value() {
-                    Some((_, run)) if !self.shutdown.is_cancelled() => run.clone(),
-                    _ => {
+                    Some((_, run)) => run.clone(),
+                    None => {
                         drop_queue(&mut queues, &instance);
                         return;
                     }
                 }
             };
             let fire = next.fire;
-            let outcome = self.execute(next).await;
+            let outcome = self.execute(next, &stop).await;
             let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
             match outcome {
                 // Stopping leaves the runs to the next start; a deleted instance's runs are gone.
                 Err(Stopped::Shutdown | Stopped::Gone) => {
-                    drop_queue(&mut queues, &instance);
+                    if !stop.is_cancelled() || self.shutdown.is_cancelled() {
+                        drop_queue(&mut queues, &instance);
+                    }
                     return;
                 }
                 Ok(()) => {
@@ -165,7 +199,7 @@ impl RunWorker {
     }
 
     /// Attempts the run's actions in order until every one has succeeded or been given up.
-    async fn execute(&self, mut run: Run) -> Result<(), Stopped> {
+    async fn execute(&self, mut run: Run, stop: &CancellationToken) -> Result<(), Stopped> {
         if run.statuses.is_none() {
             let refs = run.status_refs();
             if !refs.is_empty() {
@@ -177,14 +211,17 @@ impl RunWorker {
                 let wait = Duration::from_millis(due.saturating_sub(now_epoch_ms()));
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    _ = self.shutdown.cancelled() => return Err(Stopped::Shutdown),
+                    _ = stop.cancelled() => return Err(self.stopped()),
                 }
             }
             let permit = tokio::select! {
                 permit = self.permits.acquire() => permit,
-                _ = self.shutdown.cancelled() => return Err(Stopped::Shutdown),
+                _ = stop.cancelled() => return Err(self.stopped()),
             };
             let Ok(_permit) = permit else { return Err(Stopped::Shutdown) };
+            if stop.is_cancelled() {
+                return Err(self.stopped());
+            }
             let attempt = self.attempt(&run, index).await;
             if !attempt.succeeded && self.shutdown.is_cancelled() {
                 // Likely cut short by the stop itself (a module stopping): not the action's failure.

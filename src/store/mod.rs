@@ -98,6 +98,8 @@ pub struct SledStore {
     instances_by_system: sled::Tree,
     instances_by_trigger: sled::Tree,
     api_keys: sled::Tree,
+    /// Each module's last status map, restored at start.
+    module_status: sled::Tree,
     /// Receipts live in a database of their own (`<data_dir>/receipts`), never synced: they need not
     /// survive a crash, and their volume must neither slow the syncs that acknowledge fires nor grow the
     /// database every state read and checkpoint goes through.
@@ -148,6 +150,7 @@ impl SledStore {
             instances_by_system: db.open_tree("idx_instances_by_system")?,
             instances_by_trigger: db.open_tree("idx_instances_by_trigger")?,
             api_keys: db.open_tree("api_keys")?,
+            module_status: db.open_tree("module_status")?,
             receipts: receipts_db.open_tree("receipts")?,
             receipts_by_time: receipts_db.open_tree("receipts_by_time")?,
             receipts_db,

@@ -86,8 +86,9 @@ impl SledStore {
     pub fn delete_module(&self, id: &ModuleId) -> StoreResult<()> {
         let _guard = self.structure_lock();
         let module = self.get_module(id)?;
-        (&self.modules, &self.systems).transaction(|(modules, systems)| {
+        (&self.modules, &self.systems, &self.module_status).transaction(|(modules, systems, statuses)| {
             modules.remove(id.as_str())?;
+            statuses.remove(id.as_str())?;
             if let Some(sys) = &module.control_system_id {
                 if let Some(mut s) = tx_get::<System>(systems, sys)? {
                     s.modules.retain(|m| m != id);
@@ -97,5 +98,33 @@ impl SledStore {
             Ok(())
         })?;
         Ok(())
+    }
+
+    /// Stores modules' status maps; a module deleted meanwhile gets nothing (its status went with it).
+    pub fn save_module_statuses(
+        &self,
+        statuses: &[(ModuleId, serde_json::Map<String, serde_json::Value>)],
+    ) -> StoreResult<()> {
+        (&self.modules, &self.module_status).transaction(|(modules, stored)| {
+            for (id, status) in statuses {
+                if modules.get(id.as_str())?.is_some() {
+                    tx_put(stored, id, status)?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Every stored status map, by module.
+    pub fn module_statuses(&self) -> StoreResult<Vec<(ModuleId, serde_json::Map<String, serde_json::Value>)>> {
+        let mut found = Vec::new();
+        for entry in self.module_status.iter() {
+            let (key, value) = entry?;
+            if let Some(id) = ModuleId::parse(&String::from_utf8_lossy(&key)) {
+                found.push((id, super::codec::decode(&value)?));
+            }
+        }
+        Ok(found)
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use crate::helpers::ADMIN_KEY;
+use crate::helpers::{eventually, TestReceiver, ADMIN_KEY};
 
 /// Kills the process when dropped, so no test leaves a server behind.
 struct Reaped(Option<Child>);
@@ -399,4 +399,82 @@ async fn events_of_acknowledged_changes_are_delivered_after_sigkill() {
     );
     server.kill_and_collect_logs();
     receiver.stop(false).await;
+}
+
+#[tokio::test]
+async fn actions_of_acknowledged_fires_run_after_sigkill() {
+    // Arrange: a slow receiver, and one instance whose runs go one at a time, so most runs are still
+    // waiting when the process is killed.
+    let receiver = TestReceiver::start().await;
+    receiver.delay(Duration::from_millis(50));
+    let env = [
+        ("SWITCHBOARD_OUTBOUND__ALLOW_PRIVATE_NETWORKS", "true"),
+        ("SWITCHBOARD_ACTIONS__RETRY_SCHEDULE_MS", "[20,40]"),
+    ];
+    let dir = tempfile::TempDir::new().unwrap();
+    let client = reqwest::Client::new();
+    let server = start_with(dir.path(), &env);
+    let system = create(&client, server.api("/systems"), json!({"name": "Action room"})).await;
+    let sys_id = system["id"].as_str().unwrap().to_owned();
+    let action = json!({"method": "POST", "url": receiver.url("/hook"), "body": {"from": "crash test"}});
+    let trigger = create(
+        &client,
+        server.api("/triggers"),
+        json!({"name": "Acting", "enable_webhook": true, "actions": {"requests": [action]}}),
+    )
+    .await;
+    let inst =
+        create(&client, server.api(&format!("/systems/{sys_id}/triggers")), json!({"trigger_id": trigger["id"]})).await;
+    let inst_id = inst["id"].as_str().unwrap().to_owned();
+    let url = inst["webhook_url"].as_str().unwrap().to_owned();
+    let calls = (0..60).map(|_| {
+        let (client, url) = (client.clone(), url.clone());
+        async move { client.post(url).send().await.unwrap().json::<Value>().await.unwrap() }
+    });
+    let mut acked: Vec<u64> = join_all(calls)
+        .await
+        .iter()
+        .filter(|a| a["fired"] == true)
+        .map(|a| a["trigger_count"].as_u64().unwrap())
+        .collect();
+    acked.sort_unstable();
+
+    // Act: killed right after the last acknowledgement, while runs are under way.
+    let seen_at_kill = receiver.received().len();
+    server.kill_and_collect_logs();
+    let server = start_with(dir.path(), &env);
+
+    // Assert: every acknowledged fire has a run, and every run's request reached the receiver.
+    assert_eq!(acked.len(), 60, "with no debounce every call fires");
+    assert!(seen_at_kill < acked.len(), "the kill came while runs were waiting ({seen_at_kill} requests seen)");
+    let runs_url = server.api(&format!("/systems/{sys_id}/triggers/{inst_id}/runs?limit=10000"));
+    let runs = eventually(30, "every run to succeed after the restart", || async {
+        let runs = admin_json(&client, reqwest::Method::GET, runs_url.clone()).await;
+        let runs = runs.as_array().expect("a list of runs").clone();
+        (runs.len() >= acked.len() && runs.iter().all(|r| r["status"] == "succeeded")).then_some(runs)
+    })
+    .await;
+    let mut fires: Vec<u64> = runs.iter().map(|r| r["fire"].as_u64().unwrap()).collect();
+    fires.sort_unstable();
+    assert_eq!(fires, acked, "one run per acknowledged fire");
+
+    let received = receiver.received();
+    let mut per_key: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for r in &received {
+        *per_key.entry(r.idempotency_key().to_owned()).or_default() += 1;
+    }
+    for run in &runs {
+        let key = format!("{}:0", run["id"].as_str().unwrap());
+        assert!(per_key.contains_key(&key), "the request of run {} (fire {}) was sent", key, run["fire"]);
+    }
+    assert!(per_key.len() >= acked.len(), "{} distinct keys for {} acknowledged fires", per_key.len(), acked.len());
+    let duplicated: Vec<(&String, &usize)> = per_key.iter().filter(|(_, n)| **n > 1).collect();
+    println!(
+        "{} acknowledged fires, {seen_at_kill} requests before the kill, {} requests in all, {} keys sent more than \
+         once: {duplicated:?}",
+        acked.len(),
+        received.len(),
+        duplicated.len()
+    );
+    server.kill_and_collect_logs();
 }

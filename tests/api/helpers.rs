@@ -627,3 +627,153 @@ pub async fn next_sse_event(
     .await
     .expect("the event arrived in time")
 }
+
+// ---------------------------------------------------------------------------------------------
+// A receiver for outgoing HTTP requests (trigger request actions).
+// ---------------------------------------------------------------------------------------------
+
+/// One request a [`TestReceiver`] got.
+#[derive(Debug, Clone)]
+pub struct ReceivedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// Header names in lower case; a repeated header keeps its last value.
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: String,
+    pub at: std::time::Instant,
+}
+
+impl ReceivedRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+
+    pub fn idempotency_key(&self) -> &str {
+        self.header("idempotency-key").unwrap_or_else(|| panic!("no Idempotency-Key header in {:?}", self.headers))
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("the body is JSON: {}", self.body))
+    }
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    received: Vec<ReceivedRequest>,
+    /// One-off statuses, used first, in order.
+    script: std::collections::VecDeque<u16>,
+    /// The status once the script is used up (200 until set).
+    status: Option<u16>,
+    /// How long every answer is held (the request is recorded on arrival).
+    delay: std::time::Duration,
+    in_flight: usize,
+    max_in_flight: usize,
+}
+
+/// A tiny HTTP server on 127.0.0.1:0 that records every request (method, path, headers, body) and
+/// answers with a status that the test sets, optionally after a delay.
+pub struct TestReceiver {
+    pub port: u16,
+    state: Arc<std::sync::Mutex<ReceiverState>>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+async fn receive_request(
+    req: actix_web::HttpRequest,
+    body: actix_web::web::Bytes,
+    state: actix_web::web::Data<std::sync::Mutex<ReceiverState>>,
+) -> actix_web::HttpResponse {
+    let (status, delay) = {
+        let mut state = state.lock().unwrap();
+        let headers = req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("<binary>").to_owned()))
+            .collect();
+        state.received.push(ReceivedRequest {
+            method: req.method().to_string(),
+            path: req.path().to_owned(),
+            query: req.query_string().to_owned(),
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            at: std::time::Instant::now(),
+        });
+        state.in_flight += 1;
+        state.max_in_flight = state.max_in_flight.max(state.in_flight);
+        let status = state.script.pop_front().or(state.status).unwrap_or(200);
+        (status, state.delay)
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    state.lock().unwrap().in_flight -= 1;
+    actix_web::HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("a valid status"))
+        .body(format!("answered {status}"))
+}
+
+impl TestReceiver {
+    /// Starts on a free port of 127.0.0.1, answering 200 at once.
+    pub async fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let state = Arc::new(std::sync::Mutex::new(ReceiverState::default()));
+        let data = actix_web::web::Data::from(Arc::clone(&state));
+        let port = listener.local_addr().unwrap().port();
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new().app_data(data.clone()).default_service(actix_web::web::to(receive_request))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("the receiver listens")
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self { port, state, handle }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The status of every answer from now on (after any scripted ones).
+    pub fn respond_with(&self, status: u16) {
+        self.state.lock().unwrap().status = Some(status);
+    }
+
+    /// One-off statuses for the next requests, before the standing one.
+    pub fn script(&self, statuses: impl IntoIterator<Item = u16>) {
+        self.state.lock().unwrap().script.extend(statuses);
+    }
+
+    /// Holds every answer this long from now on.
+    pub fn delay(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().delay = delay;
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn received(&self) -> Vec<ReceivedRequest> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// The most requests that were being answered at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
+    }
+
+    /// Waits (at most `secs` seconds) until at least `n` requests have arrived; returns them all.
+    pub async fn wait_for(&self, n: usize, secs: u64) -> Vec<ReceivedRequest> {
+        eventually(secs, &format!("{n} requests at the receiver"), || async {
+            let got = self.received();
+            (got.len() >= n).then_some(got)
+        })
+        .await
+    }
+}
+
+impl Drop for TestReceiver {
+    fn drop(&mut self) {
+        // Stops the worker thread; held answers are cut off.
+        drop(self.handle.stop(false));
+    }
+}

@@ -27,6 +27,8 @@ mod operability;
 mod outbound;
 mod receipts;
 mod restart;
+mod run_driver;
+mod runs;
 mod smtp_server;
 mod store_faults;
 mod systems;

@@ -81,6 +81,12 @@ impl StatusHandle {
         }
     }
 
+    /// Sets values without announcing them: the engine restoring a module's last status before its
+    /// driver starts. The driver's own writes replace them.
+    pub fn preset(&self, values: Map<String, Value>) {
+        self.map.write().unwrap_or_else(|p| p.into_inner()).extend(values);
+    }
+
     pub fn get(&self, key: &str) -> Option<Value> {
         self.map.read().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
     }
