@@ -128,3 +128,38 @@ impl SledStore {
         Ok(found)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn module(store: &SledStore) -> Module {
+        let now = crate::domain::now_epoch_seconds();
+        let module = Module {
+            id: ModuleId::generate(),
+            driver: "Display".into(),
+            custom_name: None,
+            control_system_id: None,
+            settings: serde_json::Map::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        store.insert_module(module).expect("a new module is stored")
+    }
+
+    #[test]
+    fn a_deleted_modules_status_is_removed_and_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let (kept, deleted) = (module(&store), module(&store));
+        let status = |v: i64| json!({"volume": v}).as_object().cloned().unwrap();
+        store.save_module_statuses(&[(kept.id.clone(), status(1)), (deleted.id.clone(), status(2))]).unwrap();
+
+        store.delete_module(&deleted.id).unwrap();
+        store.save_module_statuses(&[(deleted.id.clone(), status(3))]).unwrap();
+
+        assert_eq!(store.module_statuses().unwrap(), vec![(kept.id, status(1))]);
+    }
+}

@@ -478,3 +478,29 @@ async fn actions_of_acknowledged_fires_run_after_sigkill() {
     );
     server.kill_and_collect_logs();
 }
+
+#[tokio::test]
+async fn module_status_written_a_second_ago_survives_sigkill() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let client = reqwest::Client::new();
+    let server = start(dir.path());
+    let system = create(&client, server.api("/systems"), json!({"name": "Status crash room"})).await;
+    let sys_id = system["id"].as_str().unwrap().to_owned();
+    create(&client, server.api("/modules"), json!({"driver": "Display", "control_system_id": sys_id})).await;
+    let set = client
+        .post(server.api(&format!("/systems/{sys_id}/Display_1/switch_to")))
+        .header("X-API-Key", ADMIN_KEY)
+        .json(&json!({"input": "hdmi2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    // Statuses are stored at most once a second: past that, a kill cannot take the change back.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    server.kill_and_collect_logs();
+    let server = start(dir.path());
+    let status = admin_json(&client, reqwest::Method::GET, server.api(&format!("/systems/{sys_id}/Display_1"))).await;
+
+    assert_eq!(status["input"], "hdmi2", "{status}");
+}

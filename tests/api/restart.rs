@@ -230,3 +230,34 @@ fn a_stopped_apps_data_directory_reopens_at_once() {
     let failed: usize = threads.into_iter().map(|t| t.join().expect("the thread ran")).sum();
     assert_eq!(failed, 0, "reopens that failed, out of 160");
 }
+
+#[tokio::test]
+async fn module_status_survives_a_restart_and_conditions_see_it() {
+    // Arrange
+    let app = spawn_app().await;
+    let room = app.create_system("Status room").await;
+    let sys = id(&room).to_owned();
+    app.create_module("Display", Some(&sys)).await;
+    app.send_ok(Method::POST, &format!("/systems/{sys}/Display_1/power"), &json!({ "state": true })).await;
+    app.send_ok(Method::POST, &format!("/systems/{sys}/Display_1/volume"), &json!({ "level": 70 })).await;
+
+    // Act
+    let app = app.restart().await;
+    let status = app.get_ok(&format!("/systems/{sys}/Display_1")).await;
+    let trigger = app
+        .create_trigger(json!({
+            "name": "Display on",
+            "conditions": { "comparisons": [{ "left": { "mod": "Display_1", "status": "power" }, "operator": "equal", "right": true }] }
+        }))
+        .await;
+    let inst = app.create(&format!("/systems/{sys}/triggers"), json!({ "trigger_id": id(&trigger) })).await;
+
+    // Assert
+    assert_eq!((status["power"].clone(), status["volume"].clone()), (json!(true), json!(70)), "{status}");
+    let state = eventually(5, "the comparison to hold", || async {
+        let state = app.get_ok(&format!("/systems/{sys}/triggers/{}/state", id(&inst))).await;
+        (state["triggered"] == true).then_some(state)
+    })
+    .await;
+    assert_eq!(state["conditions"]["comparison_0"], true, "{state}");
+}
