@@ -53,12 +53,15 @@ async fn main() -> anyhow::Result<()> {
             let trigger_ids: Vec<TriggerId> = (0..TRIGGERS)
                 .map(|i| {
                     let id = TriggerId::generate();
-                    s.insert_trigger(Trigger {
-                        id: id.clone(),
-                        spec: TriggerSpec::webhook_only(format!("Bench webhook {i}")),
-                        created_at: now,
-                        updated_at: now,
-                    })?;
+                    s.insert_trigger(
+                        Trigger {
+                            id: id.clone(),
+                            spec: TriggerSpec::webhook_only(format!("Bench webhook {i}")),
+                            created_at: now,
+                            updated_at: now,
+                        },
+                        &[],
+                    )?;
                     Ok(id)
                 })
                 .collect::<Result<_, switchboard::store::StoreError>>()?;

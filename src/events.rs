@@ -5,29 +5,44 @@
 //! listeners (the SSE stream) after the commit. Events with no other record go through
 //! [`EventBus::publish`], which records them durably first and then broadcasts them.
 
+pub mod context;
+
 use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-/// `{"id": "evt_…", "event": "trigger.fired", "timestamp": RFC 3339, "system_id": …, "data": {…}}`
+use crate::domain::actor::Actor;
+
+/// `{"id": "evt_…", "event": "trigger.fired", "timestamp": RFC 3339, "system_id": …, "actor": {…},
+/// "request_id": …, "data": {…}}`
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct EngineEvent {
     pub id: String,
     pub event: String,
     pub timestamp: String,
     pub system_id: Option<String>,
+    /// Who or what caused it (events queued before actors existed read as the system's).
+    #[serde(default)]
+    pub actor: Actor,
+    /// The request that caused it, if one did.
+    #[serde(default)]
+    pub request_id: Option<String>,
     pub data: Value,
 }
 
 impl EngineEvent {
+    /// An event caused by the current actor (see [`context`]).
     pub fn new(event: &str, system_id: Option<&str>, data: Value) -> Self {
+        let (actor, request_id) = context::current();
         Self {
             id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
             event: event.to_owned(),
             timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             system_id: system_id.map(str::to_owned),
+            actor,
+            request_id,
             data,
         }
     }

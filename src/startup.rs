@@ -121,8 +121,15 @@ impl Application {
             http: Sender::new(&config.outbound).context("building the HTTP client of request actions")?,
         };
         let grace = Duration::from_secs(config.shutdown_timeout_s);
-        let (runs, run_worker) =
-            RunWorker::start(store.clone(), runner, Arc::downgrade(&runtime), &config.actions, grace, shutdown.clone());
+        let (runs, run_worker) = RunWorker::start(
+            store.clone(),
+            Arc::clone(&events),
+            runner,
+            Arc::downgrade(&runtime),
+            &config.actions,
+            grace,
+            shutdown.clone(),
+        );
         tasks.push(run_worker);
         let evaluator = Evaluator::new(store.clone(), Arc::clone(&drivers), Arc::clone(&modules), Arc::clone(&runtime));
         tasks.push(tokio::spawn(status_listener(Arc::clone(&evaluator), modules.subscribe(), shutdown.clone())));

@@ -1,6 +1,7 @@
 //! Domain types. Every value here is valid once constructed: raw input becomes one of these through
 //! `parse`/`TryFrom`, and the rest of the engine never re-checks it.
 
+pub mod actor;
 pub mod api_key;
 pub mod headers;
 pub mod ids;

@@ -68,6 +68,15 @@ pub enum Action {
 }
 
 impl Action {
+    /// `function`, `email` or `request`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Function(_) => "function",
+            Action::Email { .. } => "email",
+            Action::Request(_) => "request",
+        }
+    }
+
     /// The placeholders the action holds (checked when its trigger was saved).
     fn placeholders(&self) -> Vec<Placeholder> {
         let found = match self {

@@ -1,5 +1,6 @@
 //! API keys and who a request's key says the caller is.
 
+use crate::domain::actor::Actor;
 use std::collections::HashMap;
 use std::sync::RwLock;
 
@@ -49,25 +50,29 @@ impl KeyRing {
         self.stored.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The caller a presented key identifies, comparing hashes in constant time.
-    pub fn authenticate(&self, presented: &str) -> Option<Caller> {
+    /// The caller a presented key identifies, and the key as the actor of what it changes; hashes are
+    /// compared in constant time.
+    pub fn authenticate(&self, presented: &str) -> Option<(Caller, Actor)> {
         let hash = KeyHash::of(presented);
         if let Some(id) = claimed_id(presented) {
             if let Some(key) = self.read().get(&id) {
                 if key.hash.ct_eq(&hash) {
-                    return Some(Caller { role: key.role });
+                    let actor = Actor::ApiKey { id: Some(key.id.clone()), name: key.name.clone() };
+                    return Some((Caller { role: key.role }, actor));
                 }
             }
         }
         match &self.configured_admin {
-            Some(admin) if admin.ct_eq(&hash) => Some(Caller { role: Role::Admin }),
+            Some(admin) if admin.ct_eq(&hash) => {
+                Some((Caller { role: Role::Admin }, Actor::ApiKey { id: None, name: "configured admin key".into() }))
+            }
             _ => None,
         }
     }
 }
 
 impl Engine {
-    pub fn authenticate(&self, presented: &str) -> Option<Caller> {
+    pub fn authenticate(&self, presented: &str) -> Option<(Caller, Actor)> {
         self.keys.authenticate(presented)
     }
 

@@ -6,6 +6,8 @@
 //! (level-triggered); a scheduler task pulses time conditions as they come due on the engine clock.
 //! Programs are rebuilt when an instance, its trigger or its system's modules change.
 
+use crate::domain::actor::Actor;
+use crate::events::context;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -342,7 +344,7 @@ pub async fn status_listener(
 pub async fn scheduler(evaluator: Arc<Evaluator>, shutdown: CancellationToken) {
     let clock = Arc::clone(evaluator.runtime.clock());
     loop {
-        let next = evaluator.run_due().await;
+        let next = context::within(None, Actor::Schedule, evaluator.run_due()).await;
         let changed = evaluator.schedule_changed.notified();
         tokio::select! {
             _ = async {

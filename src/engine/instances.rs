@@ -94,32 +94,38 @@ impl Engine {
         id: InstanceId,
         patch: InstancePatch,
     ) -> EngineResult<InstanceRecord> {
-        let updated = self
+        let events = self.instance_updated(&["enabled", "important", "exec_enabled"]);
+        let (updated, events) = self
             .write(move |s| {
-                s.update_instance(&system, &id, |mut inst| {
+                let change = |mut inst: TriggerInstance| {
                     inst.enabled = patch.enabled.unwrap_or(inst.enabled);
                     inst.important = patch.important.unwrap_or(inst.important);
                     inst.exec_enabled = patch.exec_enabled.unwrap_or(inst.exec_enabled);
                     inst.updated_at = now_epoch_seconds();
                     inst
-                })
+                };
+                s.update_instance(&system, &id, change, events)
             })
             .await?;
+        self.events.broadcast_all(events);
         self.refresh(Refresh::Instance(&updated.0.id)).await;
         Ok(updated)
     }
 
     /// Replaces the webhook secret; the old one stops matching as soon as this returns.
     pub async fn rotate_secret(&self, system: SystemId, id: InstanceId) -> EngineResult<InstanceRecord> {
-        let rotated = self
+        let events = self.instance_updated(&["webhook_secret"]);
+        let (rotated, events) = self
             .write(move |s| {
-                s.update_instance(&system, &id, |mut inst| {
+                let change = |mut inst: TriggerInstance| {
                     inst.webhook_secret = WebhookSecret::generate();
                     inst.updated_at = now_epoch_seconds();
                     inst
-                })
+                };
+                s.update_instance(&system, &id, change, events)
             })
             .await?;
+        self.events.broadcast_all(events);
         self.targets.invalidate();
         Ok(rotated)
     }
@@ -133,6 +139,7 @@ impl Engine {
         provided: Option<String>,
     ) -> EngineResult<SigningSecretSet> {
         let grace = self.webhook.verification_grace_s;
+        let events = self.instance_updated(&["signing_secret"]);
         let set = self
             .write(move |s| {
                 let (inst, _) = s.get_instance_in(&system, &id)?;
@@ -146,19 +153,37 @@ impl Engine {
                 };
                 let now = now_epoch_seconds();
                 let shown = generated.then(|| secret.expose().to_owned());
-                let (inst, _) = s.update_instance(&system, &id, |mut inst| {
+                let change = |mut inst: TriggerInstance| {
                     let previous = inst.signing_secret.replace(secret);
                     inst.previous_signing_secret =
                         previous.map(|secret| PreviousSecret { secret, valid_until: now + grace });
                     inst.updated_at = now;
                     inst
-                })?;
+                };
+                let ((inst, _), events) = s.update_instance(&system, &id, change, events)?;
                 let previous_valid_until = inst.previous_signing_secret.as_ref().map(|p| p.valid_until);
-                Ok(SigningSecretSet { trigger_instance: inst.id, secret: shown, previous_valid_until })
+                Ok((SigningSecretSet { trigger_instance: inst.id, secret: shown, previous_valid_until }, events))
             })
             .await?;
+        let (set, events) = set;
+        self.events.broadcast_all(events);
         self.targets.invalidate();
         Ok(set)
+    }
+
+    /// `trigger_instance.updated` for a change of these fields (named, never their values: some are secrets).
+    fn instance_updated(
+        &self,
+        changed: &'static [&'static str],
+    ) -> impl FnOnce(&TriggerInstance) -> Vec<crate::events::EngineEvent> + Send + 'static {
+        self.events_for("trigger_instance.updated", move |inst: &TriggerInstance| {
+            let data = json!({
+                "trigger_instance": inst.id, "trigger_id": inst.trigger_id, "system_id": inst.control_system_id,
+                "enabled": inst.enabled, "important": inst.important, "exec_enabled": inst.exec_enabled,
+                "changed": changed,
+            });
+            (Some(inst.control_system_id.to_string()), data)
+        })
     }
 
     pub async fn delete_instance(&self, system: SystemId, id: InstanceId) -> EngineResult<()> {

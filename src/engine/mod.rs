@@ -142,6 +142,20 @@ impl Engine {
         self.events.make(kind, system, data)
     }
 
+    /// The events describing a record a store call computes, for that call to commit with it:
+    /// `describe` gives the event's system and data.
+    fn events_for<T>(
+        &self,
+        kind: &'static str,
+        describe: impl FnOnce(&T) -> (Option<String>, serde_json::Value) + Send + 'static,
+    ) -> impl FnOnce(&T) -> Vec<EngineEvent> + Send + 'static {
+        let bus = Arc::clone(&self.events);
+        move |record| {
+            let (system, data) = describe(record);
+            bus.make(kind, system.as_deref(), || data)
+        }
+    }
+
     pub fn events(&self) -> &Arc<EventBus> {
         &self.events
     }

@@ -37,7 +37,10 @@ impl Engine {
             updated_at: now,
         };
         let module = apply(&self.drivers, blank, input.into())?;
-        let module = self.write(move |s| s.insert_module(module)).await?;
+        let events = self.event("module.created", system_of(&module), || module_data(&module));
+        let durable = events.clone();
+        let module = self.write(move |s| s.insert_module(module, &durable)).await?;
+        self.events.broadcast_all(events);
         if let Some(system) = &module.control_system_id {
             self.refresh(Refresh::System(system)).await;
         }
@@ -65,7 +68,9 @@ impl Engine {
         let drivers = Arc::clone(&self.drivers);
         let lookup = id.clone();
         let before = self.store.run(move |s| s.get_module(&lookup)).await?;
-        let module = self.write(move |s| s.update_module(&id, |m| apply(&drivers, m, patch))).await?;
+        let events = self.events_for("module.updated", |m: &Module| (system_of(m).map(str::to_owned), module_data(m)));
+        let (module, events) = self.write(move |s| s.update_module(&id, |m| apply(&drivers, m, patch), events)).await?;
+        self.events.broadcast_all(events);
         for system in before.control_system_id.iter().chain(module.control_system_id.iter()) {
             self.refresh(Refresh::System(system)).await;
         }
@@ -75,7 +80,10 @@ impl Engine {
     pub async fn delete_module(&self, id: ModuleId) -> EngineResult<()> {
         let lookup = id.clone();
         let module = self.store.run(move |s| s.get_module(&lookup)).await?;
-        self.write(move |s| s.delete_module(&id)).await?;
+        let events = self.event("module.deleted", system_of(&module), || module_data(&module));
+        let durable = events.clone();
+        self.write(move |s| s.delete_module(&id, &durable)).await?;
+        self.events.broadcast_all(events);
         self.modules.remove(&module.id);
         if let Some(system) = &module.control_system_id {
             self.refresh(Refresh::System(system)).await;
@@ -142,4 +150,16 @@ fn apply(drivers: &DriverRegistry, mut module: Module, patch: ModulePatch) -> Re
     drivers.check_settings(&module.driver, &module.settings)?;
     module.updated_at = now_epoch_seconds();
     Ok(module)
+}
+
+fn system_of(module: &Module) -> Option<&str> {
+    module.control_system_id.as_ref().map(|s| s.as_str())
+}
+
+/// What module events say about a module: not its settings, which may hold secrets.
+fn module_data(module: &Module) -> serde_json::Value {
+    serde_json::json!({
+        "module_id": module.id, "driver": module.driver, "custom_name": module.custom_name,
+        "control_system_id": module.control_system_id,
+    })
 }

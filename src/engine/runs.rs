@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use serde_json::json;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +22,7 @@ use super::{EngineError, EngineResult};
 use crate::config::ActionsConfig;
 use crate::domain::run::{ActionStatus, Attempt, Run, RunFilter, RunStatus};
 use crate::domain::{now_epoch_ms, InstanceId, RunId, SystemId};
+use crate::events::EventBus;
 use crate::metrics::METRICS;
 use crate::store::{Page, PageRequest, Store, StoreResult};
 
@@ -34,6 +36,7 @@ struct Queue {
 
 pub struct RunWorker {
     store: Store,
+    events: Arc<EventBus>,
     runner: ActionRunner,
     runtime: Weak<TriggerRuntime>,
     retry_schedule: Vec<u64>,
@@ -59,6 +62,7 @@ impl RunWorker {
     /// task ends at shutdown once running attempts have ended.
     pub fn start(
         store: Store,
+        events: Arc<EventBus>,
         runner: ActionRunner,
         runtime: Weak<TriggerRuntime>,
         config: &ActionsConfig,
@@ -69,6 +73,7 @@ impl RunWorker {
         store.blocking().set_run_listener(committed);
         let worker = Arc::new(Self {
             store,
+            events,
             runner,
             runtime,
             retry_schedule: config.retry_schedule_ms.clone(),
@@ -247,6 +252,9 @@ impl RunWorker {
                 ActionStatus::Succeeded => {}
             }
         }
+        if run.status == RunStatus::Failed {
+            self.announce_failure(&run).await;
+        }
         if run.status.finished() {
             let (store, instance, keep) = (self.store.clone(), run.trigger_instance.clone(), self.runs_per_instance);
             if let Err(e) = store.run(move |s| s.trim_runs(&instance, keep)).await {
@@ -254,6 +262,27 @@ impl RunWorker {
             }
         }
         Ok(())
+    }
+
+    async fn announce_failure(&self, run: &Run) {
+        let given_up: Vec<_> = run
+            .actions
+            .iter()
+            .filter(|a| a.status == ActionStatus::GivenUp)
+            .map(|a| {
+                let error = a.attempts.last().and_then(|t| t.error.clone());
+                json!({"index": a.index, "type": a.action.kind(), "attempts": a.attempt_count, "error": error})
+            })
+            .collect();
+        tracing::error!(run = %run.id, instance = %run.trigger_instance, given_up = given_up.len(),
+            "run failed: actions were given up after their last retry");
+        let data = || {
+            json!({
+                "run_id": run.id, "trigger_instance": run.trigger_instance, "trigger_id": run.trigger_id,
+                "system_id": run.system_id, "fire": run.fire, "given_up": given_up,
+            })
+        };
+        self.events.emit_with("run.failed", Some(run.system_id.as_str()), data).await;
     }
 
     async fn attempt(&self, run: &Run, index: usize) -> Attempt {

@@ -7,6 +7,7 @@ use crate::domain::verification::VerificationSettings;
 use crate::domain::webhook_filter::WebhookFilter;
 use crate::domain::{now_epoch_seconds, parse_description, parse_name, TriggerId, ValidationError};
 use crate::store::{Page, PageRequest};
+use serde_json::json;
 
 fn spec_from(input: TriggerIn) -> Result<TriggerSpec, ValidationError> {
     let spec = TriggerSpec {
@@ -89,7 +90,11 @@ impl Engine {
     pub async fn create_trigger(&self, input: TriggerIn) -> EngineResult<Trigger> {
         let now = now_epoch_seconds();
         let trigger = Trigger { id: TriggerId::generate(), spec: spec_from(input)?, created_at: now, updated_at: now };
-        self.write(move |s| s.insert_trigger(trigger)).await
+        let events = self.event("trigger.created", None, || trigger_data(&trigger));
+        let durable = events.clone();
+        let trigger = self.write(move |s| s.insert_trigger(trigger, &durable)).await?;
+        self.events.broadcast_all(events);
+        Ok(trigger)
     }
 
     pub async fn get_trigger(&self, id: TriggerId) -> EngineResult<Trigger> {
@@ -102,26 +107,41 @@ impl Engine {
 
     pub async fn replace_trigger(&self, id: TriggerId, input: TriggerIn) -> EngineResult<Trigger> {
         let spec = spec_from(input)?;
-        let trigger = self
-            .write(move |s| s.update_trigger(&id, |t| Ok(Trigger { spec, updated_at: now_epoch_seconds(), ..t })))
-            .await?;
-        self.refresh(Refresh::Trigger(&trigger.id)).await;
-        Ok(trigger)
+        let change = |t: Trigger| Ok(Trigger { spec, updated_at: now_epoch_seconds(), ..t });
+        self.change_trigger(id, change).await
     }
 
     pub async fn update_trigger(&self, id: TriggerId, patch: TriggerPatch) -> EngineResult<Trigger> {
-        let trigger = self.write(move |s| s.update_trigger(&id, |t| apply(t, patch))).await?;
+        self.change_trigger(id, |t| apply(t, patch)).await
+    }
+
+    async fn change_trigger(
+        &self,
+        id: TriggerId,
+        change: impl FnOnce(Trigger) -> Result<Trigger, ValidationError> + Send + 'static,
+    ) -> EngineResult<Trigger> {
+        let events = self.events_for("trigger.updated", |t: &Trigger| (None, trigger_data(t)));
+        let (trigger, events) = self.write(move |s| s.update_trigger(&id, change, events)).await?;
+        self.events.broadcast_all(events);
         self.refresh(Refresh::Trigger(&trigger.id)).await;
         Ok(trigger)
     }
 
     pub async fn delete_trigger(&self, id: TriggerId) -> EngineResult<()> {
-        let instances = self.write(move |s| s.delete_trigger(&id)).await?;
+        let events = self.event("trigger.deleted", None, || json!({ "trigger_id": id }));
+        let durable = events.clone();
+        let instances = self.write(move |s| s.delete_trigger(&id, &durable)).await?;
         self.forget_instances(&instances);
+        self.events.broadcast_all(events);
         Ok(())
     }
 
     pub async fn trigger_instances(&self, id: TriggerId) -> EngineResult<Vec<(TriggerInstance, InstanceState)>> {
         Ok(self.store.run(move |s| s.list_instances_of_trigger(&id)).await?)
     }
+}
+
+/// What trigger events say about a trigger: not its actions, whose headers and URLs may hold credentials.
+fn trigger_data(trigger: &Trigger) -> serde_json::Value {
+    json!({ "trigger_id": trigger.id, "name": trigger.spec.name, "enable_webhook": trigger.spec.enable_webhook })
 }

@@ -9,6 +9,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use super::errors::ApiError;
 use super::AppState;
 use crate::engine::Caller;
+use crate::events::context;
 
 fn presented_key(req: &HttpRequest) -> Option<&str> {
     if let Some(key) = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()) {
@@ -25,7 +26,10 @@ fn caller(req: &HttpRequest) -> Result<Caller, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal("application state is not configured".into()))?;
-    presented_key(req).and_then(|key| state.engine.authenticate(key)).ok_or_else(ApiError::unauthorized)
+    let (caller, actor) =
+        presented_key(req).and_then(|key| state.engine.authenticate(key)).ok_or_else(ApiError::unauthorized)?;
+    context::set_actor(actor);
+    Ok(caller)
 }
 
 /// Any valid key.

@@ -8,6 +8,8 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
 
+use crate::domain::actor::Actor;
+use crate::events::context;
 use crate::metrics::{route_group, METRICS};
 
 pub const REQUEST_ID: &str = "x-request-id";
@@ -41,7 +43,8 @@ pub async fn request_context(
     req.extensions_mut().insert(RequestId(id.clone()));
     // The decoded path, as the router sees it: `/%77ebhook/…` is a webhook call too.
     let group = route_group(req.match_info().as_str());
-    let mut res = next.call(req).await?;
+    // Events the request causes carry its id, and its actor once the key or webhook call is known.
+    let mut res = context::within(Some(id.clone()), Actor::System, next.call(req)).await?;
     let status = res.status().as_u16();
     METRICS.observe_http(group, status, started.elapsed());
     if group == "webhook" {

@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::errors::ApiError;
 use super::webhook::{driver_response, method_not_allowed, rate_limited, read_body, ExecRequest, RawExec};
 use super::AppState;
+use crate::domain::actor::Actor;
 use crate::domain::receipt::{keep_body, ExecRecord, Receipt, VerificationOutcome, REDACTED, SECRET_HEADERS};
 use crate::domain::verification::idempotency_key;
 use crate::domain::webhook_filter::FilterInput;
@@ -24,6 +25,7 @@ use crate::domain::{now_epoch_ms, InstanceId, ReceiptId};
 use crate::drivers::sdk::WebhookRequest;
 use crate::engine::dedup::Claim;
 use crate::engine::webhook::{effective_method, WebhookTarget};
+use crate::events::context;
 
 /// Where the body comes from: the connection, or a stored receipt.
 pub enum Body {
@@ -87,6 +89,8 @@ pub async fn run(
     let kept = log.has_room();
     let mut receipt = start_receipt(target, &call, kept);
     let id = receipt.id.clone();
+    // What this call causes is the webhook's doing (a replay's too: its receipt names the original).
+    context::set_actor(Actor::Webhook { receipt: id.clone() });
     let outcome = checks_and_fire(state, target, call, &mut receipt, kept).await;
     match &outcome {
         Ok(response) => receipt.status = response.status().as_u16(),
@@ -302,7 +306,7 @@ fn receipt_path(req: &HttpRequest, id: &InstanceId) -> String {
 
 /// The query as it arrived, but for the secret's value; a key is compared as the server decodes it, so
 /// `%73ecret=` is redacted too.
-fn redact_query(query: &str) -> String {
+pub(crate) fn redact_query(query: &str) -> String {
     let pairs = query.split('&').map(|pair| match pair.split_once('=') {
         Some((key, _)) if decoded_key(key) == "secret" => format!("{key}={REDACTED}"),
         _ => pair.to_owned(),

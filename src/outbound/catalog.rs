@@ -5,6 +5,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::subscription::EventType;
+use crate::domain::actor::Actor;
+use crate::domain::{ApiKeyId, ReceiptId};
 use crate::events::EngineEvent;
 
 #[derive(Debug, Serialize)]
@@ -20,8 +22,61 @@ const INSTANCE: &str = "trig-0190f0c0a1b27c3d8e9f0a1b2c3d4e60";
 const TRIGGER: &str = "trigger-0190f0c0a1b27c3d8e9f0a1b2c3d4e61";
 const MODULE: &str = "mod-0190f0c0a1b27c3d8e9f0a1b2c3d4e62";
 const SUBSCRIPTION: &str = "wh-0190f0c0a1b27c3d8e9f0a1b2c3d4e63";
+const KEY: &str = "key-0190f0c0a1b27c3d8e9f0a1b2c3d4e65";
+const RECEIPT: &str = "rcpt-0190f0c0a1b27c3d8e9f0a1b2c3d4e66";
+const RUN: &str = "run-0190f0c0a1b27c3d8e9f0a1b2c3d4e67";
+const REQUEST: &str = "0190f0c0-a1b2-7c3d-8e9f-0a1b2c3d4e68";
 
-fn describe(t: EventType) -> (&'static str, Option<&'static str>, Value) {
+/// Who causes events of a type, in the examples.
+#[derive(Clone, Copy)]
+enum Cause {
+    Admin,
+    Webhook,
+    Engine,
+}
+
+impl Cause {
+    fn actor(self) -> (Actor, Option<String>) {
+        match self {
+            Cause::Admin => {
+                (Actor::ApiKey { id: ApiKeyId::parse(KEY), name: "ops console".into() }, Some(REQUEST.to_owned()))
+            }
+            Cause::Webhook => {
+                let receipt = ReceiptId::parse(RECEIPT).expect("the example receipt id is valid");
+                (Actor::Webhook { receipt }, Some(REQUEST.to_owned()))
+            }
+            Cause::Engine => (Actor::System, None),
+        }
+    }
+}
+
+fn describe(t: EventType) -> (&'static str, Option<&'static str>, Value, Cause) {
+    let (description, system, data) = describe_data(t);
+    let cause = match t {
+        EventType::TriggerFired | EventType::TriggerStateChanged | EventType::WebhookReceived => Cause::Webhook,
+        EventType::ModuleExecFailed => Cause::Webhook,
+        EventType::SystemCreated
+        | EventType::SystemUpdated
+        | EventType::SystemDeleted
+        | EventType::ModuleCreated
+        | EventType::ModuleUpdated
+        | EventType::ModuleDeleted
+        | EventType::TriggerCreated
+        | EventType::TriggerUpdated
+        | EventType::TriggerDeleted
+        | EventType::TriggerInstanceCreated
+        | EventType::TriggerInstanceUpdated
+        | EventType::TriggerInstanceDeleted
+        | EventType::Test => Cause::Admin,
+        EventType::TriggerReset
+        | EventType::ModuleStatusChanged
+        | EventType::RunFailed
+        | EventType::SubscriptionPaused => Cause::Engine,
+    };
+    (description, system, data, cause)
+}
+
+fn describe_data(t: EventType) -> (&'static str, Option<&'static str>, Value) {
     let instance_state = |triggered: bool| {
         json!({
             "trigger_instance": INSTANCE, "trigger_id": TRIGGER, "system_id": SYSTEM,
@@ -33,6 +88,9 @@ fn describe(t: EventType) -> (&'static str, Option<&'static str>, Value) {
         "id": SYSTEM, "name": "Lobby", "description": "", "modules": [MODULE],
         "created_at": 1_700_000_000, "updated_at": 1_700_000_000,
     });
+    let module =
+        || json!({ "module_id": MODULE, "driver": "Display", "custom_name": null, "control_system_id": SYSTEM });
+    let trigger = || json!({ "trigger_id": TRIGGER, "name": "Lobby doorbell", "enable_webhook": true });
     match t {
         EventType::TriggerFired => {
             ("A trigger instance fired: its conditions became true.", Some(SYSTEM), instance_state(true))
@@ -70,6 +128,30 @@ fn describe(t: EventType) -> (&'static str, Option<&'static str>, Value) {
         EventType::SystemDeleted => {
             ("A system was deleted, with its trigger instances.", Some(SYSTEM), json!({ "system_id": SYSTEM }))
         }
+        EventType::ModuleCreated => ("A module was created.", Some(SYSTEM), module()),
+        EventType::ModuleUpdated => ("A module was changed (its settings are not shown).", Some(SYSTEM), module()),
+        EventType::ModuleDeleted => ("A module was deleted, with its stored status.", Some(SYSTEM), module()),
+        EventType::TriggerCreated => ("A trigger was created.", None, trigger()),
+        EventType::TriggerUpdated => ("A trigger was changed (PUT or PATCH).", None, trigger()),
+        EventType::TriggerDeleted => {
+            ("A trigger was deleted, with its instances in every system.", None, json!({ "trigger_id": TRIGGER }))
+        }
+        EventType::TriggerInstanceUpdated => (
+            "A trigger instance was changed: `changed` names the fields (a rotated secret is named, never shown).",
+            Some(SYSTEM),
+            json!({
+                "trigger_instance": INSTANCE, "trigger_id": TRIGGER, "system_id": SYSTEM,
+                "enabled": true, "important": false, "exec_enabled": false, "changed": ["webhook_secret"],
+            }),
+        ),
+        EventType::RunFailed => (
+            "A run of a trigger's actions ended with an action given up after its last retry.",
+            Some(SYSTEM),
+            json!({
+                "run_id": RUN, "trigger_instance": INSTANCE, "trigger_id": TRIGGER, "system_id": SYSTEM, "fire": 3,
+                "given_up": [{ "index": 0, "type": "request", "attempts": 6, "error": "the receiver answered 503" }],
+            }),
+        ),
         EventType::TriggerInstanceCreated => (
             "A trigger was applied to a system.",
             Some(SYSTEM),
@@ -102,7 +184,8 @@ pub fn event_types() -> Vec<EventTypeInfo> {
     EventType::ALL
         .into_iter()
         .map(|t| {
-            let (description, system, data) = describe(t);
+            let (description, system, data, cause) = describe(t);
+            let (actor, request_id) = cause.actor();
             EventTypeInfo {
                 event: t.as_str(),
                 description,
@@ -111,6 +194,8 @@ pub fn event_types() -> Vec<EventTypeInfo> {
                     event: t.as_str().into(),
                     timestamp: "2023-11-14T22:13:20.000Z".into(),
                     system_id: system.map(str::to_owned),
+                    actor,
+                    request_id,
                     data,
                 },
             }

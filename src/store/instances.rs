@@ -110,17 +110,20 @@ impl SledStore {
             .collect()
     }
 
+    /// Changes an instance; `events` describe the result and commit with it (and are returned).
     pub fn update_instance(
         &self,
         system: &SystemId,
         id: &InstanceId,
         change: impl FnOnce(TriggerInstance) -> TriggerInstance,
-    ) -> StoreResult<(TriggerInstance, InstanceState)> {
+        events: impl FnOnce(&TriggerInstance) -> Vec<EngineEvent>,
+    ) -> StoreResult<((TriggerInstance, InstanceState), Vec<EngineEvent>)> {
         let _guard = self.structure_lock();
         let (inst, state) = self.get_instance_in(system, id)?;
         let updated = change(inst);
-        self.instances.insert(id.as_str(), codec::encode(&updated)?)?;
-        Ok((updated, state))
+        let events = events(&updated);
+        self.transact(&[&self.instances], &events, |t| tx_put(&t[0], id, &updated))?;
+        Ok(((updated, state), events))
     }
 
     pub fn delete_instance(&self, system: &SystemId, id: &InstanceId, events: &[EngineEvent]) -> StoreResult<()> {

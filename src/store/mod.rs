@@ -9,7 +9,7 @@ mod codec;
 mod durability;
 mod faults;
 mod instances;
-mod journal;
+pub(crate) mod journal;
 mod journal_file;
 mod modules;
 mod overlay;
@@ -274,7 +274,7 @@ impl SledStore {
         let spec = TriggerSpec::webhook_only("t");
         let trigger = Trigger { id: TriggerId::generate(), spec, created_at: now, updated_at: now };
         let trigger_id = trigger.id.clone();
-        self.insert_trigger(trigger).expect("a new trigger is stored");
+        self.insert_trigger(trigger, &[]).expect("a new trigger is stored");
         let build = |t: &Trigger| TriggerInstance {
             id: InstanceId::generate(),
             control_system_id: system_id.clone(),

@@ -5,6 +5,7 @@ use super::{Page, PageRequest, SledStore, StoreError, StoreResult};
 use crate::domain::module::Module;
 use crate::domain::system::System;
 use crate::domain::{ModuleId, SystemId, ValidationError};
+use crate::events::EngineEvent;
 
 impl SledStore {
     pub fn get_module(&self, id: &ModuleId) -> StoreResult<Module> {
@@ -35,24 +36,27 @@ impl SledStore {
         system.modules.iter().filter_map(|id| codec::get(&self.modules, id).transpose()).collect()
     }
 
-    pub fn insert_module(&self, module: Module) -> StoreResult<Module> {
+    pub fn insert_module(&self, module: Module, events: &[EngineEvent]) -> StoreResult<Module> {
         let _guard = self.structure_lock();
-        self.write_module(module, None)
+        self.write_module(module, None, events)
     }
 
+    /// Changes a module; `events` describe the result and commit with it (and are returned).
     pub fn update_module(
         &self,
         id: &ModuleId,
         change: impl FnOnce(Module) -> Result<Module, ValidationError>,
-    ) -> StoreResult<Module> {
+        events: impl FnOnce(&Module) -> Vec<EngineEvent>,
+    ) -> StoreResult<(Module, Vec<EngineEvent>)> {
         let _guard = self.structure_lock();
         let previous = self.get_module(id)?;
         let updated = change(previous.clone())?;
-        self.write_module(updated, Some(previous))
+        let events = events(&updated);
+        Ok((self.write_module(updated, Some(previous), &events)?, events))
     }
 
     /// A module that moves to another system leaves the old system's list and is appended to the new one's.
-    fn write_module(&self, module: Module, previous: Option<Module>) -> StoreResult<Module> {
+    fn write_module(&self, module: Module, previous: Option<Module>, events: &[EngineEvent]) -> StoreResult<Module> {
         if let Some(system) = &module.control_system_id {
             if !self.systems.contains_key(system)? {
                 return Err(ValidationError::new("control_system_id", format!("system {system} does not exist")).into());
@@ -60,7 +64,8 @@ impl SledStore {
         }
         let old_system = previous.and_then(|p| p.control_system_id);
 
-        (&self.modules, &self.systems).transaction(|(modules, systems)| {
+        self.transact(&[&self.modules, &self.systems], events, |t| {
+            let (modules, systems) = (&t[0], &t[1]);
             tx_put(modules, &module.id, &module)?;
             if old_system != module.control_system_id {
                 if let Some(old) = &old_system {
@@ -83,10 +88,11 @@ impl SledStore {
         Ok(module)
     }
 
-    pub fn delete_module(&self, id: &ModuleId) -> StoreResult<()> {
+    pub fn delete_module(&self, id: &ModuleId, events: &[EngineEvent]) -> StoreResult<()> {
         let _guard = self.structure_lock();
         let module = self.get_module(id)?;
-        (&self.modules, &self.systems, &self.module_status).transaction(|(modules, systems, statuses)| {
+        self.transact(&[&self.modules, &self.systems, &self.module_status], events, |t| {
+            let (modules, systems, statuses) = (&t[0], &t[1], &t[2]);
             modules.remove(id.as_str())?;
             statuses.remove(id.as_str())?;
             if let Some(sys) = &module.control_system_id {
@@ -146,7 +152,7 @@ mod tests {
             created_at: now,
             updated_at: now,
         };
-        store.insert_module(module).expect("a new module is stored")
+        store.insert_module(module, &[]).expect("a new module is stored")
     }
 
     #[test]
@@ -157,7 +163,7 @@ mod tests {
         let status = |v: i64| json!({"volume": v}).as_object().cloned().unwrap();
         store.save_module_statuses(&[(kept.id.clone(), status(1)), (deleted.id.clone(), status(2))]).unwrap();
 
-        store.delete_module(&deleted.id).unwrap();
+        store.delete_module(&deleted.id, &[]).unwrap();
         store.save_module_statuses(&[(deleted.id.clone(), status(3))]).unwrap();
 
         assert_eq!(store.module_statuses().unwrap(), vec![(kept.id, status(1))]);

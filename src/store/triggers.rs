@@ -1,10 +1,9 @@
-use sled::Transactional;
-
 use super::codec::{self};
 use super::systems::remove_instance_tx;
 use super::{Page, PageRequest, SledStore, StoreError, StoreResult};
 use crate::domain::trigger::Trigger;
 use crate::domain::{InstanceId, TriggerId, ValidationError};
+use crate::events::EngineEvent;
 
 impl SledStore {
     pub fn get_trigger(&self, id: &TriggerId) -> StoreResult<Trigger> {
@@ -19,35 +18,44 @@ impl SledStore {
         })
     }
 
-    pub fn insert_trigger(&self, trigger: Trigger) -> StoreResult<Trigger> {
-        self.triggers.insert(trigger.id.as_str(), codec::encode(&trigger)?)?;
+    pub fn insert_trigger(&self, trigger: Trigger, events: &[EngineEvent]) -> StoreResult<Trigger> {
+        self.transact(&[&self.triggers], events, |t| codec::tx_put(&t[0], &trigger.id, &trigger))?;
         Ok(trigger)
     }
 
+    /// Changes a trigger; `events` describe the result and commit with it (and are returned).
     pub fn update_trigger(
         &self,
         id: &TriggerId,
         change: impl FnOnce(Trigger) -> Result<Trigger, ValidationError>,
-    ) -> StoreResult<Trigger> {
+        events: impl FnOnce(&Trigger) -> Vec<EngineEvent>,
+    ) -> StoreResult<(Trigger, Vec<EngineEvent>)> {
         let _guard = self.structure_lock();
         let updated = change(self.get_trigger(id)?)?;
-        self.triggers.insert(id.as_str(), codec::encode(&updated)?)?;
-        Ok(updated)
+        let events = events(&updated);
+        self.transact(&[&self.triggers], &events, |t| codec::tx_put(&t[0], id, &updated))?;
+        Ok((updated, events))
     }
 
     /// Deletes a trigger and every instance of it, in every system; returns the instances removed.
-    pub fn delete_trigger(&self, id: &TriggerId) -> StoreResult<Vec<InstanceId>> {
+    pub fn delete_trigger(&self, id: &TriggerId, events: &[EngineEvent]) -> StoreResult<Vec<InstanceId>> {
         let _guard = self.structure_lock();
         self.get_trigger(id)?;
         let instances = self.instances_of_trigger(id)?;
-        (&self.triggers, &self.instances, &self.instance_state, &self.instances_by_system, &self.instances_by_trigger)
-            .transaction(|(triggers, instances_t, state, by_system, by_trigger)| {
-                triggers.remove(id.as_str())?;
-                for inst in &instances {
-                    remove_instance_tx(inst, instances_t, state, by_system, by_trigger)?;
-                }
-                Ok(())
-            })?;
+        let trees = [
+            &self.triggers,
+            &self.instances,
+            &self.instance_state,
+            &self.instances_by_system,
+            &self.instances_by_trigger,
+        ];
+        self.transact(&trees, events, |t| {
+            t[0].remove(id.as_str())?;
+            for inst in &instances {
+                remove_instance_tx(inst, &t[1], &t[2], &t[3], &t[4])?;
+            }
+            Ok(())
+        })?;
         Ok(instances.into_iter().map(|i| i.id).collect())
     }
 }

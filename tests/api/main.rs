@@ -25,6 +25,7 @@ mod modules;
 mod openapi;
 mod operability;
 mod outbound;
+mod placeholders;
 mod receipts;
 mod restart;
 mod run_driver;

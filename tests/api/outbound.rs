@@ -261,7 +261,10 @@ async fn deliveries_carry_the_envelope_and_a_standard_webhooks_signature() {
     assert_eq!(r.header("authorization"), "Bearer t0ken");
     let body = r.json();
     let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys.len(), 5, "exactly the envelope: {body}");
+    assert_eq!(keys.len(), 7, "exactly the envelope: {body}");
+    assert_eq!(body["actor"], json!({"type": "api_key", "id": null, "name": "configured admin key"}));
+    let request_id = body["request_id"].as_str().unwrap();
+    assert!(uuid::Uuid::parse_str(request_id).is_ok(), "the creating request's id: {request_id}");
     assert_eq!(r.header("webhook-id"), body["id"]);
     assert!(body["id"].as_str().unwrap().starts_with("evt_"), "{body}");
     assert_eq!(body["event"], "system.created");
@@ -456,8 +459,16 @@ async fn the_subscription_api_validates_input_hides_secrets_and_pages() {
             "system.created",
             "system.updated",
             "system.deleted",
+            "module.created",
+            "module.updated",
+            "module.deleted",
+            "trigger.created",
+            "trigger.updated",
+            "trigger.deleted",
             "trigger_instance.created",
+            "trigger_instance.updated",
             "trigger_instance.deleted",
+            "run.failed",
             "subscription.paused",
             "test",
         ]
