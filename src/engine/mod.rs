@@ -143,16 +143,18 @@ impl Engine {
     }
 
     /// The events describing a record a store call computes, for that call to commit with it:
-    /// `describe` gives the event's system and data.
+    /// `describe` gives the event's system and data. The cause (actor, request) is taken now, in the
+    /// request's task: the store call runs on the blocking pool, outside it.
     fn events_for<T>(
         &self,
         kind: &'static str,
         describe: impl FnOnce(&T) -> (Option<String>, serde_json::Value) + Send + 'static,
     ) -> impl FnOnce(&T) -> Vec<EngineEvent> + Send + 'static {
         let bus = Arc::clone(&self.events);
+        let cause = crate::events::context::current();
         move |record| {
             let (system, data) = describe(record);
-            bus.make(kind, system.as_deref(), || data)
+            crate::events::context::within_sync(cause, || bus.make(kind, system.as_deref(), || data))
         }
     }
 

@@ -48,10 +48,8 @@ impl Engine {
     }
 
     pub async fn update_system(&self, id: SystemId, patch: SystemPatch) -> EngineResult<System> {
-        let events = std::sync::Arc::clone(&self.events);
-        let announce = move |system: &System| {
-            events.make("system.updated", Some(system.id.as_str()), || json!({ "system": system }))
-        };
+        let announce = self
+            .events_for("system.updated", |system: &System| (Some(system.id.to_string()), json!({ "system": system })));
         let (system, events) =
             self.write(move |s| s.update_system(&id, |system| apply(system, patch), announce)).await?;
         self.refresh(Refresh::System(&system.id)).await;

@@ -29,6 +29,12 @@ pub fn set_actor(actor: Actor) {
     let _ = CONTEXT.try_with(|c| *c.actor.lock().unwrap_or_else(|p| p.into_inner()) = actor);
 }
 
+/// Runs `work` as `actor` within request `request_id`, on a thread without the request's task (the
+/// blocking pool): what a store call builds there names the cause captured with [`current`] before.
+pub fn within_sync<R>((actor, request_id): (Actor, Option<String>), work: impl FnOnce() -> R) -> R {
+    CONTEXT.sync_scope(Context { request_id, actor: Mutex::new(actor) }, work)
+}
+
 /// The current actor and request id; the system's, without one, outside any scope.
 pub fn current() -> (Actor, Option<String>) {
     CONTEXT

@@ -13,6 +13,7 @@ mod config;
 mod crash;
 mod dedup;
 mod drivers;
+mod event_actors;
 mod example_driver;
 mod exec;
 mod filters;
