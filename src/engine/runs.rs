@@ -42,6 +42,8 @@ pub struct RunWorker {
     retry_schedule: Vec<u64>,
     runs_per_instance: usize,
     queues: Mutex<HashMap<InstanceId, Queue>>,
+    /// Runs finished per instance since its runs were last trimmed.
+    finished: Mutex<HashMap<InstanceId, usize>>,
     /// Runs with an attempt under way: their stored status says `pending` until the attempt ends.
     running: Mutex<HashSet<RunId>>,
     permits: Semaphore,
@@ -79,6 +81,7 @@ impl RunWorker {
             retry_schedule: config.retry_schedule_ms.clone(),
             runs_per_instance: config.runs_per_instance,
             queues: Mutex::default(),
+            finished: Mutex::default(),
             running: Mutex::default(),
             permits: Semaphore::new(config.concurrency),
             tasks: TaskTracker::new(),
@@ -256,12 +259,31 @@ impl RunWorker {
             self.announce_failure(&run).await;
         }
         if run.status.finished() {
-            let (store, instance, keep) = (self.store.clone(), run.trigger_instance.clone(), self.runs_per_instance);
-            if let Err(e) = store.run(move |s| s.trim_runs(&instance, keep)).await {
+            self.trim_now_and_then(&run.trigger_instance).await;
+        }
+        Ok(())
+    }
+
+    /// Trims an instance's old runs once a tenth of `runs_per_instance` more have finished: a trim
+    /// walks the instance's keys, too much to do for every run.
+    async fn trim_now_and_then(&self, instance: &InstanceId) {
+        let keep = self.runs_per_instance;
+        let due = {
+            let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
+            let count = finished.entry(instance.clone()).or_default();
+            *count += 1;
+            let due = *count >= (keep / 10).max(1);
+            if due {
+                finished.remove(instance);
+            }
+            due
+        };
+        if due {
+            let instance = instance.clone();
+            if let Err(e) = self.store.run(move |s| s.trim_runs(&instance, keep)).await {
                 tracing::warn!(error = %e, "trimming old runs failed");
             }
         }
-        Ok(())
     }
 
     async fn announce_failure(&self, run: &Run) {

@@ -105,20 +105,21 @@ impl SledStore {
         codec::get(&self.runs, key)
     }
 
-    /// Removes the oldest finished runs of an instance beyond the newest `keep`.
+    /// Removes the oldest finished runs of an instance beyond the newest `keep`; reads only keys,
+    /// and decodes only the runs it removes.
     pub fn trim_runs(&self, instance: &InstanceId, keep: usize) -> StoreResult<()> {
-        let finished: Vec<Run> = self
-            .runs
-            .scan_prefix(index_prefix(instance.as_str()))
-            .values()
-            .map(|v| decode::<Run>(&v?))
-            .collect::<StoreResult<Vec<Run>>>()?
-            .into_iter()
-            .filter(|r| r.status.finished())
-            .collect();
+        let mut finished = Vec::new();
+        for key in self.runs.scan_prefix(index_prefix(instance.as_str())).keys() {
+            let key = key?;
+            if !self.runs_open.contains_key(&key)? {
+                finished.push(key);
+            }
+        }
         let excess = finished.len().saturating_sub(keep);
-        for run in finished.into_iter().take(excess) {
-            self.remove_run(&run)?;
+        for key in finished.into_iter().take(excess) {
+            if let Some(run) = codec::get::<Run>(&self.runs, &key)? {
+                self.remove_run(&run)?;
+            }
         }
         Ok(())
     }
