@@ -81,8 +81,13 @@ impl Engine {
         let name = parse_name("name", &input.name)?;
         let new = NewKey::generate();
         let key = ApiKey { id: new.id, name, role: input.role, hash: new.hash, created_at: now_epoch_seconds() };
-        let key = self.write(move |s| s.insert_api_key(key)).await?;
+        let events = self.event("api_key.created", None, || {
+            serde_json::json!({ "key_id": key.id, "name": key.name, "role": key.role })
+        });
+        let durable = events.clone();
+        let key = self.write(move |s| s.insert_api_key(key, &durable)).await?;
         self.keys.write().insert(key.id.clone(), key.clone());
+        self.events.broadcast_all(events);
         Ok((key, new.plaintext))
     }
 
@@ -106,8 +111,11 @@ impl Engine {
 
     pub async fn delete_api_key(&self, id: ApiKeyId) -> EngineResult<()> {
         let removed = id.clone();
-        self.write(move |s| s.delete_api_key(&id)).await?;
+        let events = self.event("api_key.deleted", None, || serde_json::json!({ "key_id": id }));
+        let durable = events.clone();
+        self.write(move |s| s.delete_api_key(&id, &durable)).await?;
         self.keys.write().remove(&removed);
+        self.events.broadcast_all(events);
         Ok(())
     }
 }

@@ -67,6 +67,8 @@ fn describe(t: EventType) -> (&'static str, Option<&'static str>, Value, Cause) 
         | EventType::TriggerInstanceCreated
         | EventType::TriggerInstanceUpdated
         | EventType::TriggerInstanceDeleted
+        | EventType::ApiKeyCreated
+        | EventType::ApiKeyDeleted
         | EventType::Test => Cause::Admin,
         EventType::TriggerReset
         | EventType::ModuleStatusChanged
@@ -152,6 +154,12 @@ fn describe_data(t: EventType) -> (&'static str, Option<&'static str>, Value) {
                 "given_up": [{ "index": 0, "type": "request", "attempts": 6, "error": "the receiver answered 503" }],
             }),
         ),
+        EventType::ApiKeyCreated => (
+            "An API key was created (its secret is never shown again, here or anywhere).",
+            None,
+            json!({ "key_id": KEY, "name": "ops console", "role": "admin" }),
+        ),
+        EventType::ApiKeyDeleted => ("An API key was deleted; it stops working at once.", None, json!({ "key_id": KEY })),
         EventType::TriggerInstanceCreated => (
             "A trigger was applied to a system.",
             Some(SYSTEM),

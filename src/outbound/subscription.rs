@@ -34,12 +34,14 @@ pub enum EventType {
     TriggerInstanceUpdated,
     TriggerInstanceDeleted,
     RunFailed,
+    ApiKeyCreated,
+    ApiKeyDeleted,
     SubscriptionPaused,
     Test,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 21] = [
+    pub const ALL: [EventType; 23] = [
         Self::TriggerFired,
         Self::TriggerReset,
         Self::TriggerStateChanged,
@@ -59,6 +61,8 @@ impl EventType {
         Self::TriggerInstanceUpdated,
         Self::TriggerInstanceDeleted,
         Self::RunFailed,
+        Self::ApiKeyCreated,
+        Self::ApiKeyDeleted,
         Self::SubscriptionPaused,
         Self::Test,
     ];
@@ -84,6 +88,8 @@ impl EventType {
             Self::TriggerInstanceUpdated => "trigger_instance.updated",
             Self::TriggerInstanceDeleted => "trigger_instance.deleted",
             Self::RunFailed => "run.failed",
+            Self::ApiKeyCreated => "api_key.created",
+            Self::ApiKeyDeleted => "api_key.deleted",
             Self::SubscriptionPaused => "subscription.paused",
             Self::Test => "test",
         }
@@ -597,5 +603,23 @@ mod tests {
         sub.previous_secret = Some(RetiredSecret { secret: old.clone(), signs_until: 1_000 });
         assert_eq!(sub.signing_secrets(999), vec![&sub.secret, &old]);
         assert_eq!(sub.signing_secrets(1_000), vec![&sub.secret]);
+    }
+
+    /// Caught by the `subscription_json` fuzz target (input in fuzz/regressions/subscription_json/):
+    /// a URL under the limit as sent but over it once percent-encoded was accepted, and then its stored
+    /// form could not be read back.
+    #[test]
+    fn a_url_over_the_limit_once_encoded_is_refused_rather_than_stored_unreadable() {
+        let url = format!("https://ops.example.com/{}x", " ".repeat(680));
+        let refused = crate::domain::from_json::<SubscriptionIn>(&json!({"name": "Long", "url": url})).unwrap_err();
+        assert_eq!(refused.field, "url");
+        assert!(refused.message.contains("at most 2048 characters"), "{refused}");
+        for accepted in
+            ["https://ops.example.com/a b".to_owned(), format!("https://ops.example.com/{}", "a".repeat(2024))]
+        {
+            let url = WebhookUrl::parse(&accepted).unwrap();
+            let stored = serde_json::to_string(&url).unwrap();
+            assert_eq!(serde_json::from_str::<WebhookUrl>(&stored).unwrap(), url, "{accepted}");
+        }
     }
 }

@@ -2,10 +2,12 @@ use super::codec::{self};
 use super::{Page, PageRequest, SledStore, StoreError, StoreResult};
 use crate::domain::api_key::ApiKey;
 use crate::domain::ApiKeyId;
+use crate::events::EngineEvent;
+use sled::transaction::ConflictableTransactionError;
 
 impl SledStore {
-    pub fn insert_api_key(&self, key: ApiKey) -> StoreResult<ApiKey> {
-        self.api_keys.insert(key.id.as_str(), codec::encode(&key)?)?;
+    pub fn insert_api_key(&self, key: ApiKey, events: &[EngineEvent]) -> StoreResult<ApiKey> {
+        self.transact(&[&self.api_keys], events, |t| codec::tx_put(&t[0], &key.id, &key))?;
         Ok(key)
     }
 
@@ -21,8 +23,10 @@ impl SledStore {
         self.api_keys.iter().values().map(|v| codec::decode(&v?)).collect()
     }
 
-    pub fn delete_api_key(&self, id: &ApiKeyId) -> StoreResult<()> {
-        self.api_keys.remove(id.as_str())?.ok_or(StoreError::NotFound("API key"))?;
-        Ok(())
+    pub fn delete_api_key(&self, id: &ApiKeyId, events: &[EngineEvent]) -> StoreResult<()> {
+        self.transact(&[&self.api_keys], events, |t| match t[0].remove(id.as_str())? {
+            Some(_) => Ok(()),
+            None => Err(ConflictableTransactionError::Abort(StoreError::NotFound("API key"))),
+        })
     }
 }

@@ -603,7 +603,7 @@ async fn the_catalogue_lists_every_type_with_an_example_naming_its_actor_and_req
     let module = json!(["module_id", "driver", "custom_name", "control_system_id"]);
     let trigger = json!(["trigger_id", "name", "enable_webhook"]);
     // (type, who causes it, its data's keys when this feature documents them)
-    let table: [(&str, Value, Option<Value>); 21] = [
+    let table: [(&str, Value, Option<Value>); 23] = [
         ("trigger.fired", webhook(), None),
         ("trigger.reset", system(), None),
         ("trigger.state_changed", webhook(), None),
@@ -639,6 +639,8 @@ async fn the_catalogue_lists_every_type_with_an_example_naming_its_actor_and_req
             system(),
             Some(json!(["run_id", "trigger_instance", "trigger_id", "system_id", "fire", "given_up"])),
         ),
+        ("api_key.created", admin(), Some(json!(["key_id", "name", "role"]))),
+        ("api_key.deleted", admin(), Some(json!(["key_id"]))),
         ("subscription.paused", system(), None),
         ("test", admin(), None),
     ];
@@ -650,7 +652,7 @@ async fn the_catalogue_lists_every_type_with_an_example_naming_its_actor_and_req
     let types = types.as_array().expect("a list");
     let names: Vec<&str> = types.iter().map(|t| t["event"].as_str().unwrap()).collect();
     let expected: Vec<&str> = table.iter().map(|(name, _, _)| *name).collect();
-    assert_eq!(names, expected, "all 21 types");
+    assert_eq!(names, expected, "all 23 types");
     let sorted = |keys: Vec<&str>| {
         let mut keys: Vec<String> = keys.into_iter().map(str::to_owned).collect();
         keys.sort_unstable();
@@ -695,4 +697,26 @@ async fn the_catalogue_lists_every_type_with_an_example_naming_its_actor_and_req
     let body = json!({ "name": "By name", "url": receiver.url("/x"), "events": expected });
     let sub = app.create("/webhooks", body).await;
     assert_eq!(sub["events"], json!(expected));
+}
+
+#[tokio::test]
+async fn api_key_changes_are_events_that_never_carry_the_key() {
+    // Arrange
+    let app = events_app().await;
+    let receiver = subscribe_all(&app).await;
+
+    // Act
+    let created = app.create("/api_keys", json!({ "name": "Door panel", "role": "support" })).await;
+    let key_id = id(&created).to_owned();
+    app.delete_ok(&format!("/api_keys/{key_id}")).await;
+
+    // Assert
+    let made = delivered_event(&receiver, "api_key.created", |e| e["event"] == "api_key.created").await;
+    let gone = delivered_event(&receiver, "api_key.deleted", |e| e["event"] == "api_key.deleted").await;
+    assert_eq!(made["data"], json!({ "key_id": key_id, "name": "Door panel", "role": "support" }));
+    assert_eq!(gone["data"], json!({ "key_id": key_id }));
+    assert_eq!((&made["actor"], &gone["actor"]), (&configured_key_actor(), &configured_key_actor()));
+    let plaintext = created["key"].as_str().expect("the key is shown once, at creation");
+    let bodies: Vec<String> = delivered(&receiver).iter().map(Value::to_string).collect();
+    assert!(bodies.iter().all(|b| !b.contains(plaintext)), "the key reached an event");
 }
