@@ -81,9 +81,11 @@ impl Engine {
         let name = parse_name("name", &input.name)?;
         let new = NewKey::generate();
         let key = ApiKey { id: new.id, name, role: input.role, hash: new.hash, created_at: now_epoch_seconds() };
-        let events = self.event("api_key.created", None, || {
-            serde_json::json!({ "key_id": key.id, "name": key.name, "role": key.role })
-        });
+        let events = self.event(
+            "api_key.created",
+            None,
+            || serde_json::json!({ "key_id": key.id, "name": key.name, "role": key.role }),
+        );
         let durable = events.clone();
         let key = self.write(move |s| s.insert_api_key(key, &durable)).await?;
         self.keys.write().insert(key.id.clone(), key.clone());

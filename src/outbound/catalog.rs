@@ -159,7 +159,9 @@ fn describe_data(t: EventType) -> (&'static str, Option<&'static str>, Value) {
             None,
             json!({ "key_id": KEY, "name": "ops console", "role": "admin" }),
         ),
-        EventType::ApiKeyDeleted => ("An API key was deleted; it stops working at once.", None, json!({ "key_id": KEY })),
+        EventType::ApiKeyDeleted => {
+            ("An API key was deleted; it stops working at once.", None, json!({ "key_id": KEY }))
+        }
         EventType::TriggerInstanceCreated => (
             "A trigger was applied to a system.",
             Some(SYSTEM),
