@@ -21,7 +21,8 @@ const RECEIPT_HEADER: &str = "x-switchboard-receipt";
 /// Headers a replay does not send again: they belong to the original connection.
 const NOT_REPLAYED: &[&str] = &["content-length", "transfer-encoding", "connection", "host", "x-request-id"];
 
-fn ids(sys: &str, trig: &str) -> Result<(SystemId, InstanceId), ApiError> {
+/// The system and trigger instance a `/systems/{id}/triggers/{trig_id}/…` path names.
+pub(super) fn instance_ids(sys: &str, trig: &str) -> Result<(SystemId, InstanceId), ApiError> {
     Ok((system_id(sys)?, path_id(trig, InstanceId::parse, "trigger instance")?))
 }
 
@@ -73,7 +74,7 @@ pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (system, instance) = ids(&path.0, &path.1)?;
+    let (system, instance) = instance_ids(&path.0, &path.1)?;
     let q: ReceiptListQuery = query(&req)?;
     let page = ListQuery { q: None, limit: q.limit, offset: q.offset }.page()?;
     let filter = ReceiptFilter { status: q.status, fired: q.fired, since: q.since };
@@ -104,7 +105,7 @@ pub async fn get(
 }
 
 async fn find(state: &AppState, path: &(String, String, String)) -> Result<Receipt, ApiError> {
-    let (system, instance) = ids(&path.0, &path.1)?;
+    let (system, instance) = instance_ids(&path.0, &path.1)?;
     let id = path_id(&path.2, ReceiptId::parse, "receipt")?;
     Ok(state.engine.get_receipt(system, instance, id).await?)
 }

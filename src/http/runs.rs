@@ -7,7 +7,7 @@ use super::auth::{Admin, Reader};
 use super::errors::ApiError;
 use super::input::{path_id, query, ListQuery};
 use super::openapi::{AdminKeyRequired, InvalidQuery, KeyRequired, NotFound};
-use super::systems::system_id;
+use super::receipts::instance_ids;
 use super::AppState;
 use crate::domain::run::{RunFilter, RunStatus};
 use crate::domain::{InstanceId, RunId, SystemId};
@@ -15,10 +15,6 @@ use crate::domain::{InstanceId, RunId, SystemId};
 fn ids(sys: &str, trig: &str, run: &str) -> Result<(SystemId, InstanceId, RunId), ApiError> {
     let (system, instance) = instance_ids(sys, trig)?;
     Ok((system, instance, path_id(run, RunId::parse, "run")?))
-}
-
-fn instance_ids(sys: &str, trig: &str) -> Result<(SystemId, InstanceId), ApiError> {
-    Ok((system_id(sys)?, path_id(trig, InstanceId::parse, "trigger instance")?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -100,18 +100,6 @@ fn cause(event: &Value) -> String {
     format!("{} (actor {}, request_id {})", event["event"], event["actor"], event["request_id"])
 }
 
-/// A trigger webhook (POST, no debounce) plus the fields of `extra`, applied to an existing system.
-async fn hook_in(app: &TestApp, system: &str, extra: Value) -> Hook {
-    let mut trigger =
-        json!({ "name": "Hook", "enable_webhook": true, "debounce_period": 0, "supported_methods": ["POST"] });
-    for (key, value) in extra.as_object().expect("extra trigger fields are an object") {
-        trigger[key] = value.clone();
-    }
-    let trigger = app.create_trigger(trigger).await;
-    let instance = app.create(&format!("/systems/{system}/triggers"), json!({ "trigger_id": id(&trigger) })).await;
-    Hook { system: system.to_owned(), trigger: id(&trigger).to_owned(), instance }
-}
-
 /// Calls the hook with `X-Request-ID: request_id` and asserts that it fired and echoed the id.
 async fn call_as(app: &TestApp, hook: &Hook, request_id: &str, headers: &[(&str, String)], body: &str) {
     let mut all = vec![("X-Request-ID", request_id.to_owned())];
@@ -281,7 +269,7 @@ async fn what_a_webhook_call_causes_names_the_calls_receipt_and_request() {
     let app = events_app().await;
     let receiver = subscribe_all(&app).await;
     let system = app.create_system("Webhook room").await;
-    let hook = hook_in(&app, id(&system), json!({})).await;
+    let hook = app.hook_in(id(&system), json!({})).await;
 
     // Act: two calls, then an admin replay of the first.
     call_as(&app, &hook, "call-1", &[], "{}").await;
@@ -374,9 +362,9 @@ async fn status_changes_closing_windows_and_failed_runs_are_the_systems() {
     let system = app.create_system("Engine room").await;
     let sys = id(&system).to_owned();
     let display = app.create_module("Display", Some(&sys)).await;
-    let windowed = hook_in(&app, &sys, json!({ "name": "Windowed", "debounce_period": 150 })).await;
+    let windowed = app.hook_in(&sys, json!({ "name": "Windowed", "debounce_period": 150 })).await;
     let action = json!({ "method": "POST", "url": far_end.url("/down") });
-    let failing = hook_in(&app, &sys, json!({ "name": "Failing", "actions": { "requests": [action] } })).await;
+    let failing = app.hook_in(&sys, json!({ "name": "Failing", "actions": { "requests": [action] } })).await;
 
     // Act: a module call changes a status; a call opens a window that closes by itself; a run fails.
     let res = app

@@ -477,6 +477,21 @@ pub fn delivery_id(prefix: &str) -> String {
     format!("{prefix}{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
+impl TestApp {
+    /// A webhook trigger (POST, no debounce, plus the trigger fields of `extra`) applied to an existing
+    /// system.
+    pub async fn hook_in(&self, system: &str, extra: Value) -> Hook {
+        let mut trigger =
+            json!({ "name": "Hook", "enable_webhook": true, "debounce_period": 0, "supported_methods": ["POST"] });
+        for (key, value) in extra.as_object().expect("extra trigger fields are an object") {
+            trigger[key] = value.clone();
+        }
+        let trigger = self.create_trigger(trigger).await;
+        let instance = self.create(&format!("/systems/{system}/triggers"), json!({ "trigger_id": id(&trigger) })).await;
+        Hook { system: system.to_owned(), trigger: id(&trigger).to_owned(), instance }
+    }
+}
+
 /// A webhook-enabled trigger instance on its own system.
 #[derive(Debug, Clone)]
 pub struct Hook {

@@ -35,19 +35,6 @@ async fn display_status(app: &TestApp, system: &str) -> Value {
     app.get_ok(&format!("/systems/{system}/Display_1")).await
 }
 
-/// A trigger (no debounce, plus `extra`) applied to an existing system; webhook-enabled (POST) unless
-/// `extra` says otherwise.
-async fn hook_in(app: &TestApp, system: &str, extra: Value) -> Hook {
-    let mut trigger =
-        json!({ "name": "Hook", "enable_webhook": true, "debounce_period": 0, "supported_methods": ["POST"] });
-    for (key, value) in extra.as_object().expect("extra trigger fields are an object") {
-        trigger[key] = value.clone();
-    }
-    let trigger = app.create_trigger(trigger).await;
-    let instance = app.create(&format!("/systems/{system}/triggers"), json!({ "trigger_id": id(&trigger) })).await;
-    Hook { system: system.to_owned(), trigger: id(&trigger).to_owned(), instance }
-}
-
 /// Calls the hook with `body` (and `content_type`, when given) and asserts that the call fired;
 /// returns the answer.
 async fn fire_with(app: &TestApp, hook: &Hook, content_type: Option<&str>, body: &str) -> Value {
@@ -124,7 +111,7 @@ async fn a_request_action_gets_its_url_headers_and_body_filled_in_from_the_paylo
             "two_keys": { "$payload": "/door/id", "note": "an object with more keys is plain data" },
         },
     });
-    let hook = hook_in(&app, &system, json!({ "actions": { "requests": [action] } })).await;
+    let hook = app.hook_in(&system, json!({ "actions": { "requests": [action] } })).await;
     let payload = json!({
         "door": { "id": "a/b c", "open": true, "floor": 2 },
         "q": "Az09-._~ é&=?#/",
@@ -208,7 +195,7 @@ async fn statuses_are_read_when_the_run_starts_and_kept_with_it() {
         "functions": [{ "mod": "Display_1", "method": "power", "args": { "state": false } }],
         "requests": [post_body(&receiver, "/status", body)],
     });
-    let hook = hook_in(&app, &system, json!({ "actions": actions })).await;
+    let hook = app.hook_in(&system, json!({ "actions": actions })).await;
 
     // Act
     fire_json(&app, &hook, &json!({ "door": "open" })).await;
@@ -323,7 +310,7 @@ async fn a_fire_that_is_not_a_webhook_call_has_a_null_payload_and_still_its_fire
         "conditions": { "comparisons": [power_on] },
         "actions": { "requests": [post_body(&receiver, "/fire/{{fire.trigger_count}}", body)] },
     });
-    let hook = hook_in(&app, &system, trigger).await;
+    let hook = app.hook_in(&system, trigger).await;
     let state_path = format!("{}/state", hook.path());
     eventually(10, "the first evaluation", || async {
         (app.get_ok(&state_path).await["conditions"]["comparison_0"] == false).then_some(())
@@ -359,8 +346,7 @@ async fn a_retried_run_sends_the_values_it_resolved_at_first() {
         "power": { "$status": { "mod": "Display_1", "status": "power" } },
         "count": { "$fire": "trigger_count" },
     });
-    let hook =
-        hook_in(&app, &system, json!({ "actions": { "requests": [post_body(&receiver, "/retry", body)] } })).await;
+    let hook = app.hook_in(&system, json!({ "actions": { "requests": [post_body(&receiver, "/retry", body)] } })).await;
     fire_json(&app, &hook, &json!({ "door": "north" })).await;
     let failed = finished_run(&app, &hook, 1).await;
     assert_eq!(failed["status"], "failed", "{failed:#}");
@@ -455,7 +441,7 @@ async fn a_function_actions_args_are_filled_in_from_the_payload() {
     let app = spawn_app().await;
     let system = display_system(&app).await;
     let function = json!({ "mod": "Display_1", "method": "power", "args": { "state": { "$payload": "/on" } } });
-    let hook = hook_in(&app, &system, json!({ "actions": { "functions": [function] } })).await;
+    let hook = app.hook_in(&system, json!({ "actions": { "functions": [function] } })).await;
     assert_eq!(display_status(&app, &system).await["power"], false, "the Display starts off");
 
     for (fire, on) in [(1, true), (2, false)] {
@@ -488,7 +474,7 @@ async fn a_mailers_content_is_filled_in_from_the_payload_fire_and_statuses() {
     let content = "Door {{payload./door/id}} opened, fire {{fire.trigger_count}}, \
                    power {{status.Display_1.power}}, missing [{{payload./nothing}}].";
     let mailer = json!({ "emails": ["ops@example.com"], "content": content });
-    let hook = hook_in(&app, &system, json!({ "name": "Door opened", "actions": { "mailers": [mailer] } })).await;
+    let hook = app.hook_in(&system, json!({ "name": "Door opened", "actions": { "mailers": [mailer] } })).await;
 
     // Act
     fire_json(&app, &hook, &json!({ "door": { "id": "D-12" } })).await;

@@ -38,18 +38,6 @@ fn post_to(receiver: &TestReceiver) -> Value {
     json!({ "method": "POST", "url": receiver.url("/hook") })
 }
 
-/// A webhook trigger (POST, no debounce, plus `extra`) applied to an existing system.
-async fn hook_in(app: &TestApp, system: &str, extra: Value) -> Hook {
-    let mut trigger =
-        json!({ "name": "Hook", "enable_webhook": true, "debounce_period": 0, "supported_methods": ["POST"] });
-    for (key, value) in extra.as_object().expect("extra trigger fields are an object") {
-        trigger[key] = value.clone();
-    }
-    let trigger = app.create_trigger(trigger).await;
-    let instance = app.create(&format!("/systems/{system}/triggers"), json!({ "trigger_id": id(&trigger) })).await;
-    Hook { system: system.to_owned(), trigger: id(&trigger).to_owned(), instance }
-}
-
 fn runs_path(hook: &Hook) -> String {
     format!("{}/runs", hook.path())
 }
@@ -414,7 +402,7 @@ async fn key_probe_hook(method: &str) -> (TestApp, Hook) {
     let system = app.create_system("Keys room").await;
     app.create_module("KeyProbe", Some(id(&system))).await;
     let functions = json!([{ "mod": "KeyProbe_1", "method": method }]);
-    let hook = hook_in(&app, id(&system), json!({ "actions": { "functions": functions } })).await;
+    let hook = app.hook_in(id(&system), json!({ "actions": { "functions": functions } })).await;
     (app, hook)
 }
 
@@ -586,7 +574,7 @@ async fn the_runs_api_refuses_bad_queries_unknown_runs_and_retries_by_non_admins
     let app = spawn_app().await;
     let mailer = json!({ "emails": ["ops@example.com"], "content": "x" });
     let hook = app.hook(json!({ "actions": { "mailers": [mailer] } })).await;
-    let other = hook_in(&app, &hook.system, json!({ "name": "Other" })).await;
+    let other = app.hook_in(&hook.system, json!({ "name": "Other" })).await;
     fire(&app, &hook).await;
     let run_id = id(&only_run(&app, &hook).await).to_owned();
     assert_eq!(finished(&app, &hook, &run_id).await["status"], "failed");
