@@ -121,6 +121,11 @@ pub fn parse_http_url(raw: &str) -> Result<url::Url, String> {
         return Err(format!("must be at most {MAX_URL_LEN} characters"));
     }
     let url = url::Url::parse(raw).map_err(|e| format!("is not a valid URL: {e}"))?;
+    // Normalising percent-encodes (a space becomes `%20`): the URL as kept must fit as well, or a
+    // stored one could not be read back.
+    if url.as_str().len() > MAX_URL_LEN {
+        return Err(format!("must be at most {MAX_URL_LEN} characters once percent-encoded"));
+    }
     if !matches!(url.scheme(), "http" | "https") {
         return Err("must be an http:// or https:// URL".into());
     }

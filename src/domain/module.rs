@@ -104,6 +104,10 @@ impl ModuleRef {
         if index == 0 {
             return Err(ValidationError::new("", "module index starts at 1"));
         }
+        // What `parse` reads (six digits), so that the reference's text form parses back.
+        if index > 999_999 {
+            return Err(ValidationError::new("", "module index must be at most 999999"));
+        }
         Ok(Self { name: name.0, index })
     }
 
@@ -157,6 +161,19 @@ mod tests {
         for raw in ["", "_x", "2Display", "Display_0", "Dis play", "Display-1", "Display_"] {
             assert!(ModuleRef::parse(raw).is_err(), "{raw:?}");
         }
+    }
+
+    /// Caught by the `webhook_url` fuzz target (input in fuzz/regressions/webhook_url/):
+    /// `/notify/{secret}/Display/577777777/request` made a reference whose text form, `Display_577777777`,
+    /// does not parse.
+    #[test]
+    fn a_reference_made_from_parts_parses_back_from_its_text() {
+        for index in [1, 2, 999_999] {
+            let made = ModuleRef::new("Display", index).unwrap();
+            assert_eq!(ModuleRef::parse(&made.to_string()).unwrap(), made);
+        }
+        assert!(ModuleRef::new("Display", 577_777_777).is_err());
+        assert!(ModuleRef::new("Display", 1_000_000).is_err());
     }
 
     #[test]
