@@ -259,7 +259,7 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.bind.parse::<SocketAddr>().is_err() {
             return Err(ConfigError(format!("bind: {:?} is not an address like 127.0.0.1:8080", self.bind)));
         }

@@ -6,6 +6,9 @@ pub mod domain;
 pub mod drivers;
 pub mod engine;
 pub mod events;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod outbound;

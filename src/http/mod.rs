@@ -18,8 +18,8 @@ mod runs;
 mod systems;
 mod triggers;
 mod views;
-mod webhook;
-mod webhook_call;
+pub(crate) mod webhook;
+pub(crate) mod webhook_call;
 
 use std::sync::Arc;
 

@@ -60,14 +60,14 @@ enum ExecErrors {
 
 /// What the caller asked a module to do with the call.
 #[derive(Debug)]
-pub(super) struct ExecRequest {
+pub(crate) struct ExecRequest {
     pub module: ModuleRef,
     pub method: String,
 }
 
 /// Exec parameters as they arrived, checked only after the cheaper checks pass.
 #[derive(Debug, Default, Clone)]
-pub(super) struct RawExec {
+pub(crate) struct RawExec {
     pub module: Option<String>,
     pub index: Option<String>,
     pub method: Option<String>,
@@ -96,12 +96,12 @@ impl RawExec {
 }
 
 /// Where the secret and exec parameters were found.
-struct NotifyCall {
-    secret: String,
-    exec: Option<RawExec>,
+pub(crate) struct NotifyCall {
+    pub secret: String,
+    pub exec: Option<RawExec>,
 }
 
-fn read_call(req: &HttpRequest) -> NotifyCall {
+pub(crate) fn read_call(req: &HttpRequest) -> NotifyCall {
     let info = req.match_info();
     let mut secret = info.get("secret").map(str::to_owned);
     let mut exec = info.get("method").map(|method| RawExec {
