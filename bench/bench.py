@@ -161,11 +161,16 @@ def cmd_setup(a):
 
 def cmd_count(a):
     c = Client(a.base, a.key, timeout=120)
-    items, headers = c.json("GET", f"{API}/systems/{a.system}/triggers?limit=10000")
-    total = int(headers.get("X-Total-Count", headers.get("x-total-count", "-1")))
+    items, total = [], None
+    while total is None or len(items) < total:
+        page, headers = c.json("GET", f"{API}/systems/{a.system}/triggers?limit=10000&offset={len(items)}")
+        total = int(headers.get("X-Total-Count", headers.get("x-total-count", "-1")))
+        if not page:
+            break
+        items.extend(page)
     result = {"listed": len(items), "total": total, "sum": sum(i["trigger_count"] for i in items)}
-    if total > len(items):
-        raise SystemExit(f"bench: the system has {total} instances, more than one page of 10000")
+    if total != len(items):
+        raise SystemExit(f"bench: listed {len(items)} of the system's {total} instances")
     json.dump(result, sys.stdout)
     print()
 
