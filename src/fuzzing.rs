@@ -13,8 +13,7 @@ use figment::Figment;
 use crate::config::{Config, Overrides};
 use crate::domain::module::ModuleRef;
 use crate::domain::trigger::TriggerSpec;
-use crate::domain::{parse_description, parse_name, ValidationError};
-use crate::engine::inputs::TriggerIn;
+use crate::domain::ValidationError;
 
 /// A trigger webhook call as the server reads its request target.
 #[derive(Debug)]
@@ -97,40 +96,10 @@ pub mod journal {
     }
 }
 
-/// A `POST /triggers` body (a JSON value) to the spec the engine stores: the steps of
-/// `engine::triggers::spec_from`, which is private to the engine (keep the two in step).
+/// A `POST /triggers` body (a JSON value) to the spec the engine stores.
 pub fn trigger_spec(body: &serde_json::Value) -> Result<TriggerSpec, ValidationError> {
     if !body.is_object() {
         return Err(ValidationError::new("", "the body must be a JSON object"));
     }
-    let input: TriggerIn = crate::domain::from_json(body)?;
-    let spec = TriggerSpec {
-        name: parse_name("name", &input.name)?,
-        description: parse_description("description", input.description)?,
-        conditions: input.conditions,
-        actions: input.actions,
-        debounce_period: input.debounce_period,
-        important: input.important,
-        enable_webhook: input.enable_webhook,
-        any_match: input.any_match,
-        supported_methods: input.supported_methods,
-        webhook_verification: input
-            .webhook_verification
-            .as_ref()
-            .map(|raw| {
-                crate::domain::verification::VerificationSettings::parse(raw)
-                    .map_err(|e| e.within("webhook_verification"))
-            })
-            .transpose()?,
-        webhook_filter: input
-            .webhook_filter
-            .as_ref()
-            .map(|raw| crate::domain::webhook_filter::parse(raw).map_err(|e| e.within("webhook_filter")))
-            .transpose()?,
-    };
-    spec.validate()?;
-    for (i, td) in spec.conditions.time_dependents.iter().enumerate() {
-        crate::engine::schedule::Schedule::parse(td, &format!("conditions.time_dependents[{i}]"))?;
-    }
-    Ok(spec)
+    crate::engine::triggers::spec_from(crate::domain::from_json(body)?)
 }

@@ -19,7 +19,7 @@ pub mod runtime;
 pub mod schedule;
 pub mod status_keeper;
 mod systems;
-mod triggers;
+pub(crate) mod triggers;
 pub mod webhook;
 
 use std::sync::Arc;

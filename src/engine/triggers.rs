@@ -9,7 +9,8 @@ use crate::domain::{now_epoch_seconds, parse_description, parse_name, TriggerId,
 use crate::store::{Page, PageRequest};
 use serde_json::json;
 
-fn spec_from(input: TriggerIn) -> Result<TriggerSpec, ValidationError> {
+/// A trigger body as the engine stores it (also the fuzz targets' entry, `crate::fuzzing`).
+pub(crate) fn spec_from(input: TriggerIn) -> Result<TriggerSpec, ValidationError> {
     let spec = TriggerSpec {
         name: parse_name("name", &input.name)?,
         description: parse_description("description", input.description)?,
