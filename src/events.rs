@@ -17,10 +17,13 @@ use crate::domain::actor::Actor;
 
 /// `{"id": "evt_…", "event": "trigger.fired", "timestamp": RFC 3339, "system_id": …, "actor": {…},
 /// "request_id": …, "data": {…}}`
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = Event)]
 pub struct EngineEvent {
+    /// `evt_…`, the same in every delivery of the event.
     pub id: String,
     pub event: String,
+    /// RFC 3339 with milliseconds, UTC.
     pub timestamp: String,
     pub system_id: Option<String>,
     /// Who or what caused it (events queued before actors existed read as the system's).
@@ -29,6 +32,7 @@ pub struct EngineEvent {
     /// The request that caused it, if one did.
     #[serde(default)]
     pub request_id: Option<String>,
+    #[schema(schema_with = crate::domain::schema::any)]
     pub data: Value,
 }
 

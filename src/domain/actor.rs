@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiKeyId, ReceiptId};
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Actor {
     /// A call of the admin API; `id` is `null` for the key set in the configuration.

@@ -14,7 +14,7 @@ use super::ApiKeyId;
 
 const KEY_PREFIX: &str = "sbk_";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// May do everything.

@@ -83,6 +83,19 @@ macro_rules! prefixed_id {
             }
         }
 
+        /// A string of exactly the shape [`Self::parse`] accepts, so the API document tells the truth.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some(concat!("^", $prefix, "[0-9a-f]{32}$")))
+                    .examples([concat!($prefix, "0193c6a0b1c27e4d9f0a1b2c3d4e5f60")])
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 // A visitor, so that reading an id from JSON bytes copies it only into the id.

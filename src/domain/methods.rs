@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ValidationError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum WebhookMethod {
     #[serde(rename = "GET")]
     Get,
@@ -48,6 +48,19 @@ impl fmt::Display for WebhookMethod {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "Vec<String>", into = "Vec<String>")]
 pub struct SupportedMethods(Vec<WebhookMethod>);
+
+/// At least one method; duplicates are dropped and the set is kept sorted.
+impl utoipa::PartialSchema for SupportedMethods {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::schema::array_of(utoipa::openapi::schema::Ref::from_schema_name("WebhookMethod"), 1).into()
+    }
+}
+
+impl utoipa::ToSchema for SupportedMethods {
+    fn schemas(out: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        out.push(("WebhookMethod".into(), <WebhookMethod as utoipa::PartialSchema>::schema()));
+    }
+}
 
 impl SupportedMethods {
     pub fn parse(raw: &[String]) -> Result<Self, ValidationError> {

@@ -11,6 +11,8 @@ pub mod module;
 pub mod placeholder;
 pub mod receipt;
 pub mod run;
+mod run_schema;
+pub mod schema;
 pub mod secret;
 pub mod system;
 pub mod trigger;

@@ -37,6 +37,28 @@ fn ref_pattern() -> &'static Regex {
     RE.get_or_init(|| Regex::new(r"^([A-Za-z][A-Za-z0-9_]{0,63}?)(?:_([0-9]{1,6}))?$").expect("valid regex"))
 }
 
+/// A letter, then letters, digits and `_`; the part after the last `_` (if any) holds a letter.
+const NAME_SCHEMA_PATTERN: &str = "[A-Za-z](?:[A-Za-z0-9]*|[A-Za-z0-9_]*_[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*)";
+
+impl utoipa::PartialSchema for ModuleName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let pattern = format!("^{NAME_SCHEMA_PATTERN}$");
+        utoipa::openapi::RefOr::T(super::schema::string(&pattern, 64, "Display").into())
+    }
+}
+
+impl utoipa::ToSchema for ModuleName {}
+
+/// A module name, then maybe `_<index>` (1 to 999999).
+impl utoipa::PartialSchema for ModuleRef {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let pattern = format!("^{NAME_SCHEMA_PATTERN}(?:_[0-9]{{0,5}}[1-9])?$");
+        utoipa::openapi::RefOr::T(super::schema::string(&pattern, 71, "Display_2").into())
+    }
+}
+
+impl utoipa::ToSchema for ModuleRef {}
+
 impl ModuleName {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let ends_with_index =

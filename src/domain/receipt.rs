@@ -16,7 +16,7 @@ pub const REDACTED: &str = "[redacted]";
 /// Headers whose values are credentials whatever the trigger.
 pub const SECRET_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BodyEncoding {
     Utf8,
@@ -24,7 +24,7 @@ pub enum BodyEncoding {
 }
 
 /// How the call's signature fared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VerificationOutcome {
     /// The trigger has no `webhook_verification`.
@@ -38,7 +38,7 @@ pub enum VerificationOutcome {
 }
 
 /// The module a call asked to run, as it asked, and how that went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExecRecord {
     /// `mod` as given (`Display` or `Display_2`).
     pub module: String,
@@ -51,8 +51,9 @@ pub struct ExecRecord {
     pub latency_ms: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Receipt {
+    /// `rcpt-…`
     pub id: ReceiptId,
     pub trigger_instance: InstanceId,
     pub system_id: SystemId,

@@ -15,7 +15,7 @@ use super::{InstanceId, RunId, SystemId, TriggerId};
 /// Attempts kept per action; older ones are dropped (`attempt_count` still counts them).
 const MAX_ATTEMPTS_KEPT: usize = 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Waiting for its turn, or for an action's next attempt.
@@ -48,7 +48,7 @@ impl RunStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionStatus {
     Pending,
@@ -63,7 +63,12 @@ pub enum ActionStatus {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Action {
     Function(FunctionCall),
-    Email { to: String, subject: String, content: String },
+    /// One address of a trigger's mailer.
+    Email {
+        to: String,
+        subject: String,
+        content: String,
+    },
     Request(RequestAction),
 }
 
@@ -150,7 +155,7 @@ impl Values for RunValues<'_> {
 }
 
 /// One try at an action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attempt {
     /// Epoch milliseconds.
     pub started_at: u64,
@@ -172,8 +177,9 @@ pub struct RunAction {
     pub attempts: Vec<Attempt>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Run {
+    /// `run-…`
     pub id: RunId,
     pub trigger_instance: InstanceId,
     pub system_id: SystemId,
@@ -186,13 +192,16 @@ pub struct Run {
     pub actions: Vec<RunAction>,
     /// The firing call's JSON body, kept only when an action reads it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object, schema_with = super::schema::any)]
     pub payload: Option<Value>,
     /// The module statuses the actions read (`Display_1.power`), as they were when the run started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = super::schema::object)]
     pub statuses: Option<BTreeMap<String, Value>>,
     /// When the next attempt is due (epoch milliseconds), while an action waits for a retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<u64>,
+    /// Epoch milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<u64>,
 }

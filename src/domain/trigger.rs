@@ -14,23 +14,29 @@ use super::{TriggerId, ValidationError};
 pub const MAX_DEBOUNCE_MS: u64 = 86_400_000;
 
 /// A stored trigger.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Trigger {
+    /// `trigger-…`
     pub id: TriggerId,
     #[serde(flatten)]
     pub spec: TriggerSpec,
+    /// Epoch seconds.
     pub created_at: u64,
+    /// Epoch seconds.
     pub updated_at: u64,
 }
 
 /// Everything an admin sets on a trigger, validated.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TriggerSpec {
+    #[schema(schema_with = super::schema::name)]
     pub name: String,
+    #[schema(schema_with = super::schema::description)]
     pub description: String,
     pub conditions: Conditions,
     pub actions: Actions,
     /// Milliseconds a webhook call holds the webhook condition true.
+    #[schema(maximum = 86_400_000)]
     pub debounce_period: u64,
     pub important: bool,
     pub enable_webhook: bool,
@@ -38,13 +44,15 @@ pub struct TriggerSpec {
     pub supported_methods: SupportedMethods,
     /// How a webhook call's signature is checked; `None`: only the URL secret.
     #[serde(default)]
+    #[schema(nullable)]
     pub webhook_verification: Option<VerificationSettings>,
     /// Which webhook calls are pulses; `None`: every accepted call.
     #[serde(default)]
+    #[schema(nullable)]
     pub webhook_filter: Option<WebhookFilter>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Conditions {
     #[serde(default)]
@@ -53,7 +61,7 @@ pub struct Conditions {
     pub time_dependents: Vec<TimeDependent>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Comparison {
     pub left: Operand,
@@ -61,7 +69,7 @@ pub struct Comparison {
     pub right: Operand,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Operator {
     Equal,
@@ -76,7 +84,7 @@ pub enum Operator {
 }
 
 /// One side of a comparison: a module status value or a constant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Operand {
     Status(StatusRef),
@@ -84,11 +92,12 @@ pub enum Operand {
 }
 
 /// `{mod: "Display_1", status: "power", keys: ["nested", "path"]}`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusRef {
     #[serde(rename = "mod")]
     pub module: ModuleRef,
+    #[schema(min_length = 1)]
     pub status: String,
     #[serde(default)]
     pub keys: Vec<String>,
@@ -98,6 +107,14 @@ pub struct StatusRef {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(transparent)]
 pub struct Constant(pub serde_json::Value);
+
+impl utoipa::PartialSchema for Constant {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::schema::scalar().into()
+    }
+}
+
+impl utoipa::ToSchema for Constant {}
 
 impl<'de> Deserialize<'de> for Constant {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -109,7 +126,7 @@ impl<'de> Deserialize<'de> for Constant {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TimeDependent {
     /// Once, at an epoch time in seconds.
@@ -122,7 +139,7 @@ pub enum TimeDependent {
     },
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Actions {
     #[serde(default)]
@@ -167,17 +184,23 @@ pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 const REQUEST_METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 /// Sends an HTTP request when the trigger fires; a `2xx` answer is success.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestAction {
+    #[schema(pattern = "^(GET|POST|PUT|PATCH|DELETE)$")]
     pub method: String,
+    /// An `http` or `https` URL; `{{…}}` templates are filled in when the run executes.
+    #[schema(schema_with = super::schema::templated_http_url)]
     pub url: String,
+    /// Header names are tokens; `Idempotency-Key` and `Host` are set by Switchboard.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub headers: std::collections::BTreeMap<String, String>,
     /// Sent as JSON; none for `null` or when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object, schema_with = super::schema::any)]
     pub body: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 60_000)]
     pub timeout_ms: Option<u64>,
 }
 
@@ -225,21 +248,35 @@ impl RequestAction {
 }
 
 /// Calls `method` on module `mod` of the instance's system with named `args`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionCall {
     #[serde(rename = "mod")]
     pub module: ModuleRef,
+    #[schema(min_length = 1)]
     pub method: String,
+    /// Named arguments; values may be placeholders (`{"$payload": "/pointer"}`, …).
     #[serde(default)]
+    #[schema(schema_with = super::schema::object)]
     pub args: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Mailer {
+    #[schema(schema_with = emails_schema)]
     pub emails: Vec<String>,
     pub content: String,
+}
+
+/// At least one address, each as [`looks_like_email`] accepts it.
+fn emails_schema() -> utoipa::openapi::schema::Schema {
+    let address = super::schema::string(
+        r"^[^@\s\u0000-\u001f\u007f-\u009f]+@[^@\s\u0000-\u001f\u007f-\u009f.]+(\.[^@\s\u0000-\u001f\u007f-\u009f.]+)+$",
+        254,
+        "ops@example.com",
+    );
+    super::schema::array_of(address, 1)
 }
 
 impl TriggerSpec {

@@ -54,7 +54,7 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// The senders whose signatures a trigger can check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Scheme {
     StandardWebhooks,
@@ -66,7 +66,7 @@ pub enum Scheme {
     Hmac,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum Algorithm {
     Sha1,
@@ -109,7 +109,7 @@ fn mac<M: Mac + KeyInit>(key: &[u8], message: &[&[u8]]) -> Option<Vec<u8>> {
     Some(mac.finalize().into_bytes().to_vec())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum Encoding {
     Hex,
@@ -411,26 +411,52 @@ pub struct VerificationSettings {
 }
 
 /// The settings as JSON carries them, before the rules between fields are checked.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// `header` applies to the `token` (default `Authorization`) and `hmac` (required) schemes only;
+/// `algorithm`, `encoding`, `prefix`, `timestamp_header` and `signed_payload` to `hmac` only.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WebhookVerification)]
 struct RawSettings {
+    #[schema(inline)]
     scheme: Scheme,
+    /// Seconds a signed timestamp may be off (default 300).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 604_800)]
     tolerance_s: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 128)]
     header: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(inline)]
     algorithm: Option<Algorithm>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(inline)]
     encoding: Option<Encoding>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 64)]
     prefix: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 128)]
     timestamp_header: Option<String>,
+    /// What is signed: `{body}`, `{timestamp}` and header values in a template (default `{body}`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     signed_payload: Option<String>,
     #[serde(default = "yes")]
     require_url_secret: bool,
+}
+
+impl utoipa::PartialSchema for VerificationSettings {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <RawSettings as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl utoipa::ToSchema for VerificationSettings {
+    fn name() -> std::borrow::Cow<'static, str> {
+        <RawSettings as utoipa::ToSchema>::name()
+    }
 }
 
 fn yes() -> bool {

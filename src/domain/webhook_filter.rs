@@ -51,6 +51,22 @@ pub struct WebhookFilter {
     rules: Vec<Rule>,
 }
 
+impl utoipa::PartialSchema for WebhookFilter {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <RawFilter as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl utoipa::ToSchema for WebhookFilter {
+    fn name() -> std::borrow::Cow<'static, str> {
+        <RawFilter as utoipa::ToSchema>::name()
+    }
+
+    fn schemas(out: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        <RawFilter as utoipa::ToSchema>::schemas(out);
+    }
+}
+
 /// One webhook call, as a filter sees it.
 pub struct FilterInput<'a> {
     /// The raw body; parsed as JSON only if a pointer rule is evaluated.
@@ -253,8 +269,10 @@ impl Test {
 
 // ---- The stored and client form, and compiling it ----
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Which webhook calls count: every rule of `all` holds, or any rule of `any` (give one of the two).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, expecting = "a filter: an object with `all` or `any`")]
+#[schema(as = WebhookFilter)]
 struct RawFilter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     all: Option<Vec<RawRule>>,
@@ -262,18 +280,26 @@ struct RawFilter {
     any: Option<Vec<RawRule>>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One test of the call: exactly one of `pointer` (into the JSON body), `header` or `query` names the
+/// value; `value` is what `operator` compares it with (none for `exists` and `not_exists`).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, expecting = "a rule: an object with a source, `operator` and `value`")]
+#[schema(as = WebhookFilterRule)]
 struct RawRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 1024)]
     pointer: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 256)]
     header: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 256)]
     query: Option<String>,
+    #[schema(inline)]
     operator: FilterOperator,
     /// `Some(Null)` for `"value": null`, which `equal` needs; `None` only when the key is absent.
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object, schema_with = super::schema::any)]
     value: Option<Value>,
 }
 
@@ -281,7 +307,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum FilterOperator {
     Equal,

@@ -11,8 +11,9 @@ use crate::store::{InstanceFilter, Page, PageRequest};
 pub type InstanceRecord = (TriggerInstance, InstanceState);
 
 /// The answer to setting an instance's signing secret.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct SigningSecretSet {
+    /// `trig-…`
     pub trigger_instance: InstanceId,
     /// Only when Switchboard generated it: shown this once.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -2,7 +2,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::auth::Admin;
 use super::errors::ApiError;
-use super::input::{json_body, path_id, query, ListQuery};
+use super::input::{json_body, path_id, query, ListQuery, PageQuery};
 use super::openapi::{AdminKeyRequired, InvalidQuery, JsonBodyErrors, NotFound};
 use super::views::{page_response, ApiKeyOut};
 use super::AppState;
@@ -20,8 +20,7 @@ fn key_id(raw: &str) -> Result<ApiKeyId, ApiError> {
     tag = "api keys",
     operation_id = "list_api_keys",
     params(
-        ("limit" = Option<usize>, Query, maximum = 10000, description = "Page size: default 100, at most 10000."),
-        ("offset" = Option<usize>, Query, description = "Items to skip: default 0."),
+        PageQuery,
     ),
     responses(
         (
@@ -49,8 +48,7 @@ pub async fn list(_: Admin, req: HttpRequest, state: web::Data<AppState>) -> Res
     tag = "api keys",
     operation_id = "create_api_key",
     request_body(
-        content = Object,
-        description = "`{name, role: \"admin\" | \"support\"}`",
+        content = ApiKeyIn,
         example = json!({"name": "backoffice", "role": "support"}),
     ),
     responses(

@@ -3,6 +3,7 @@ use actix_web::{web, HttpResponse};
 use super::auth::Reader;
 use super::openapi::KeyRequired;
 use super::AppState;
+use switchboard_drivers::sdk::DriverDescriptor;
 
 /// List drivers
 ///
@@ -14,7 +15,7 @@ use super::AppState;
     tag = "drivers",
     operation_id = "list_drivers",
     responses(
-        (status = 200, description = "The drivers", body = [Object]),
+        (status = 200, description = "The drivers", body = [DriverDescriptor]),
         KeyRequired,
     )
 )]

@@ -11,9 +11,9 @@ use crate::engine::{EngineError, ExecError};
 pub enum ApiError {
     #[error("{message}")]
     Client { status: StatusCode, code: &'static str, message: String, field: Option<String> },
-    /// The method is not one the trigger accepts; `allow` lists those it does.
+    /// The method is not one the route (or the trigger, `on` says which) accepts; `allow` lists those it does.
     #[error("method not allowed")]
-    MethodNotAllowed { allow: String },
+    MethodNotAllowed { allow: String, on: &'static str },
     #[error("rate limited")]
     RateLimited { retry_after: u64 },
     /// The body did not arrive in time (`webhook.body_timeout_ms`). The connection is closed after
@@ -43,6 +43,11 @@ pub(super) struct ErrorBody<'a> {
 }
 
 impl ApiError {
+    /// A method the route has no handler for.
+    pub fn route_method_not_allowed(allow: String) -> Self {
+        Self::MethodNotAllowed { allow, on: "route" }
+    }
+
     pub fn client(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self::Client { status, code, message: message.into(), field: None }
     }
@@ -136,11 +141,11 @@ impl ResponseError for ApiError {
             Self::Client { status, code, message, field } => {
                 HttpResponse::build(*status).json(ErrorBody { error: code, message, field: field.as_deref() })
             }
-            Self::MethodNotAllowed { allow } => HttpResponse::MethodNotAllowed()
+            Self::MethodNotAllowed { allow, on } => HttpResponse::MethodNotAllowed()
                 .insert_header((actix_web::http::header::ALLOW, allow.as_str()))
                 .json(ErrorBody {
                     error: "method_not_allowed",
-                    message: &format!("this webhook accepts {allow}"),
+                    message: &format!("this {on} accepts {allow}"),
                     field: None,
                 }),
             Self::RateLimited { retry_after } => HttpResponse::TooManyRequests()

@@ -24,8 +24,19 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 #[into_params(parameter_in = Query)]
 struct EventsQuery {
     /// Only this system's events (`sys-…`).
-    #[param(value_type = Option<String>)]
     system_id: Option<SystemId>,
+}
+
+/// One Server-Sent Event as the stream carries it (comment lines keep the connection alive).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the frames `frame` writes
+struct SseEvent {
+    /// The event's `id` (`evt_…`).
+    id: String,
+    /// The event type, e.g. `trigger.fired`.
+    event: String,
+    /// The whole event as JSON: the `Event` schema of `GET /webhooks/event_types`.
+    data: String,
 }
 
 fn frame(event: &EngineEvent) -> Bytes {
@@ -46,8 +57,8 @@ fn frame(event: &EngineEvent) -> Bytes {
     responses(
         (
             status = 200,
-            description = "Server-Sent Events, until the client disconnects",
-            body = String,
+            description = "Server-Sent Events, until the client disconnects; each event's `data` is an `Event`",
+            body = SseEvent,
             content_type = "text/event-stream",
         ),
         InvalidQuery,

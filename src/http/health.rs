@@ -9,10 +9,26 @@ use super::errors::ApiError;
     tag = "health",
     operation_id = "healthz",
     security(()),
-    responses((status = 200, description = "Alive", body = Object, example = json!({"status": "ok"})))
+    responses((status = 200, description = "Alive", body = Alive))
 )]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+    HttpResponse::Ok().json(Alive { status: "ok" })
+}
+
+/// The answer of `/healthz`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Alive {
+    #[schema(pattern = "^ok$")]
+    status: &'static str,
+}
+
+/// Which parts of the process can serve.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Readiness {
+    /// The store answers.
+    store: bool,
+    /// Every background worker runs.
+    workers: bool,
 }
 
 /// The process can serve: the store answers and every background worker runs.
@@ -23,11 +39,11 @@ pub async fn healthz() -> HttpResponse {
     operation_id = "readyz",
     security(()),
     responses(
-        (status = 200, description = "Ready", body = Object, example = json!({"store": true, "workers": true})),
+        (status = 200, description = "Ready", body = Readiness, example = json!({"store": true, "workers": true})),
         (
             status = 503,
             description = "Not ready; says which part is not",
-            body = Object,
+            body = Readiness,
             example = json!({"store": true, "workers": false}),
         ),
     )
@@ -35,7 +51,7 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: actix_web::web::Data<super::AppState>) -> HttpResponse {
     let store = state.engine.store().run(|s| s.probe()).await.is_ok();
     let workers = state.readiness.workers_running();
-    let body = serde_json::json!({"store": store, "workers": workers});
+    let body = Readiness { store, workers };
     if store && workers {
         HttpResponse::Ok().json(body)
     } else {
@@ -65,12 +81,4 @@ pub async fn metrics() -> HttpResponse {
 
 pub async fn unknown_route() -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found("route"))
-}
-
-pub async fn method_not_allowed(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::client(
-        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("{} is not supported on this route", req.method()),
-    ))
 }

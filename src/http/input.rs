@@ -120,10 +120,24 @@ pub struct ListQuery {
     /// Only items whose name contains this, case-insensitively.
     pub q: Option<String>,
     /// Page size: default 100, at most 10000.
-    #[param(maximum = 10000)]
+    #[param(schema_with = crate::domain::schema::page_limit)]
     pub limit: Option<usize>,
     /// Items to skip: default 0.
-    pub offset: Option<usize>,
+    #[param(schema_with = crate::domain::schema::page_offset)]
+    pub offset: Option<u32>,
+}
+
+/// Paging alone, for lists without a name search (documentation only: [`ListQuery`] reads it).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PageQuery {
+    /// Page size: default 100, at most 10000.
+    #[param(schema_with = crate::domain::schema::page_limit)]
+    limit: Option<usize>,
+    /// Items to skip: default 0.
+    #[param(schema_with = crate::domain::schema::page_offset)]
+    offset: Option<u32>,
 }
 
 impl ListQuery {
@@ -132,7 +146,7 @@ impl ListQuery {
         if limit > MAX_LIMIT {
             return Err(ApiError::bad_request("invalid_query", format!("query parameter limit: at most {MAX_LIMIT}")));
         }
-        Ok(PageRequest { offset: self.offset.unwrap_or(0), limit })
+        Ok(PageRequest { offset: self.offset.map_or(0, |o| o as usize), limit })
     }
 
     pub fn search(&self) -> Option<String> {

@@ -8,10 +8,11 @@ use super::errors::ApiError;
 use super::input::{json_body, path_id, query, ListQuery};
 use super::openapi::{AdminKeyRequired, InvalidQuery, JsonBodyErrors, KeyRequired, NotFound};
 use super::systems::system_id;
-use super::views::{page_response, InstanceOut};
+use super::views::{page_response, InstanceOut, InstanceStateOut};
 use super::AppState;
 use crate::domain::{InstanceId, SystemId, TriggerId};
 use crate::engine::inputs::{InstanceIn, InstancePatch};
+use crate::engine::SigningSecretSet;
 use crate::store::InstanceFilter;
 
 fn ids(path: &(String, String)) -> Result<(SystemId, InstanceId), ApiError> {
@@ -22,12 +23,12 @@ fn ids(path: &(String, String)) -> Result<(SystemId, InstanceId), ApiError> {
 #[into_params(parameter_in = Query)]
 struct InstanceListQuery {
     /// Page size: default 100, at most 10000.
-    #[param(maximum = 10000)]
+    #[param(schema_with = crate::domain::schema::page_limit)]
     limit: Option<usize>,
     /// Items to skip: default 0.
-    offset: Option<usize>,
+    #[param(schema_with = crate::domain::schema::page_offset)]
+    offset: Option<u32>,
     /// Only instances of this trigger (`trigger-…`).
-    #[param(value_type = Option<String>)]
     trigger_id: Option<TriggerId>,
     /// Only instances that are (or are not) triggered.
     triggered: Option<bool>,
@@ -78,9 +79,7 @@ pub async fn list(
     operation_id = "create_trigger_instance",
     params(("id" = String, Path, description = "System id (`sys-…`)")),
     request_body(
-        content = Object,
-        description = "`{trigger_id, enabled? (default true), exec_enabled? (default false), important? (default: the \
-                       trigger's)}`",
+        content = InstanceIn,
         example = json!({"trigger_id": "trigger-0190f0c0a1b27c3d8e9f0a1b2c3d4e5f", "exec_enabled": true}),
     ),
     responses(
@@ -142,8 +141,7 @@ pub async fn get(
         ("trig_id" = String, Path, description = "Trigger instance id (`trig-…`)"),
     ),
     request_body(
-        content = Object,
-        description = "Any of `{enabled, important, exec_enabled}` (booleans); nothing else",
+        content = InstancePatch,
     ),
     responses(
         (status = 200, description = "The instance", body = InstanceOut),
@@ -193,10 +191,13 @@ pub async fn rotate_secret(
     Ok(HttpResponse::Ok().json(InstanceOut::new(updated, &state.public_url, caller)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SigningSecretInput)]
 struct SigningSecretIn {
+    /// The sender's secret; absent or `null`: Switchboard generates one.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 512)]
     secret: Option<String>,
 }
 
@@ -215,13 +216,13 @@ struct SigningSecretIn {
         ("id" = String, Path, description = "System id (`sys-…`)"),
         ("trig_id" = String, Path, description = "Trigger instance id (`trig-…`)"),
     ),
-    request_body(content = Object, description = "`{\"secret\"?: string}`"),
+    request_body(
+        content = SigningSecretIn,
+        description = "The secret must suit the trigger's scheme (`whsec_…` base64 for `standard_webhooks`, say); a \
+                       422 says why it does not",
+    ),
     responses(
-        (
-            status = 200,
-            description = "`{trigger_instance, secret?, previous_valid_until}`: `secret` only when generated",
-            body = Object,
-        ),
+        (status = 200, description = "The secret is set; `secret` only when generated", body = SigningSecretSet),
         JsonBodyErrors,
         NotFound,
         AdminKeyRequired,
@@ -281,9 +282,8 @@ pub async fn delete(
     responses(
         (
             status = 200,
-            description = "`{trigger_instance, control_system_id, trigger_id, enabled, triggered, trigger_count, \
-                           action_errors, comparison_errors, last_fired_at, conditions: {name: bool}}`",
-            body = Object,
+            description = "The instance's state",
+            body = InstanceStateOut,
             example = json!({
                 "trigger_instance": "trig-0190f0c0a1b27c3d8e9f0a1b2c3d4e64",
                 "control_system_id": "sys-0190f0c0a1b27c3d8e9f0a1b2c3d4e60",
@@ -307,17 +307,6 @@ pub async fn state(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (system, id) = ids(&path)?;
-    let (inst, s) = state.engine.get_instance(system, id).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "trigger_instance": inst.id,
-        "control_system_id": inst.control_system_id,
-        "trigger_id": inst.trigger_id,
-        "enabled": inst.enabled,
-        "triggered": s.triggered,
-        "trigger_count": s.trigger_count,
-        "action_errors": s.action_errors,
-        "comparison_errors": s.comparison_errors,
-        "last_fired_at": s.last_fired_at,
-        "conditions": s.conditions,
-    })))
+    let record = state.engine.get_instance(system, id).await?;
+    Ok(HttpResponse::Ok().json(InstanceStateOut::from(record)))
 }

@@ -39,18 +39,22 @@ pub struct AppState {
     pub public_url: String,
 }
 
-/// A resource that answers methods it does not have with a JSON 405.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(health::method_not_allowed))
+/// A resource that answers the methods it does not have with a JSON 405 whose `Allow` (RFC 9110) lists
+/// the ones it has.
+fn resource(path: &str, methods: &[&str]) -> actix_web::Resource {
+    let allow = methods.join(", ");
+    web::resource(path).default_service(web::to(move || {
+        let allow = allow.clone();
+        async move { Err::<actix_web::HttpResponse, _>(errors::ApiError::route_method_not_allowed(allow)) }
+    }))
 }
 
 /// Registers one route-table entry (see [`route_table!`]) on a `ServiceConfig`.
 macro_rules! register_route {
     ($cfg:ident; resource $path:literal { $($method:ident => $handler:path),+ $(,)? }) => {
-        $cfg.service(resource($path)$(.route(web::method(Method::$method).to($handler)))+);
-    };
-    ($cfg:ident; route $path:literal { $method:ident => $handler:path $(,)? }) => {
-        $cfg.route($path, web::method(Method::$method).to($handler));
+        $cfg.service(
+            resource($path, &[$(stringify!($method)),+])$(.route(web::method(Method::$method).to($handler)))+
+        );
     };
     ($cfg:ident; any $path:literal { $handler:path $(,)? }) => {
         $cfg.route($path, web::route().to($handler));
@@ -94,9 +98,7 @@ macro_rules! route_list {
 /// order, and to [`ROUTES`], which lists every `(METHOD, full path)` pair for the OpenAPI test.
 ///
 /// Entry kinds:
-/// - `resource PATH { METHOD => handler, … }`: one resource; other methods get the JSON 405.
-/// - `route PATH { METHOD => handler }`: one method-guarded route; a request with another method falls
-///   through to later entries and, failing those, to the JSON 404.
+/// - `resource PATH { METHOD => handler, … }`: one resource; other methods get the JSON 405 with `Allow`.
 /// - `any PATH { handler }`: every method reaches the handler, which decides (trigger webhooks, which
 ///   answer GET, HEAD, POST, PUT, PATCH and DELETE). Listed in `ROUTES` as GET, POST, PUT, PATCH and
 ///   DELETE; HEAD is implied by GET.
@@ -128,9 +130,9 @@ macro_rules! route_table {
 
 route_table! {
     root {
-        route "/healthz" { GET => health::healthz }
-        route "/readyz" { GET => health::readyz }
-        route "/metrics" { GET => health::metrics }
+        resource "/healthz" { GET => health::healthz }
+        resource "/readyz" { GET => health::readyz }
+        resource "/metrics" { GET => health::metrics }
     }
     scope "/api/engine/v2" {
         // First: the hot path, matched before every other pattern is tried.
@@ -145,24 +147,24 @@ route_table! {
             DELETE => systems::delete,
         }
         // Before `/systems/{id}/{module}`, which would take `modules` and `triggers` for a module.
-        route "/systems/{id}/modules" { GET => systems::modules }
+        resource "/systems/{id}/modules" { GET => systems::modules }
         resource "/systems/{id}/triggers" { GET => instances::list, POST => instances::create }
         resource "/systems/{id}/triggers/{trig_id}" {
             GET => instances::get,
             PATCH => instances::update,
             DELETE => instances::delete,
         }
-        route "/systems/{id}/triggers/{trig_id}/secret" { POST => instances::rotate_secret }
-        route "/systems/{id}/triggers/{trig_id}/state" { GET => instances::state }
-        route "/systems/{id}/triggers/{trig_id}/verification_secret" { POST => instances::set_verification_secret }
-        route "/systems/{id}/triggers/{trig_id}/receipts" { GET => receipts::list }
-        route "/systems/{id}/triggers/{trig_id}/receipts/{rcpt_id}" { GET => receipts::get }
-        route "/systems/{id}/triggers/{trig_id}/receipts/{rcpt_id}/replay" { POST => receipts::replay }
-        route "/systems/{id}/triggers/{trig_id}/runs" { GET => runs::list }
-        route "/systems/{id}/triggers/{trig_id}/runs/{run_id}" { GET => runs::get }
-        route "/systems/{id}/triggers/{trig_id}/runs/{run_id}/retry" { POST => runs::retry }
-        route "/systems/{id}/{module}" { GET => module_calls::status }
-        route "/systems/{id}/{module}/{method}" { POST => module_calls::call }
+        resource "/systems/{id}/triggers/{trig_id}/secret" { POST => instances::rotate_secret }
+        resource "/systems/{id}/triggers/{trig_id}/state" { GET => instances::state }
+        resource "/systems/{id}/triggers/{trig_id}/verification_secret" { POST => instances::set_verification_secret }
+        resource "/systems/{id}/triggers/{trig_id}/receipts" { GET => receipts::list }
+        resource "/systems/{id}/triggers/{trig_id}/receipts/{rcpt_id}" { GET => receipts::get }
+        resource "/systems/{id}/triggers/{trig_id}/receipts/{rcpt_id}/replay" { POST => receipts::replay }
+        resource "/systems/{id}/triggers/{trig_id}/runs" { GET => runs::list }
+        resource "/systems/{id}/triggers/{trig_id}/runs/{run_id}" { GET => runs::get }
+        resource "/systems/{id}/triggers/{trig_id}/runs/{run_id}/retry" { POST => runs::retry }
+        resource "/systems/{id}/{module}" { GET => module_calls::status }
+        resource "/systems/{id}/{module}/{method}" { POST => module_calls::call }
         resource "/modules" { GET => modules::list, POST => modules::create }
         resource "/modules/{id}" {
             GET => modules::get,
@@ -177,25 +179,25 @@ route_table! {
             PATCH => triggers::update,
             DELETE => triggers::delete,
         }
-        route "/triggers/{id}/instances" { GET => triggers::instances }
+        resource "/triggers/{id}/instances" { GET => triggers::instances }
         resource "/api_keys" { GET => api_keys::list, POST => api_keys::create }
         resource "/api_keys/{id}" { GET => api_keys::get, DELETE => api_keys::delete }
-        route "/drivers" { GET => drivers::list }
-        route "/events" { GET => events::stream }
+        resource "/drivers" { GET => drivers::list }
+        resource "/events" { GET => events::stream }
         // Outbound webhook subscriptions. `/webhooks/event_types` comes before `/webhooks/{id}` so that it
         // is not taken for an id.
         resource "/webhooks" { GET => outbound::list, POST => outbound::create }
-        route "/webhooks/event_types" { GET => outbound::event_types }
+        resource "/webhooks/event_types" { GET => outbound::event_types }
         resource "/webhooks/{id}" {
             GET => outbound::get,
             PATCH => outbound::update,
             DELETE => outbound::delete,
         }
-        route "/webhooks/{id}/enable" { POST => outbound::enable }
-        route "/webhooks/{id}/rotate-secret" { POST => outbound::rotate_secret }
-        route "/webhooks/{id}/test" { POST => outbound::test }
-        route "/webhooks/{id}/deliveries" { GET => outbound::deliveries }
+        resource "/webhooks/{id}/enable" { POST => outbound::enable }
+        resource "/webhooks/{id}/rotate-secret" { POST => outbound::rotate_secret }
+        resource "/webhooks/{id}/test" { POST => outbound::test }
+        resource "/webhooks/{id}/deliveries" { GET => outbound::deliveries }
         // Trigger webhooks: the secret is the credential, and the handler checks the method itself.
-        route "/openapi.json" { GET => openapi::serve }
+        resource "/openapi.json" { GET => openapi::serve }
     }
 }

@@ -34,7 +34,7 @@ fn module_ref(raw: &str) -> Result<ModuleRef, ApiError> {
         (
             status = 200,
             description = "The module's status values by name",
-            body = Object,
+            body = std::collections::BTreeMap<String, serde_json::Value>,
             example = json!({"power": true, "input": "hdmi2"}),
         ),
         (status = 404, description = "`not_found` (no such system) or `module_not_found`", body = ErrorBody),

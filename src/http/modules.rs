@@ -20,12 +20,12 @@ struct ModuleListQuery {
     /// Only modules whose name contains this, case-insensitively.
     q: Option<String>,
     /// Page size: default 100, at most 10000.
-    #[param(maximum = 10000)]
+    #[param(schema_with = crate::domain::schema::page_limit)]
     limit: Option<usize>,
     /// Items to skip: default 0.
-    offset: Option<usize>,
+    #[param(schema_with = crate::domain::schema::page_offset)]
+    offset: Option<u32>,
     /// Only modules in this system (`sys-…`).
-    #[param(value_type = Option<String>)]
     control_system_id: Option<SystemId>,
     /// Only modules of this driver.
     driver: Option<String>,
@@ -67,9 +67,9 @@ pub async fn list(
     tag = "modules",
     operation_id = "create_module",
     request_body(
-        content = Object,
-        description = "`{driver, custom_name?, control_system_id?, settings?}`; settings are checked against the \
-                       driver's declared settings",
+        content = ModuleIn,
+        description = "Beyond the shapes, the driver must be registered and the settings must be the ones it \
+                       declares; a 422 names the field at fault",
         example = json!({"driver": "Display", "control_system_id": "sys-0190f0c0a1b27c3d8e9f0a1b2c3d4e60"}),
     ),
     responses(
@@ -121,9 +121,9 @@ pub async fn get(
     operation_id = "replace_module",
     params(("id" = String, Path, description = "Module id (`mod-…`)")),
     request_body(
-        content = Object,
-        description = "`{driver, custom_name?, control_system_id?, settings?}`; settings are checked against the \
-                       driver's declared settings",
+        content = ModuleIn,
+        description = "Beyond the shapes, the driver must be registered and the settings must be the ones it \
+                       declares; a 422 names the field at fault",
     ),
     responses(
         (status = 200, description = "The module", body = ModuleOut),
@@ -154,7 +154,7 @@ pub async fn replace(
     tag = "modules",
     operation_id = "update_module",
     params(("id" = String, Path, description = "Module id (`mod-…`)")),
-    request_body(content = Object, description = "Any of `{driver, custom_name, control_system_id, settings}`"),
+    request_body(content = ModulePatch),
     responses(
         (status = 200, description = "The module", body = ModuleOut),
         NotFound,

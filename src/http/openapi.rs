@@ -1,10 +1,10 @@
 //! The OpenAPI 3 document served at `GET /api/engine/v2/openapi.json`, generated from the handlers'
-//! `#[utoipa::path]` attributes and the response types' `ToSchema` derives.
+//! `#[utoipa::path]` attributes and the `ToSchema` derives of the very types requests are parsed into
+//! and responses serialised from, so the schemas cannot drift from the code.
 //!
 //! It must describe exactly the routes in [`super::ROUTES`]: the tests below and `tests/api/openapi.rs`
-//! fail naming any route that is missing from it, or any operation it has that the server does not route.
-//! Request bodies that the engine parses into its own input types (`SystemIn`, `TriggerIn`, …) are
-//! documented as JSON objects with their fields in the description, not as generated schemas.
+//! fail naming any route that is missing from it, or any operation it has that the server does not route;
+//! `tests/api/schemathesis.rs` checks that the server behaves as it says.
 
 use std::sync::OnceLock;
 

@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::auth::{Admin, Reader};
 use super::errors::ApiError;
-use super::input::{json_body, path_id, query, ListQuery};
+use super::input::{json_body, path_id, query, ListQuery, PageQuery};
 use super::openapi::{AdminKeyRequired, InvalidQuery, JsonBodyErrors, KeyRequired, NotFound};
 use super::views::page_response;
 use crate::domain::ids::SubscriptionId;
@@ -67,10 +67,8 @@ pub(super) async fn list(
     tag = "outbound webhooks",
     operation_id = "create_subscription",
     request_body(
-        content = Object,
-        description = "`{name, url, events: [event types or \"*\"], system_id?, enabled? (default true), auth_header?: \
-                       {name, value}}`; `url` must be `http://` or `https://`; `system_id` must name an existing \
-                       system",
+        content = SubscriptionIn,
+        description = "`system_id` must name an existing system",
         example = json!({
             "name": "Ops",
             "url": "https://ops.example.com/hooks",
@@ -103,7 +101,7 @@ pub(super) async fn create(
     tag = "outbound webhooks",
     operation_id = "list_event_types",
     responses(
-        (status = 200, description = "The event types", body = [Object]),
+        (status = 200, description = "The event types", body = [catalog::EventTypeInfo]),
         KeyRequired,
     )
 )]
@@ -142,7 +140,7 @@ pub(super) async fn get(
     tag = "outbound webhooks",
     operation_id = "update_subscription",
     params(("id" = String, Path, description = "Subscription id (`wh-…`)")),
-    request_body(content = Object, description = "Any of `{name, url, events, system_id, enabled, auth_header}`"),
+    request_body(content = SubscriptionPatch),
     responses(
         (status = 200, description = "The subscription", body = SubscriptionOut),
         NotFound,
@@ -268,8 +266,7 @@ pub(super) async fn test(
     operation_id = "list_subscription_deliveries",
     params(
         ("id" = String, Path, description = "Subscription id (`wh-…`)"),
-        ("limit" = Option<usize>, Query, maximum = 10000, description = "Page size: default 100, at most 10000."),
-        ("offset" = Option<usize>, Query, description = "Items to skip: default 0."),
+        PageQuery,
     ),
     responses(
         (

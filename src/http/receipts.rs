@@ -30,15 +30,18 @@ pub(super) fn instance_ids(sys: &str, trig: &str) -> Result<(SystemId, InstanceI
 #[into_params(parameter_in = Query)]
 struct ReceiptListQuery {
     /// Page size: default 100, at most 10000.
-    #[param(maximum = 10000)]
+    #[param(schema_with = crate::domain::schema::page_limit)]
     limit: Option<usize>,
     /// Items to skip: default 0.
-    offset: Option<usize>,
+    #[param(schema_with = crate::domain::schema::page_offset)]
+    offset: Option<u32>,
     /// Only calls answered with this status.
+    #[param(schema_with = crate::domain::schema::status_code)]
     status: Option<u16>,
     /// Only calls that fired (or did not).
     fired: Option<bool>,
     /// Only calls received at or after this time (epoch milliseconds).
+    #[param(schema_with = crate::domain::schema::epoch_ms)]
     since: Option<u64>,
 }
 
@@ -60,7 +63,7 @@ struct ReceiptListQuery {
         (
             status = 200,
             description = "One page of receipts",
-            body = [Object],
+            body = [Receipt],
             headers(("X-Total-Count" = u64, description = "The number of matches before paging")),
         ),
         InvalidQuery,
@@ -93,7 +96,7 @@ pub async fn list(
         ("trig_id" = String, Path, description = "Trigger instance id (`trig-…`)"),
         ("rcpt_id" = String, Path, description = "Receipt id (`rcpt-…`)"),
     ),
-    responses((status = 200, description = "The receipt", body = Object), NotFound, KeyRequired)
+    responses((status = 200, description = "The receipt", body = Receipt), NotFound, KeyRequired)
 )]
 pub async fn get(
     _: Reader,

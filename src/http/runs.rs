@@ -5,11 +5,12 @@ use serde::Deserialize;
 
 use super::auth::{Admin, Reader};
 use super::errors::ApiError;
+use super::errors::ErrorBody;
 use super::input::{path_id, query, ListQuery};
 use super::openapi::{AdminKeyRequired, InvalidQuery, KeyRequired, NotFound};
 use super::receipts::instance_ids;
 use super::AppState;
-use crate::domain::run::{RunFilter, RunStatus};
+use crate::domain::run::{Run, RunFilter, RunStatus};
 use crate::domain::{InstanceId, RunId, SystemId};
 
 fn ids(sys: &str, trig: &str, run: &str) -> Result<(SystemId, InstanceId, RunId), ApiError> {
@@ -21,11 +22,13 @@ fn ids(sys: &str, trig: &str, run: &str) -> Result<(SystemId, InstanceId, RunId)
 #[into_params(parameter_in = Query)]
 struct RunListQuery {
     /// Page size: default 100, at most 10000.
-    #[param(maximum = 10000)]
+    #[param(schema_with = crate::domain::schema::page_limit)]
     limit: Option<usize>,
     /// Items to skip: default 0.
-    offset: Option<usize>,
-    /// Only runs in this state: `pending`, `running`, `succeeded` or `failed`.
+    #[param(schema_with = crate::domain::schema::page_offset)]
+    offset: Option<u32>,
+    /// Only runs in this state.
+    #[param(value_type = Option<RunStatus>, inline)]
     status: Option<String>,
 }
 
@@ -47,7 +50,7 @@ struct RunListQuery {
         (
             status = 200,
             description = "One page of runs",
-            body = [Object],
+            body = [Run],
             headers(("X-Total-Count" = u64, description = "The number of matches before paging")),
         ),
         InvalidQuery,
@@ -88,7 +91,7 @@ pub async fn list(
         ("trig_id" = String, Path, description = "Trigger instance id (`trig-…`)"),
         ("run_id" = String, Path, description = "Run id (`run-…`)"),
     ),
-    responses((status = 200, description = "The run", body = Object), NotFound, KeyRequired)
+    responses((status = 200, description = "The run", body = Run), NotFound, KeyRequired)
 )]
 pub async fn get(
     _: Reader,
@@ -114,8 +117,8 @@ pub async fn get(
         ("run_id" = String, Path, description = "Run id (`run-…`)"),
     ),
     responses(
-        (status = 202, description = "The run, queued again", body = Object),
-        (status = 409, description = "`run_not_failed`: only a failed run can be retried"),
+        (status = 202, description = "The run, queued again", body = Run),
+        (status = 409, description = "`run_not_failed`: only a failed run can be retried", body = ErrorBody),
         NotFound,
         AdminKeyRequired,
     )

@@ -6,6 +6,7 @@ use super::input::{json_body, path_id, query, ListQuery};
 use super::openapi::{AdminKeyRequired, InvalidQuery, JsonBodyErrors, KeyRequired, NotFound};
 use super::views::{page_response, ModuleOut};
 use super::AppState;
+use crate::domain::system::System;
 use crate::domain::SystemId;
 use crate::engine::inputs::{SystemIn, SystemPatch};
 
@@ -23,8 +24,8 @@ pub fn system_id(raw: &str) -> Result<SystemId, ApiError> {
     responses(
         (
             status = 200,
-            description = "One page of systems: `{id, name, description, modules, created_at, updated_at}`",
-            body = [Object],
+            description = "One page of systems",
+            body = [System],
             headers(("X-Total-Count" = u64, description = "The number of matches before paging")),
         ),
         InvalidQuery,
@@ -44,12 +45,11 @@ pub async fn list(_: Reader, req: HttpRequest, state: web::Data<AppState>) -> Re
     tag = "systems",
     operation_id = "create_system",
     request_body(
-        content = Object,
-        description = "`{name, description?, modules?: [module ids]}`; listed modules join the system in that order",
+        content = SystemIn,
         example = json!({"name": "Lobby", "description": "Ground floor", "modules": []}),
     ),
     responses(
-        (status = 201, description = "The system", body = Object),
+        (status = 201, description = "The system", body = System),
         JsonBodyErrors,
         AdminKeyRequired,
     )
@@ -73,11 +73,7 @@ pub async fn create(
     operation_id = "get_system",
     params(("id" = String, Path, description = "System id (`sys-…`)")),
     responses(
-        (
-            status = 200,
-            description = "The system: `{id, name, description, modules, created_at, updated_at}`",
-            body = Object,
-        ),
+        (status = 200, description = "The system", body = System),
         NotFound,
         KeyRequired,
     )
@@ -96,9 +92,9 @@ pub async fn get(_: Reader, id: web::Path<String>, state: web::Data<AppState>) -
     tag = "systems",
     operation_id = "replace_system",
     params(("id" = String, Path, description = "System id (`sys-…`)")),
-    request_body(content = Object, description = "`{name, description?, modules?: [module ids]}`"),
+    request_body(content = SystemIn),
     responses(
-        (status = 200, description = "The system", body = Object),
+        (status = 200, description = "The system", body = System),
         NotFound,
         JsonBodyErrors,
         AdminKeyRequired,
@@ -127,9 +123,9 @@ pub async fn replace(
     tag = "systems",
     operation_id = "update_system",
     params(("id" = String, Path, description = "System id (`sys-…`)")),
-    request_body(content = Object, description = "Any of `{name, description, modules}`"),
+    request_body(content = SystemPatch),
     responses(
-        (status = 200, description = "The system", body = Object),
+        (status = 200, description = "The system", body = System),
         NotFound,
         JsonBodyErrors,
         AdminKeyRequired,

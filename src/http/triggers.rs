@@ -6,6 +6,7 @@ use super::input::{json_body, path_id, query, ListQuery};
 use super::openapi::{AdminKeyRequired, InvalidQuery, JsonBodyErrors, KeyRequired, NotFound};
 use super::views::{page_response, InstanceOut};
 use super::AppState;
+use crate::domain::trigger::Trigger;
 use crate::domain::TriggerId;
 use crate::engine::inputs::{TriggerIn, TriggerPatch};
 
@@ -23,9 +24,8 @@ fn trigger_id(raw: &str) -> Result<TriggerId, ApiError> {
     responses(
         (
             status = 200,
-            description = "One page of triggers: `{id, name, description, conditions, actions, debounce_period, \
-                           important, enable_webhook, any_match, supported_methods, created_at, updated_at}`",
-            body = [Object],
+            description = "One page of triggers",
+            body = [Trigger],
             headers(("X-Total-Count" = u64, description = "The number of matches before paging")),
         ),
         InvalidQuery,
@@ -45,11 +45,9 @@ pub async fn list(_: Reader, req: HttpRequest, state: web::Data<AppState>) -> Re
     tag = "triggers",
     operation_id = "create_trigger",
     request_body(
-        content = Object,
-        description = "`{name, description?, conditions?: {comparisons, time_dependents}, actions?: {functions, \
-                       mailers}, debounce_period? (ms, 0–86400000), important?, enable_webhook?, any_match?, \
-                       supported_methods? (subset of GET POST PUT PATCH DELETE, default [\"POST\"])}`; shapes, cron \
-                       expressions and time zones are validated",
+        content = TriggerIn,
+        description = "Beyond the shapes, cron expressions, time zones, placeholders and regular expressions are \
+                       checked; a 422 names the field at fault",
         example = json!({
             "name": "Doorbell",
             "enable_webhook": true,
@@ -63,7 +61,7 @@ pub async fn list(_: Reader, req: HttpRequest, state: web::Data<AppState>) -> Re
         }),
     ),
     responses(
-        (status = 201, description = "The trigger", body = Object),
+        (status = 201, description = "The trigger", body = Trigger),
         JsonBodyErrors,
         AdminKeyRequired,
     )
@@ -87,12 +85,7 @@ pub async fn create(
     operation_id = "get_trigger",
     params(("id" = String, Path, description = "Trigger id (`trigger-…`)")),
     responses(
-        (
-            status = 200,
-            description = "The trigger: `{id, name, description, conditions, actions, debounce_period, important, \
-                           enable_webhook, any_match, supported_methods, created_at, updated_at}`",
-            body = Object,
-        ),
+        (status = 200, description = "The trigger", body = Trigger),
         NotFound,
         KeyRequired,
     )
@@ -112,14 +105,12 @@ pub async fn get(_: Reader, id: web::Path<String>, state: web::Data<AppState>) -
     operation_id = "replace_trigger",
     params(("id" = String, Path, description = "Trigger id (`trigger-…`)")),
     request_body(
-        content = Object,
-        description = "`{name, description?, conditions?: {comparisons, time_dependents}, actions?: {functions, \
-                       mailers}, debounce_period? (ms, 0–86400000), important?, enable_webhook?, any_match?, \
-                       supported_methods? (subset of GET POST PUT PATCH DELETE, default [\"POST\"])}`; shapes, cron \
-                       expressions and time zones are validated",
+        content = TriggerIn,
+        description = "Beyond the shapes, cron expressions, time zones, placeholders and regular expressions are \
+                       checked; a 422 names the field at fault",
     ),
     responses(
-        (status = 200, description = "The trigger", body = Object),
+        (status = 200, description = "The trigger", body = Trigger),
         NotFound,
         JsonBodyErrors,
         AdminKeyRequired,
@@ -147,9 +138,9 @@ pub async fn replace(
     tag = "triggers",
     operation_id = "update_trigger",
     params(("id" = String, Path, description = "Trigger id (`trigger-…`)")),
-    request_body(content = Object, description = "Any of the trigger's fields"),
+    request_body(content = TriggerPatch),
     responses(
-        (status = 200, description = "The trigger", body = Object),
+        (status = 200, description = "The trigger", body = Trigger),
         NotFound,
         JsonBodyErrors,
         AdminKeyRequired,

@@ -93,8 +93,7 @@ pub struct InstanceOut {
     /// The `notify` URL with the secret in it; `null` for support keys.
     pub webhook_url: Option<String>,
     /// Whether a signing secret is set, never the secret; `null` for support keys.
-    #[schema(value_type = Option<Object>)]
-    pub signing_secret: Option<serde_json::Value>,
+    pub signing_secret: Option<SigningSecretInfo>,
     pub triggered: bool,
     pub trigger_count: u64,
     /// Epoch seconds.
@@ -103,6 +102,14 @@ pub struct InstanceOut {
     pub created_at: u64,
     /// Epoch seconds.
     pub updated_at: u64,
+}
+
+/// What an admin may know of an instance's signing secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SigningSecretInfo {
+    pub set: bool,
+    /// Epoch seconds until which the replaced secret still verifies.
+    pub previous_valid_until: Option<u64>,
 }
 
 impl InstanceOut {
@@ -118,11 +125,9 @@ impl InstanceOut {
             enabled: inst.enabled,
             important: inst.important,
             exec_enabled: inst.exec_enabled,
-            signing_secret: caller.is_admin().then(|| {
-                serde_json::json!({
-                    "set": inst.signing_secret.is_some(),
-                    "previous_valid_until": inst.previous_signing_secret.as_ref().map(|p| p.valid_until),
-                })
+            signing_secret: caller.is_admin().then(|| SigningSecretInfo {
+                set: inst.signing_secret.is_some(),
+                previous_valid_until: inst.previous_signing_secret.as_ref().map(|p| p.valid_until),
             }),
             webhook_secret: secret,
             webhook_url,
@@ -131,6 +136,46 @@ impl InstanceOut {
             last_fired_at: state.last_fired_at,
             created_at: inst.created_at,
             updated_at: inst.updated_at,
+        }
+    }
+}
+
+/// A trigger instance's state: whether it is triggered, its counters and every condition's value.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TriggerInstanceState)]
+pub struct InstanceStateOut {
+    /// `trig-…`
+    pub trigger_instance: InstanceId,
+    /// `sys-…`
+    pub control_system_id: SystemId,
+    /// `trigger-…`
+    pub trigger_id: TriggerId,
+    pub enabled: bool,
+    pub triggered: bool,
+    pub trigger_count: u64,
+    /// Actions given up after every retry.
+    pub action_errors: u64,
+    /// Comparisons that could not be evaluated.
+    pub comparison_errors: u64,
+    /// Epoch seconds.
+    pub last_fired_at: Option<u64>,
+    /// Each condition's current value, by name (`webhook`, `comparison_0`, `time_0`, …).
+    pub conditions: std::collections::BTreeMap<String, bool>,
+}
+
+impl From<InstanceRecord> for InstanceStateOut {
+    fn from((inst, s): InstanceRecord) -> Self {
+        Self {
+            trigger_instance: inst.id,
+            control_system_id: inst.control_system_id,
+            trigger_id: inst.trigger_id,
+            enabled: inst.enabled,
+            triggered: s.triggered,
+            trigger_count: s.trigger_count,
+            action_errors: s.action_errors,
+            comparison_errors: s.comparison_errors,
+            last_fired_at: s.last_fired_at,
+            conditions: (*s.conditions).clone(),
         }
     }
 }

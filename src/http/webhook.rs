@@ -13,7 +13,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::errors::{ApiError, ErrorBody};
 use super::webhook_call::{self, Body, Call, NotifyResponse};
 use super::AppState;
-use crate::domain::module::ModuleRef;
+use crate::domain::module::{ModuleName, ModuleRef};
 use crate::drivers::sdk::WebhookResponse;
 use crate::engine::webhook::WebhookTarget;
 
@@ -155,11 +155,24 @@ pub(crate) fn read_call(req: &HttpRequest) -> NotifyCall {
     security(()),
     params(
         ("trig_id" = String, Path, description = "Trigger instance id (`trig-…`)"),
-        ("secret" = String, Query, description = "The instance's webhook secret"),
-        ("exec" = Option<bool>, Query, description = "`true` or `1` to pass the call to a module"),
-        ("mod" = Option<String>, Query, description = "Exec: module name (`Display`) or reference (`Display_2`)"),
-        ("index" = Option<u32>, Query, minimum = 1, description = "Exec: which same-named module, from 1"),
-        ("method" = Option<String>, Query, description = "Exec: the module's webhook method"),
+        ("secret" = String, Query, min_length = 1, description = "The instance's webhook secret"),
+        (
+            "exec" = Option<String>,
+            Query,
+            description = "`true` or `1` passes the call to a module; any other value, or none, does not (and then \
+                           `mod`, `index` and `method` are not read)"
+        ),
+        (
+            "mod" = Option<String>,
+            Query,
+            description = "Exec (required): module name (`Display`) or reference (`Display_2`); else 400 `invalid_exec`"
+        ),
+        (
+            "index" = Option<String>,
+            Query,
+            description = "Exec: which same-named module, an integer from 1 to 999999; else 400 `invalid_exec`"
+        ),
+        ("method" = Option<String>, Query, description = "Exec (required): the module's webhook method"),
     ),
     request_body(
         description = "Optional, any content type, up to `webhook.max_body_bytes`: passed to the module's webhook \
@@ -303,8 +316,8 @@ pub(super) async fn notify_with_secret(
     params(
         ("trig_id" = String, Path, description = "Trigger instance id (`trig-…`)"),
         ("secret" = String, Path, description = "The instance's webhook secret"),
-        ("mod" = String, Path, description = "Module name, e.g. `Display`"),
-        ("index" = u32, Path, minimum = 1, description = "Which same-named module, from 1"),
+        ("mod" = ModuleName, Path, description = "Module name, e.g. `Display`"),
+        ("index" = u32, Path, minimum = 1, maximum = 999_999, description = "Which same-named module, from 1"),
         ("method" = String, Path, description = "The module's webhook method"),
     ),
     request_body(
@@ -365,7 +378,7 @@ pub(super) fn method_not_allowed(target: &WebhookTarget) -> ApiError {
         allow.push("HEAD");
     }
     let allow = allow.join(", ");
-    ApiError::MethodNotAllowed { allow }
+    ApiError::MethodNotAllowed { allow, on: "webhook" }
 }
 
 pub(super) fn rate_limited(wait: std::time::Duration) -> ApiError {

@@ -9,7 +9,8 @@ use crate::domain::actor::Actor;
 use crate::domain::{ApiKeyId, ReceiptId};
 use crate::events::EngineEvent;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = EventType)]
 pub struct EventTypeInfo {
     pub event: &'static str,
     pub description: &'static str,

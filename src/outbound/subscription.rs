@@ -184,11 +184,30 @@ impl EventFilter {
     }
 }
 
+impl utoipa::PartialSchema for EventFilter {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        let names = std::iter::once("*").chain(EventType::ALL.iter().map(|t| t.as_str()));
+        let pattern = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names));
+        ArrayBuilder::new().items(pattern).min_items(Some(1)).max_items(Some(MAX_PATTERNS)).into()
+    }
+}
+
+impl utoipa::ToSchema for EventFilter {}
+
 /// An absolute `http` or `https` URL with a host. Whether its addresses may be reached is decided
 /// at each attempt (they can change), not here.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct WebhookUrl(String);
+
+impl utoipa::PartialSchema for WebhookUrl {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::domain::schema::http_url().into()
+    }
+}
+
+impl utoipa::ToSchema for WebhookUrl {}
 
 impl WebhookUrl {
     pub fn parse(raw: &str) -> Result<Self, String> {
@@ -247,6 +266,14 @@ const RESERVED_HEADERS: [&str; 10] = [
 #[serde(try_from = "String", into = "String")]
 pub struct AuthHeaderName(String);
 
+impl utoipa::PartialSchema for AuthHeaderName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::domain::schema::header_name(128).min_length(Some(1)).into()
+    }
+}
+
+impl utoipa::ToSchema for AuthHeaderName {}
+
 impl TryFrom<String> for AuthHeaderName {
     type Error = String;
 
@@ -281,6 +308,15 @@ impl AuthHeaderName {
 #[serde(try_from = "String", into = "String")]
 pub struct AuthHeaderValue(String);
 
+/// Visible ASCII, spaces and tabs.
+impl utoipa::PartialSchema for AuthHeaderValue {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::domain::schema::string("^[\\t\\x20-\\x7e]+$", 4096, "Bearer s3cr3t").min_length(Some(1)).into()
+    }
+}
+
+impl utoipa::ToSchema for AuthHeaderValue {}
+
 impl TryFrom<String> for AuthHeaderValue {
     type Error = String;
 
@@ -288,7 +324,8 @@ impl TryFrom<String> for AuthHeaderValue {
         if raw.is_empty() || raw.len() > 4096 {
             return Err("must be 1 to 4096 characters".into());
         }
-        if reqwest::header::HeaderValue::from_str(&raw).is_err() {
+        // Stricter than `HeaderValue`, which lets bytes above ASCII through.
+        if !raw.bytes().all(|b| b == b'\t' || (0x20..=0x7e).contains(&b)) {
             return Err("must be visible ASCII without line breaks".into());
         }
         Ok(Self(raw))
@@ -313,8 +350,10 @@ impl fmt::Debug for AuthHeaderValue {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An extra header every delivery carries, for receivers that want a credential of their own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AuthHeaderInput)]
 pub struct AuthHeader {
     pub name: AuthHeaderName,
     pub value: AuthHeaderValue,
@@ -445,15 +484,21 @@ where
 }
 
 /// `POST /webhooks`. Required fields are options so that a missing one is reported by name.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SubscriptionInput)]
 pub struct SubscriptionIn {
     #[serde(default)]
+    #[schema(required = true, schema_with = crate::domain::schema::name)]
     pub name: Option<String>,
     #[serde(default)]
+    #[schema(required = true, value_type = WebhookUrl)]
     pub url: Option<WebhookUrl>,
+    /// Event types (`GET /webhooks/event_types`), or `*` for all of them.
     #[serde(default)]
+    #[schema(required = true, value_type = EventFilter)]
     pub events: Option<EventFilter>,
+    /// Only events of this system.
     #[serde(default)]
     pub system_id: Option<SystemId>,
     #[serde(default = "default_true")]
@@ -491,10 +536,12 @@ impl TryFrom<SubscriptionIn> for NewSubscription {
 }
 
 /// `PATCH /webhooks/{id}`: absent fields stay; `system_id` and `auth_header` may be null to clear.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SubscriptionChanges)]
 pub struct SubscriptionPatch {
     #[serde(default)]
+    #[schema(schema_with = crate::domain::schema::nullable_name)]
     pub name: Option<String>,
     #[serde(default)]
     pub url: Option<WebhookUrl>,

@@ -31,6 +31,7 @@ mod receipts;
 mod restart;
 mod run_driver;
 mod runs;
+mod schemathesis;
 mod smtp_server;
 mod store_faults;
 mod systems;

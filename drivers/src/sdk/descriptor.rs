@@ -6,6 +6,7 @@ use serde::Serialize;
 /// Who may call a function through the admin API. Webhook methods must be `Support` level: the
 /// webhook secret is a weaker credential than an admin key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AccessLevel {
     Support,
@@ -14,6 +15,7 @@ pub enum AccessLevel {
 
 /// The JSON type a parameter must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum JsonType {
     String,
@@ -41,6 +43,8 @@ impl JsonType {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = DriverParam))]
 pub struct Param {
     pub name: String,
     #[serde(rename = "type")]
@@ -68,6 +72,8 @@ impl Param {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = DriverFunction))]
 pub struct FunctionDescriptor {
     pub name: String,
     pub description: String,
@@ -105,6 +111,8 @@ impl FunctionDescriptor {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = Driver))]
 pub struct DriverDescriptor {
     /// Unique name modules refer to in their `driver` field.
     pub name: String,
