@@ -4,6 +4,28 @@
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::RefOr;
 
+/// Gives a type checked on construction the schema of the raw form it is parsed from (`Raw` derives it).
+macro_rules! schema_of_raw {
+    ($ty:ty => $raw:ty) => {
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                <$raw as utoipa::PartialSchema>::schema()
+            }
+        }
+
+        impl utoipa::ToSchema for $ty {
+            fn name() -> std::borrow::Cow<'static, str> {
+                <$raw as utoipa::ToSchema>::name()
+            }
+
+            fn schemas(out: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+                <$raw as utoipa::ToSchema>::schemas(out);
+            }
+        }
+    };
+}
+pub(crate) use schema_of_raw;
+
 /// A string of `chars` code points at most matching `pattern` (ECMA-262, anchored by the caller).
 pub fn string(pattern: &str, max_chars: usize, example: &str) -> ObjectBuilder {
     ObjectBuilder::new()

@@ -447,17 +447,7 @@ struct RawSettings {
     require_url_secret: bool,
 }
 
-impl utoipa::PartialSchema for VerificationSettings {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        <RawSettings as utoipa::PartialSchema>::schema()
-    }
-}
-
-impl utoipa::ToSchema for VerificationSettings {
-    fn name() -> std::borrow::Cow<'static, str> {
-        <RawSettings as utoipa::ToSchema>::name()
-    }
-}
+super::schema::schema_of_raw!(VerificationSettings => RawSettings);
 
 fn yes() -> bool {
     true

@@ -51,21 +51,7 @@ pub struct WebhookFilter {
     rules: Vec<Rule>,
 }
 
-impl utoipa::PartialSchema for WebhookFilter {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        <RawFilter as utoipa::PartialSchema>::schema()
-    }
-}
-
-impl utoipa::ToSchema for WebhookFilter {
-    fn name() -> std::borrow::Cow<'static, str> {
-        <RawFilter as utoipa::ToSchema>::name()
-    }
-
-    fn schemas(out: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
-        <RawFilter as utoipa::ToSchema>::schemas(out);
-    }
-}
+super::schema::schema_of_raw!(WebhookFilter => RawFilter);
 
 /// One webhook call, as a filter sees it.
 pub struct FilterInput<'a> {

@@ -101,3 +101,69 @@ async fn every_listed_route_is_served() {
         // Anything else reached a handler; `/events` is a stream that is dropped here unread.
     }
 }
+
+/// Each path's routed methods, in table order (the trigger webhooks, which take every method and decide
+/// themselves, are left out).
+fn routed_methods() -> std::collections::BTreeMap<&'static str, Vec<&'static str>> {
+    let mut by_path: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for (method, path) in ROUTES.iter().filter(|(_, path)| !path.contains("/webhook/")) {
+        by_path.entry(path).or_default().push(method);
+    }
+    by_path
+}
+
+/// RFC 9110: a 405 says which methods the resource has. Every admin route, single-method ones included,
+/// answers a method it lacks with 405 `method_not_allowed` and `Allow`, not 404.
+#[tokio::test]
+async fn every_other_method_is_405_with_allow() {
+    let app = spawn_app().await;
+
+    for (path, methods) in routed_methods() {
+        let concrete: Vec<&str> =
+            path.split('/').map(|s| if s.starts_with('{') && s.ends_with('}') { "x" } else { s }).collect();
+        let url = app.url(&concrete.join("/"));
+        for other in ["GET", "POST", "PUT", "PATCH", "DELETE", "TRACE"].iter().filter(|m| !methods.contains(m)) {
+            let method = Method::from_bytes(other.as_bytes()).unwrap();
+            let res = app.client.request(method, &url).header("X-API-Key", &app.admin_key).send().await.unwrap();
+            let case = format!("{other} {path}");
+            assert_eq!(res.status(), 405, "[{case}]");
+            let allow = res.headers().get("allow").map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(allow, Some(methods.join(", ")), "[{case}] Allow");
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"], "method_not_allowed", "[{case}]");
+            assert!(body["message"].as_str().is_some_and(|m| m.contains(&methods.join(", "))), "[{case}] {body}");
+        }
+    }
+}
+
+/// A JSON body schema that says nothing but "an object".
+fn is_bare_object(schema: &Value) -> bool {
+    schema.get("type") == Some(&Value::from("object"))
+        && ["properties", "additionalProperties", "$ref", "oneOf", "allOf", "anyOf"]
+            .iter()
+            .all(|k| schema.get(k).is_none())
+}
+
+/// Every JSON request body and success response names its fields: none is a bare `{"type": "object"}`
+/// (this document itself aside).
+#[tokio::test]
+async fn no_json_body_is_a_bare_object() {
+    let app = spawn_app().await;
+
+    let doc = fetch_document(&app).await;
+
+    let mut bare = Vec::new();
+    for (method, path) in documented(&doc).into_iter().filter(|(_, path)| !path.ends_with("/openapi.json")) {
+        let op = &doc["paths"][&path][method.to_lowercase()];
+        let request = &op["requestBody"]["content"]["application/json"]["schema"];
+        let successes = op["responses"].as_object().into_iter().flatten().filter(|(status, _)| status.starts_with('2'));
+        let responses = successes.map(|(_, r)| &r["content"]["application/json"]["schema"]);
+        for schema in std::iter::once(request).chain(responses) {
+            let schema = schema.get("items").unwrap_or(schema);
+            if is_bare_object(schema) {
+                bare.push(format!("{method} {path}"));
+            }
+        }
+    }
+    assert!(bare.is_empty(), "bodies documented as a bare object: {bare:?}");
+}

@@ -25,6 +25,17 @@ fn run(cmd: &mut Command) -> std::process::Output {
     cmd.output().unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"))
 }
 
+/// Debian's Python with its venv module, installed as root; anyone else is told what to install.
+fn install_python() {
+    const PACKAGES: [&str; 3] = ["python3", "python3-venv", "python3-pip"];
+    let uid = run(Command::new("id").arg("-u"));
+    let root = String::from_utf8_lossy(&uid.stdout).trim() == "0";
+    assert!(root, "the schemathesis test needs Python 3 with venv and pip: apt-get install {}", PACKAGES.join(" "));
+    assert!(run(Command::new("apt-get").arg("update")).status.success(), "apt-get update failed");
+    let installed = run(Command::new("apt-get").args(["install", "-y", "--no-install-recommends"]).args(PACKAGES));
+    assert!(installed.status.success(), "apt-get install failed: {}", String::from_utf8_lossy(&installed.stderr));
+}
+
 /// The `st` executable, installed on first use.
 fn schemathesis() -> PathBuf {
     let venv = venv();
@@ -34,12 +45,12 @@ fn schemathesis() -> PathBuf {
         return st;
     }
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let made = run(Command::new(&python).args(["-m", "venv", "--clear"]).arg(&venv));
-    assert!(
-        made.status.success(),
-        "schemathesis needs Python 3 with its venv module (Debian: apt-get install python3 python3-venv): {}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let make_venv = || Command::new(&python).args(["-m", "venv", "--clear"]).arg(&venv).output();
+    if !make_venv().is_ok_and(|out| out.status.success()) {
+        install_python();
+    }
+    let made = make_venv().unwrap_or_else(|e| panic!("could not run {python}: {e}"));
+    assert!(made.status.success(), "{python} -m venv failed: {}", String::from_utf8_lossy(&made.stderr));
     let pip = run(Command::new(venv.join("bin/pip")).args([
         "install",
         "--quiet",
