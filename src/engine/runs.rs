@@ -89,11 +89,15 @@ impl RunWorker {
         });
         let this = Arc::clone(&worker);
         let task = tokio::spawn(async move {
+            // A run committed after the listener was set but before the scan comes both ways; the
+            // second must not queue it again once it has finished.
+            let mut scanned = std::collections::HashSet::new();
             match this.store.run(|s| s.open_runs()).await {
                 Ok(runs) => {
                     if !runs.is_empty() {
                         tracing::info!(runs = runs.len(), "resuming runs of trigger actions left by the previous run");
                     }
+                    scanned.extend(runs.iter().map(|run| run.id.clone()));
                     runs.into_iter().for_each(|run| this.submit(run));
                 }
                 Err(e) => tracing::error!(error = %e, "reading unfinished runs failed; they run after the next start"),
@@ -101,6 +105,7 @@ impl RunWorker {
             loop {
                 tokio::select! {
                     run = arrivals.recv() => match run {
+                        Some(run) if scanned.remove(&run.id) => {}
                         Some(run) => this.submit(run),
                         None => break,
                     },
