@@ -22,8 +22,9 @@
 # BENCH_THREADS (2), BENCH_PORT (18080), BENCH_BARE_PORT (18081), BENCH_SEED_INSTANCES (100000),
 # BENCH_RELAXED_SYNC_MS (100),
 # BENCH_KEEP_WORK=1 keeps the temporary directory (data, logs, raw wrk output),
-# BENCH_COMPARE_BIN=path/to/another/switchboard also measures (a) and (b) on that binary (an earlier
-# commit's release build, say), on a data directory of its own set up the same way, in the same run.
+# BENCH_COMPARE_BIN=path/to/switchboard[:another…] also measures (a) and (b) on each of those binaries
+# (earlier commits' release builds, say), each on a data directory of its own set up the same way, in
+# the same run; a row is named after the file, so give the copies names that say which build they are.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -256,28 +257,29 @@ STOP_START=$(date +%s%N)
 stop_pid "$SB_PID"
 STOP_MS=$((($(date +%s%N) - STOP_START) / 1000000))
 
-# --- (a) and (b) on another build, for a before/after in one run -------------------------------------
-if [ -n "${BENCH_COMPARE_BIN:-}" ]; then
-  [ -x "$BENCH_COMPARE_BIN" ] || die "BENCH_COMPARE_BIN=$BENCH_COMPARE_BIN is not an executable"
-  OTHER="$(basename "$BENCH_COMPARE_BIN")"
-  log "starting $BENCH_COMPARE_BIN on a fresh data directory"
-  SERVER=("$BENCH_COMPARE_BIN" serve --bind "$HOST:$SB_PORT")
-  start_server "$WORK/data-compare" "$WORK/compare.log"
+# --- (a) and (b) on other builds, for a before/after in one run -------------------------------------
+IFS=':' read -r -a COMPARE_BINS <<<"${BENCH_COMPARE_BIN:-}"
+for bin in "${COMPARE_BINS[@]}"; do
+  [ -x "$bin" ] || die "BENCH_COMPARE_BIN: $bin is not an executable"
+  other="$(basename "$bin")"
+  log "starting $bin on a fresh data directory"
+  SERVER=("$bin" serve --bind "$HOST:$SB_PORT")
+  start_server "$WORK/data-$other" "$WORK/$other.log"
   "${BENCH_PY[@]}" setup --base "$SB_URL" --key "$KEY" --instances "$INSTANCES" --action-instances "$INSTANCES" \
-    --threads 4 --out "$WORK/compare" >&2
+    --threads 4 --out "$WORK/$other" >&2
   for scenario in a b; do
-    paths="$WORK/compare/paths_notify.txt"
-    [ "$scenario" = b ] && paths="$WORK/compare/paths_exec.txt"
-    warm_up "x$scenario" "$SB_URL" POST "$paths" "$BODY" "${JSON[@]}"
-    run_wrk "x$scenario" "($scenario) on $OTHER" "$SB_URL" POST "$paths" "$BODY" "${JSON[@]}"
-    printf '%s\t%s\t%s\t%s\n' "($scenario) on $OTHER (BENCH_COMPARE_BIN)" "$WORK/x$scenario.json" "$(rss_kb "$SB_PID")" \
-      "$WORK/$BEFORE.json,$WORK/bare$((BARE_RUNS + 1)).json" >>"$ROWS"
+    paths="$WORK/$other/paths_notify.txt"
+    [ "$scenario" = b ] && paths="$WORK/$other/paths_exec.txt"
+    warm_up "$other-$scenario" "$SB_URL" POST "$paths" "$BODY" "${JSON[@]}"
+    run_wrk "$other-$scenario" "($scenario) on $other" "$SB_URL" POST "$paths" "$BODY" "${JSON[@]}"
+    printf '%s\t%s\t%s\t%s\n' "($scenario) on $other (BENCH_COMPARE_BIN)" "$WORK/$other-$scenario.json" \
+      "$(rss_kb "$SB_PID")" "$WORK/$BEFORE.json,$WORK/bare$((BARE_RUNS + 1)).json" >>"$ROWS"
     bare_run
     BEFORE=$BARE_ID
   done
   stop_pid "$SB_PID"
-  SERVER=("$ROOT/target/release/switchboard" serve --bind "$HOST:$SB_PORT")
-fi
+done
+SERVER=("$ROOT/target/release/switchboard" serve --bind "$HOST:$SB_PORT")
 
 # --- (a) again, acknowledging fires before the device sync ------------------------------------------
 log "restarting switchboard with store.sync_interval_ms = $RELAXED_SYNC_MS"

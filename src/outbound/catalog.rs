@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::subscription::EventType;
+use super::subscription::{url_for_support, EventType, Subscription};
 use crate::domain::actor::Actor;
 use crate::domain::{ApiKeyId, ReceiptId};
 use crate::events::EngineEvent;
@@ -70,6 +70,9 @@ fn describe(t: EventType) -> (&'static str, Option<&'static str>, Value, Cause) 
         | EventType::TriggerInstanceDeleted
         | EventType::ApiKeyCreated
         | EventType::ApiKeyDeleted
+        | EventType::SubscriptionCreated
+        | EventType::SubscriptionUpdated
+        | EventType::SubscriptionDeleted
         | EventType::Test => Cause::Admin,
         EventType::TriggerReset
         | EventType::ModuleStatusChanged
@@ -94,6 +97,13 @@ fn describe_data(t: EventType) -> (&'static str, Option<&'static str>, Value) {
     let module =
         || json!({ "module_id": MODULE, "driver": "Display", "custom_name": null, "control_system_id": SYSTEM });
     let trigger = || json!({ "trigger_id": TRIGGER, "name": "Lobby doorbell", "enable_webhook": true });
+    let subscription = || {
+        json!({
+            "subscription_id": SUBSCRIPTION, "name": "Ops", "url": "https://ops.example.com/hooks?token=[redacted]",
+            "events": ["trigger.fired", "subscription.paused"], "system_id": null, "enabled": true,
+            "auth_header": { "name": "Authorization" },
+        })
+    };
     match t {
         EventType::TriggerFired => {
             ("A trigger instance fired: its conditions became true.", Some(SYSTEM), instance_state(true))
@@ -173,6 +183,27 @@ fn describe_data(t: EventType) -> (&'static str, Option<&'static str>, Value) {
             Some(SYSTEM),
             json!({ "trigger_instance": INSTANCE, "system_id": SYSTEM }),
         ),
+        EventType::SubscriptionCreated => (
+            "An outbound webhook subscription was created. Its signing secret and auth header value are never \
+             shown, and its URL is shown as support keys see it, without the parts that may carry credentials.",
+            None,
+            subscription(),
+        ),
+        EventType::SubscriptionUpdated => (
+            "An outbound webhook subscription was changed: `changed` names the fields (those a PATCH set; \
+             `enabled`, `paused_at` and `consecutive_failures` when enabled; `secret` when rotated, never shown).",
+            None,
+            {
+                let mut data = subscription();
+                data["changed"] = json!(["name", "events"]);
+                data
+            },
+        ),
+        EventType::SubscriptionDeleted => (
+            "An outbound webhook subscription was deleted, with its queued events and delivery log.",
+            None,
+            subscription(),
+        ),
         EventType::SubscriptionPaused => (
             "An outbound webhook subscription was paused after repeated failures or a 410 Gone; its events \
              are kept until it is enabled again.",
@@ -217,4 +248,23 @@ pub fn event_types() -> Vec<EventTypeInfo> {
 /// The data of a `test` event.
 pub fn test_data(subscription_id: &str) -> Value {
     json!({ "subscription_id": subscription_id, "message": "a test event from Switchboard" })
+}
+
+/// The data of `subscription.created`, `.updated` and `.deleted`: never the signing secrets or the auth
+/// header's value, and the URL as support keys see it, since support keys read the live stream and
+/// other subscriptions' receivers get these events too. `changed` names the fields an update set.
+pub fn subscription_data(sub: &Subscription, changed: Option<&[&str]>) -> Value {
+    let mut data = json!({
+        "subscription_id": sub.id,
+        "name": sub.name,
+        "url": url_for_support(sub.url.as_str()),
+        "events": sub.events,
+        "system_id": sub.system_id,
+        "enabled": sub.enabled,
+        "auth_header": sub.auth_header.as_ref().map(|h| json!({ "name": h.name })),
+    });
+    if let Some(changed) = changed {
+        data["changed"] = json!(changed);
+    }
+    data
 }

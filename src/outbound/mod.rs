@@ -20,6 +20,12 @@
 //! After `pause_after_failures` consecutive failures, or at once on 410 Gone, the subscription is
 //! paused: its events keep queueing and wait (up to `retention_days`) until `POST …/enable`, which
 //! gives the kept head a fresh schedule. Pausing publishes `subscription.paused`.
+//!
+//! **Announcing.** Each admin change (create, update, enable, rotate-secret, delete) publishes
+//! `subscription.created`, `.updated` or `.deleted`, queued for the subscriptions that want it in the
+//! change's own transaction and broadcast live after it. Only these calls announce; the worker's own
+//! writes (failure counts, and pauses, which publish only `subscription.paused`) never do, so a
+//! subscription that receives events about itself cannot cause more of them by receiving them.
 
 pub mod backoff;
 pub mod catalog;
@@ -42,10 +48,10 @@ use tracing::Instrument;
 use crate::config::OutboundConfig;
 use crate::domain::ids::SubscriptionId;
 use crate::domain::{now_epoch_seconds, parse_name, SystemId, ValidationError};
-use crate::events::{EngineEvent, EventBus, EventSink};
+use crate::events::{context, EngineEvent, EventBus, EventSink};
 use crate::store::{Page, PageRequest, Store, StoreError};
 use sender::{Outcome, Sender};
-use store::{DeliveryAttempt, OutboundRepo, RetryPolicy};
+use store::{Announcement, DeliveryAttempt, OutboundRepo, RetryPolicy};
 use subscription::{EventType, NewSubscription, RetiredSecret, SigningSecret, Subscription, SubscriptionPatch};
 
 /// Time, beyond the attempt timeout, that a lease allows for recording the attempt's result.
@@ -104,6 +110,11 @@ impl Shared {
         };
         Ok(())
     }
+
+    /// The subscriptions whose in-memory copy wants `event`.
+    fn targets(&self, event: &EngineEvent) -> Vec<SubscriptionId> {
+        self.cache().values().filter(|s| s.wants(event)).map(|s| s.id.clone()).collect()
+    }
 }
 
 impl EventSink for Shared {
@@ -112,8 +123,7 @@ impl EventSink for Shared {
     }
 
     fn record(&self, event: &EngineEvent) {
-        let targets: Vec<SubscriptionId> =
-            self.cache().values().filter(|s| s.wants(event)).map(|s| s.id.clone()).collect();
+        let targets = self.targets(event);
         if targets.is_empty() {
             return;
         }
@@ -138,8 +148,7 @@ impl EventSink for Shared {
         event: &EngineEvent,
         trees: &[sled::transaction::TransactionalTree],
     ) -> Result<usize, sled::transaction::UnabortableTransactionError> {
-        let targets: Vec<SubscriptionId> =
-            self.cache().values().filter(|s| s.wants(event)).map(|s| s.id.clone()).collect();
+        let targets = self.targets(event);
         match trees {
             [subs, queue] if !targets.is_empty() => store::enqueue_in(subs, queue, event, &targets, now_ms()),
             _ => Ok(0),
@@ -163,6 +172,60 @@ where
         .instrument(tracing::Span::current())
         .await
         .map_err(|e| OutboundError::Task(e.to_string()))?
+}
+
+/// Builds the `kind` event about a subscription, for the store call that commits the change. The cause
+/// (actor, request) is taken now, in the request's task: the store call runs on the blocking pool,
+/// outside it.
+fn announcer(
+    kind: EventType,
+    changed: Option<Vec<&'static str>>,
+) -> impl Fn(&Subscription) -> EngineEvent + Send + 'static {
+    let cause = context::current();
+    move |sub| {
+        let data = catalog::subscription_data(sub, changed.as_deref());
+        let system = sub.system_id.as_ref().map(SystemId::as_str);
+        context::within_sync(cause.clone(), || EngineEvent::new(kind.as_str(), system, data))
+    }
+}
+
+/// The fields a PATCH sets, for `subscription.updated`'s `changed`.
+fn patched_fields(patch: &SubscriptionPatch) -> Vec<&'static str> {
+    [
+        ("name", patch.name.is_some()),
+        ("url", patch.url.is_some()),
+        ("events", patch.events.is_some()),
+        ("system_id", patch.system_id.is_some()),
+        ("enabled", patch.enabled.is_some()),
+        ("auth_header", patch.auth_header.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, set)| set.then_some(field))
+    .collect()
+}
+
+/// Applies a PATCH (its name already parsed) to the stored record.
+fn apply_patch(mut sub: Subscription, name: Option<&String>, patch: &SubscriptionPatch) -> Subscription {
+    if let Some(name) = name {
+        sub.name = name.clone();
+    }
+    if let Some(url) = &patch.url {
+        sub.url = url.clone();
+    }
+    if let Some(events) = &patch.events {
+        sub.events = events.clone();
+    }
+    if let Some(system) = &patch.system_id {
+        sub.system_id = system.clone();
+    }
+    if let Some(enabled) = patch.enabled {
+        sub.enabled = enabled;
+    }
+    if let Some(auth) = &patch.auth_header {
+        sub.auth_header = auth.clone();
+    }
+    sub.updated_at = now_epoch_seconds();
+    sub
 }
 
 fn now_ms() -> u64 {
@@ -282,10 +345,10 @@ impl Outbound {
             created_at: now,
             updated_at: now,
         };
-        blocking(&self.shared, move |s| {
-            s.repo.insert(&sub)?;
+        self.announced(EventType::SubscriptionCreated, None, move |s, announce| {
+            let event = s.repo.insert(&sub, announce)?;
             s.reload(&sub.id)?;
-            Ok(sub)
+            Ok((sub, event))
         })
         .await
     }
@@ -303,57 +366,35 @@ impl Outbound {
         if let Some(Some(system)) = &patch.system_id {
             self.check_system(system).await?;
         }
-        let sub = blocking(&self.shared, move |s| {
-            let sub = s.repo.update(&id, |mut sub| {
-                if let Some(name) = &name {
-                    sub.name = name.clone();
-                }
-                if let Some(url) = &patch.url {
-                    sub.url = url.clone();
-                }
-                if let Some(events) = &patch.events {
-                    sub.events = events.clone();
-                }
-                if let Some(system) = &patch.system_id {
-                    sub.system_id = system.clone();
-                }
-                if let Some(enabled) = patch.enabled {
-                    sub.enabled = enabled;
-                }
-                if let Some(auth) = &patch.auth_header {
-                    sub.auth_header = auth.clone();
-                }
-                sub.updated_at = now_epoch_seconds();
-                Ok(sub)
-            })?;
+        let changed = patched_fields(&patch);
+        self.announced(EventType::SubscriptionUpdated, Some(changed), move |s, announce| {
+            let updated = s.repo.update(&id, |sub| Ok(apply_patch(sub, name.as_ref(), &patch)), announce)?;
             s.reload(&id)?;
-            Ok(sub)
+            Ok(updated)
         })
-        .await?;
-        // Enabling may have made kept events deliverable.
-        self.shared.wake.notify_one();
-        Ok(sub)
+        .await
     }
 
     pub async fn delete(&self, id: SubscriptionId) -> OutboundResult<()> {
-        blocking(&self.shared, move |s| {
-            let deleted = s.repo.delete(&id);
+        self.announced(EventType::SubscriptionDeleted, None, move |s, announce| {
+            let deleted = s.repo.delete(&id, announce);
             s.reload(&id)?;
-            deleted
+            Ok(((), deleted?))
         })
         .await
     }
 
     /// Clears a pause (and a disable): kept events are delivered again, oldest first.
     pub async fn enable(&self, id: SubscriptionId) -> OutboundResult<Subscription> {
-        let sub = blocking(&self.shared, move |s| {
-            let sub = s.repo.enable(&id, now_epoch_seconds())?;
-            s.reload(&id)?;
-            Ok(sub)
-        })
-        .await?;
+        let changed = vec!["enabled", "paused_at", "consecutive_failures"];
+        let sub = self
+            .announced(EventType::SubscriptionUpdated, Some(changed), move |s, announce| {
+                let enabled = s.repo.enable(&id, now_epoch_seconds(), announce)?;
+                s.reload(&id)?;
+                Ok(enabled)
+            })
+            .await?;
         tracing::info!(subscription = %sub.id, "subscription enabled");
-        self.shared.wake.notify_one();
         Ok(sub)
     }
 
@@ -362,18 +403,41 @@ impl Outbound {
         let grace = self.secret_grace.as_secs();
         // Generated outside the transaction, which may run more than once.
         let fresh = SigningSecret::generate();
-        blocking(&self.shared, move |s| {
-            let sub = s.repo.update(&id, |mut sub| {
-                let now = now_epoch_seconds();
-                let old = std::mem::replace(&mut sub.secret, fresh.clone());
-                sub.previous_secret = (grace > 0).then(|| RetiredSecret { secret: old, signs_until: now + grace });
-                sub.updated_at = now;
-                Ok(sub)
-            })?;
-            s.reload(&id)?;
+        let rotate = move |mut sub: Subscription| {
+            let now = now_epoch_seconds();
+            let old = std::mem::replace(&mut sub.secret, fresh.clone());
+            sub.previous_secret = (grace > 0).then(|| RetiredSecret { secret: old, signs_until: now + grace });
+            sub.updated_at = now;
             Ok(sub)
+        };
+        // Named, never shown: the event goes where the secret must not.
+        self.announced(EventType::SubscriptionUpdated, Some(vec!["secret"]), move |s, announce| {
+            let rotated = s.repo.update(&id, &rotate, announce)?;
+            s.reload(&id)?;
+            Ok(rotated)
         })
         .await
+    }
+
+    /// Runs an admin change on the blocking pool with its `kind` event (see [`announcer`]), which the
+    /// store commits with it; then wakes the worker for the deliveries it queued (and, after an
+    /// enable, the kept ones) and sends the event to live listeners.
+    async fn announced<T, F>(&self, kind: EventType, changed: Option<Vec<&'static str>>, change: F) -> OutboundResult<T>
+    where
+        F: FnOnce(&Shared, &Announcement) -> OutboundResult<(T, EngineEvent)> + Send + 'static,
+        T: Send + 'static,
+    {
+        let event = announcer(kind, changed);
+        let (value, event) = blocking(&self.shared, move |s| {
+            let targets = |e: &EngineEvent| s.targets(e);
+            change(s, &Announcement { event: &event, targets: &targets, now_ms: now_ms() })
+        })
+        .await?;
+        self.shared.wake.notify_one();
+        if let Some(bus) = self.bus.upgrade() {
+            bus.broadcast(event);
+        }
+        Ok(value)
     }
 
     /// Sends a `test` event to this subscription only, at once, whatever its state, and logs it.

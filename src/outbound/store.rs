@@ -189,6 +189,30 @@ pub fn enqueue_in(
     Ok(queued)
 }
 
+/// The event an admin change publishes, queued in the change's own transaction so that the two commit
+/// together, as the engine's `SledStore::transact` does for its records.
+pub struct Announcement<'a> {
+    /// Builds the event from the record as stored (for a delete, as it was). Called again if sled
+    /// runs the transaction again.
+    pub event: &'a dyn Fn(&Subscription) -> EngineEvent,
+    /// The subscriptions the in-memory copy says may want an event; each stored record has the last word.
+    pub targets: &'a dyn Fn(&EngineEvent) -> Vec<SubscriptionId>,
+    pub now_ms: u64,
+}
+
+impl Announcement<'_> {
+    fn stage(
+        &self,
+        about: &Subscription,
+        subs: &TransactionalTree,
+        queue: &TransactionalTree,
+    ) -> TxResult<EngineEvent> {
+        let event = (self.event)(about);
+        enqueue_in(subs, queue, &event, &(self.targets)(&event), self.now_ms)?;
+        Ok(event)
+    }
+}
+
 impl From<TransactionError<OutboundError>> for OutboundError {
     fn from(e: TransactionError<OutboundError>) -> Self {
         match e {
@@ -241,10 +265,13 @@ impl OutboundRepo {
         self.subscriptions.get(id)?.map(|v| decode(&v)).transpose()
     }
 
-    pub fn insert(&self, sub: &Subscription) -> Result<(), OutboundError> {
-        self.subscriptions.insert(&sub.id, encode(sub)?)?;
+    pub fn insert(&self, sub: &Subscription, announce: &Announcement) -> Result<EngineEvent, OutboundError> {
+        let event = (&self.subscriptions, &self.queue).transaction(|(subs, queue)| {
+            tx_put(subs, sub.id.as_ref(), sub)?;
+            announce.stage(sub, subs, queue)
+        })?;
         self.db.flush()?;
-        Ok(())
+        Ok(event)
     }
 
     /// Subscriptions in creation order whose name or URL contains `q` (case-insensitive).
@@ -274,22 +301,29 @@ impl OutboundRepo {
         &self,
         id: &SubscriptionId,
         change: impl Fn(Subscription) -> Result<Subscription, OutboundError>,
-    ) -> Result<Subscription, OutboundError> {
-        let sub = self.subscriptions.transaction(|subs| {
+        announce: &Announcement,
+    ) -> Result<(Subscription, EngineEvent), OutboundError> {
+        let updated = (&self.subscriptions, &self.queue).transaction(|(subs, queue)| {
             let current: Subscription =
                 tx_get(subs, id.as_ref())?.ok_or(ConflictableTransactionError::Abort(OutboundError::NotFound))?;
             let changed = change(current).map_err(ConflictableTransactionError::Abort)?;
             tx_put(subs, id.as_ref(), &changed)?;
-            Ok(changed)
+            let event = announce.stage(&changed, subs, queue)?;
+            Ok((changed, event))
         })?;
         self.db.flush()?;
-        Ok(sub)
+        Ok(updated)
     }
 
     /// Clears a pause: the kept head is due at once with a fresh retry schedule.
-    pub fn enable(&self, id: &SubscriptionId, now: u64) -> Result<Subscription, OutboundError> {
+    pub fn enable(
+        &self,
+        id: &SubscriptionId,
+        now: u64,
+        announce: &Announcement,
+    ) -> Result<(Subscription, EngineEvent), OutboundError> {
         let head = self.queue.scan_prefix(id).keys().next().transpose()?;
-        let sub = (&self.subscriptions, &self.queue).transaction(|(subs, queue)| {
+        let enabled = (&self.subscriptions, &self.queue).transaction(|(subs, queue)| {
             let mut sub: Subscription =
                 tx_get(subs, id.as_ref())?.ok_or(ConflictableTransactionError::Abort(OutboundError::NotFound))?;
             let was_held = !sub.deliverable();
@@ -307,17 +341,23 @@ impl OutboundRepo {
                     tx_put(queue, key, &d)?;
                 }
             }
-            Ok(sub)
+            let event = announce.stage(&sub, subs, queue)?;
+            Ok((sub, event))
         })?;
         self.db.flush()?;
-        Ok(sub)
+        Ok(enabled)
     }
 
     /// Removes the subscription, then its queue and log. Once the record is gone no delivery can be
     /// added for it (enqueueing checks the record in its transaction), so the sweep after it is final;
     /// what a crash between the two leaves behind is swept at the next start.
-    pub fn delete(&self, id: &SubscriptionId) -> Result<(), OutboundError> {
-        self.subscriptions.remove(id)?.ok_or(OutboundError::NotFound)?;
+    pub fn delete(&self, id: &SubscriptionId, announce: &Announcement) -> Result<EngineEvent, OutboundError> {
+        let event = (&self.subscriptions, &self.queue).transaction(|(subs, queue)| {
+            let gone: Subscription =
+                tx_get(subs, id.as_ref())?.ok_or(ConflictableTransactionError::Abort(OutboundError::NotFound))?;
+            subs.remove(id.as_ref())?;
+            announce.stage(&gone, subs, queue)
+        })?;
         for tree in [&self.queue, &self.log] {
             let mut batch = sled::Batch::default();
             for key in tree.scan_prefix(id).keys() {
@@ -326,7 +366,7 @@ impl OutboundRepo {
             tree.apply_batch(batch)?;
         }
         self.db.flush()?;
-        Ok(())
+        Ok(event)
     }
 
     /// Queues `event` for each of `targets` that still exists and wants it, and makes it durable.
@@ -576,6 +616,19 @@ mod tests {
         }
     }
 
+    fn about(sub: &Subscription) -> EngineEvent {
+        EngineEvent::new("subscription.updated", None, json!({ "subscription_id": sub.id }))
+    }
+
+    fn nobody(_: &EngineEvent) -> Vec<SubscriptionId> {
+        Vec::new()
+    }
+
+    /// An announcement no subscription wants.
+    fn quiet() -> Announcement<'static> {
+        Announcement { event: &about, targets: &nobody, now_ms: 0 }
+    }
+
     fn attempt(success: bool, status: u16) -> DeliveryAttempt {
         DeliveryAttempt {
             event_id: "evt_x".into(),
@@ -616,7 +669,7 @@ mod tests {
     fn the_head_is_claimed_once_per_run_and_again_by_the_next_run() {
         let (_dir, repo) = repo();
         let sub = subscription();
-        repo.insert(&sub).unwrap();
+        repo.insert(&sub, &quiet()).unwrap();
         for n in 0..2 {
             let event = EngineEvent::new("system.created", None, json!({ "n": n }));
             assert_eq!(repo.enqueue(&event, std::slice::from_ref(&sub.id), 1_000).unwrap(), 1);
@@ -639,7 +692,7 @@ mod tests {
     fn failures_retry_then_give_up_and_success_moves_to_the_next_event() {
         let (_dir, repo) = repo();
         let sub = subscription();
-        repo.insert(&sub).unwrap();
+        repo.insert(&sub, &quiet()).unwrap();
         for _ in 0..2 {
             repo.enqueue(&EngineEvent::new("system.created", None, json!({})), std::slice::from_ref(&sub.id), 0)
                 .unwrap();
@@ -672,14 +725,14 @@ mod tests {
     fn a_410_pauses_and_keeps_the_event_until_enabled() {
         let (_dir, repo) = repo();
         let sub = subscription();
-        repo.insert(&sub).unwrap();
+        repo.insert(&sub, &quiet()).unwrap();
         repo.enqueue(&EngineEvent::new("system.created", None, json!({})), std::slice::from_ref(&sub.id), 0).unwrap();
         let (key, _) = claim(&repo, &sub.id, 0);
         let done = repo.complete(&sub.id, &key, &finished(false, 410), &policy(), 5_000, 0.0).unwrap();
         assert_eq!(done, Completion::Held { newly_paused: true });
         assert_eq!(repo.get(&sub.id).unwrap().unwrap().paused_at, Some(5));
         assert!(matches!(repo.claim_head(&sub.id, 6_000, RUN, LEASE, RETENTION).unwrap(), Claim::Idle));
-        let enabled = repo.enable(&sub.id, 7).unwrap();
+        let (enabled, _) = repo.enable(&sub.id, 7, &quiet()).unwrap();
         assert_eq!((enabled.paused_at, enabled.consecutive_failures), (None, 0));
         let (_, d) = claim(&repo, &sub.id, 6_000);
         assert_eq!((d.attempts, d.round_start), (2, 1), "a fresh round of retries");
@@ -690,24 +743,67 @@ mod tests {
         let (_dir, repo) = repo();
         let sub = subscription();
         let other = subscription();
-        repo.insert(&sub).unwrap();
-        repo.insert(&other).unwrap();
+        repo.insert(&sub, &quiet()).unwrap();
+        repo.insert(&other, &quiet()).unwrap();
         let event = EngineEvent::new("system.created", None, json!({}));
         repo.enqueue(&event, &[sub.id.clone(), other.id.clone()], 0).unwrap();
         repo.log_attempt(&sub.id, &attempt(true, 200)).unwrap();
-        repo.delete(&sub.id).unwrap();
+        repo.delete(&sub.id, &quiet()).unwrap();
         assert_eq!(repo.pending(&sub.id), 0);
         assert_eq!(repo.attempts(&sub.id, PageRequest { offset: 0, limit: 10 }).unwrap().total, 0);
         assert_eq!(repo.enqueue(&event, std::slice::from_ref(&sub.id), 0).unwrap(), 0);
         assert_eq!(repo.pending(&other.id), 1, "others keep theirs");
-        assert!(matches!(repo.delete(&sub.id), Err(OutboundError::NotFound)));
+        assert!(matches!(repo.delete(&sub.id, &quiet()), Err(OutboundError::NotFound)));
+    }
+
+    #[test]
+    fn an_announcement_commits_with_its_change_for_every_stored_record_that_wants_it() {
+        let (_dir, repo) = repo();
+        let watcher = subscription();
+        repo.insert(&watcher, &quiet()).unwrap();
+        let sub = subscription();
+        let ids = [watcher.id.clone(), sub.id.clone()];
+        let everyone = |_: &EngineEvent| ids.to_vec();
+        let announce = Announcement { event: &about, targets: &everyone, now_ms: 0 };
+        let created = repo.insert(&sub, &announce).unwrap();
+        assert_eq!((repo.pending(&watcher.id), repo.pending(&sub.id)), (1, 1), "a new record sees its own event");
+        let (_, updated) = repo.update(&sub.id, |s| Ok(Subscription { enabled: false, ..s }), &announce).unwrap();
+        assert_eq!(repo.pending(&sub.id), 1, "a disabled record does not");
+        let deleted = repo.delete(&sub.id, &announce).unwrap();
+        assert_eq!((repo.pending(&watcher.id), repo.pending(&sub.id)), (3, 0), "nor a deleted one");
+        let (key, head) = claim(&repo, &watcher.id, 0);
+        assert_eq!(head.event_id, created.id);
+        repo.complete(&watcher.id, &key, &finished(true, 200), &policy(), 0, 0.0).unwrap();
+        let queued: Vec<String> = repo
+            .queue
+            .scan_prefix(&watcher.id)
+            .values()
+            .map(|v| decode::<QueuedDelivery>(&v.unwrap()).unwrap().event_id)
+            .collect();
+        assert_eq!(queued, [updated.id, deleted.id], "in order, and a delivery queued nothing new");
+    }
+
+    #[test]
+    fn a_failed_change_queues_no_announcement() {
+        let (_dir, repo) = repo();
+        let watcher = subscription();
+        repo.insert(&watcher, &quiet()).unwrap();
+        let ids = [watcher.id.clone()];
+        let everyone = |_: &EngineEvent| ids.to_vec();
+        let announce = Announcement { event: &about, targets: &everyone, now_ms: 0 };
+        let refused = repo.update(&watcher.id, |_| Err(OutboundError::NotFound), &announce);
+        assert!(matches!(refused, Err(OutboundError::NotFound)));
+        let missing = SubscriptionId::generate();
+        assert!(matches!(repo.delete(&missing, &announce), Err(OutboundError::NotFound)));
+        assert!(matches!(repo.enable(&missing, 0, &announce), Err(OutboundError::NotFound)));
+        assert_eq!(repo.pending(&watcher.id), 0);
     }
 
     #[test]
     fn old_events_and_log_entries_are_pruned() {
         let (_dir, repo) = repo();
         let sub = subscription();
-        repo.insert(&sub).unwrap();
+        repo.insert(&sub, &quiet()).unwrap();
         repo.enqueue(&EngineEvent::new("system.created", None, json!({})), std::slice::from_ref(&sub.id), 0).unwrap();
         repo.log_attempt(&sub.id, &attempt(true, 200)).unwrap();
         let later = duration_ms(RETENTION) + 2_000;

@@ -36,12 +36,15 @@ pub enum EventType {
     RunFailed,
     ApiKeyCreated,
     ApiKeyDeleted,
+    SubscriptionCreated,
+    SubscriptionUpdated,
+    SubscriptionDeleted,
     SubscriptionPaused,
     Test,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 23] = [
+    pub const ALL: [EventType; 26] = [
         Self::TriggerFired,
         Self::TriggerReset,
         Self::TriggerStateChanged,
@@ -63,6 +66,9 @@ impl EventType {
         Self::RunFailed,
         Self::ApiKeyCreated,
         Self::ApiKeyDeleted,
+        Self::SubscriptionCreated,
+        Self::SubscriptionUpdated,
+        Self::SubscriptionDeleted,
         Self::SubscriptionPaused,
         Self::Test,
     ];
@@ -90,6 +96,9 @@ impl EventType {
             Self::RunFailed => "run.failed",
             Self::ApiKeyCreated => "api_key.created",
             Self::ApiKeyDeleted => "api_key.deleted",
+            Self::SubscriptionCreated => "subscription.created",
+            Self::SubscriptionUpdated => "subscription.updated",
+            Self::SubscriptionDeleted => "subscription.deleted",
             Self::SubscriptionPaused => "subscription.paused",
             Self::Test => "test",
         }
@@ -221,6 +230,32 @@ impl WebhookUrl {
     pub fn to_url(&self) -> Result<reqwest::Url, String> {
         reqwest::Url::parse(&self.0).map_err(|e| e.to_string())
     }
+}
+
+/// A subscription URL without userinfo, with every query value replaced by `[redacted]` (an item
+/// without `=` is replaced whole) and without a fragment: receivers take tokens in all of them. What
+/// support keys and event data show.
+pub fn url_for_support(raw: &str) -> String {
+    const REDACTED: &str = "[redacted]";
+    let Ok(mut url) = reqwest::Url::parse(raw) else {
+        return REDACTED.to_owned();
+    };
+    // Both fail only for a URL without a host, which a subscription cannot have; then there is no
+    // userinfo to remove either.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    if let Some(query) = url.query() {
+        let items: Vec<String> = query
+            .split('&')
+            .map(|item| match item.split_once('=') {
+                Some((key, _)) => format!("{key}={REDACTED}"),
+                None => REDACTED.to_owned(),
+            })
+            .collect();
+        url.set_query(Some(&items.join("&")));
+    }
+    url.set_fragment(None);
+    url.into()
 }
 
 impl TryFrom<String> for WebhookUrl {
@@ -581,6 +616,28 @@ mod tests {
             previous_secret: None,
             created_at: 0,
             updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn support_urls_carry_no_credentials() {
+        let cases = [
+            (
+                "userinfo and query",
+                "http://user:PASSWD@host.example/h?token=QT",
+                "http://host.example/h?token=[redacted]",
+            ),
+            ("password only", "https://:PASSWD@host.example/h", "https://host.example/h"),
+            ("plain", "https://host.example:8443/a/b", "https://host.example:8443/a/b"),
+            (
+                "several items",
+                "https://host.example/h?a=1&b=&flag",
+                "https://host.example/h?a=[redacted]&b=[redacted]&[redacted]",
+            ),
+            ("fragment", "https://host.example/h?k=v#frag", "https://host.example/h?k=[redacted]"),
+        ];
+        for (case, raw, shown) in cases {
+            assert_eq!(url_for_support(raw), shown, "{case}");
         }
     }
 

@@ -63,19 +63,19 @@ async fn events_app_with(options: Options) -> TestApp {
 }
 
 /// A receiver subscribed to every event type from now on.
-async fn subscribe_all(app: &TestApp) -> TestReceiver {
+pub(crate) async fn subscribe_all(app: &TestApp) -> TestReceiver {
     let receiver = TestReceiver::start().await;
     app.create("/webhooks", json!({ "name": "Everything", "url": receiver.url("/events"), "events": ["*"] })).await;
     receiver
 }
 
 /// Every event delivered to the receiver so far, in delivery order.
-fn delivered(receiver: &TestReceiver) -> Vec<Value> {
+pub(crate) fn delivered(receiver: &TestReceiver) -> Vec<Value> {
     receiver.received().iter().map(ReceivedRequest::json).collect()
 }
 
 /// Waits until an event satisfying `pick` has been delivered; returns the first such.
-async fn delivered_event(receiver: &TestReceiver, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn delivered_event(receiver: &TestReceiver, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
     eventually(10, what, || async { delivered(receiver).into_iter().find(|e| pick(e)) }).await
 }
 
@@ -83,7 +83,7 @@ fn api_key_actor(id: Value, name: &str) -> Value {
     json!({ "type": "api_key", "id": id, "name": name })
 }
 
-fn configured_key_actor() -> Value {
+pub(crate) fn configured_key_actor() -> Value {
     api_key_actor(Value::Null, "configured admin key")
 }
 
@@ -113,18 +113,24 @@ async fn call_as(app: &TestApp, hook: &Hook, request_id: &str, headers: &[(&str,
 
 /// Sends admin API calls with one key, each with its own `X-Request-ID`, and remembers which event each
 /// call must cause.
-struct KeyHolder<'a> {
-    app: &'a TestApp,
-    key: String,
-    tag: &'static str,
+pub(crate) struct KeyHolder<'a> {
+    pub(crate) app: &'a TestApp,
+    pub(crate) key: String,
+    pub(crate) tag: &'static str,
     /// `(request id, event it causes)` per call, in order.
-    caused: Vec<(String, &'static str)>,
+    pub(crate) caused: Vec<(String, &'static str)>,
 }
 
 impl KeyHolder<'_> {
     /// Sends the call, asserts a 2xx answer echoing the request id, and returns the JSON body (`Null`
     /// when empty).
-    async fn send(&mut self, method: Method, path: &str, body: Option<Value>, causes: &'static str) -> Value {
+    pub(crate) async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        causes: &'static str,
+    ) -> Value {
         let request_id = format!("req-{}-{}", self.tag, self.caused.len() + 1);
         let mut req = self.app.with_key(Some(&self.key), method.clone(), path).header("X-Request-ID", &request_id);
         if let Some(body) = &body {
@@ -412,7 +418,7 @@ async fn status_changes_closing_windows_and_failed_runs_are_the_systems() {
 
 /// Reads the live stream until an event satisfying `last` arrives (10 s at most); returns every event
 /// read, in order, and the raw text.
-async fn read_stream_until(
+pub(crate) async fn read_stream_until(
     stream: &mut (impl futures_util::Stream<Item = reqwest::Result<actix_web::web::Bytes>> + Unpin),
     last: impl Fn(&Value) -> bool,
 ) -> (Vec<Value>, String) {
@@ -590,8 +596,10 @@ async fn the_catalogue_lists_every_type_with_an_example_naming_its_actor_and_req
     let system = || json!({ "type": "system" });
     let module = json!(["module_id", "driver", "custom_name", "control_system_id"]);
     let trigger = json!(["trigger_id", "name", "enable_webhook"]);
+    let subscription = ["subscription_id", "name", "url", "events", "system_id", "enabled", "auth_header"];
+    let subscription_changed = json!([subscription.as_slice(), &["changed"]].concat());
     // (type, who causes it, its data's keys when this feature documents them)
-    let table: [(&str, Value, Option<Value>); 23] = [
+    let table: [(&str, Value, Option<Value>); 26] = [
         ("trigger.fired", webhook(), None),
         ("trigger.reset", system(), None),
         ("trigger.state_changed", webhook(), None),
@@ -629,6 +637,9 @@ async fn the_catalogue_lists_every_type_with_an_example_naming_its_actor_and_req
         ),
         ("api_key.created", admin(), Some(json!(["key_id", "name", "role"]))),
         ("api_key.deleted", admin(), Some(json!(["key_id"]))),
+        ("subscription.created", admin(), Some(json!(subscription))),
+        ("subscription.updated", admin(), Some(subscription_changed)),
+        ("subscription.deleted", admin(), Some(json!(subscription))),
         ("subscription.paused", system(), None),
         ("test", admin(), None),
     ];
@@ -640,7 +651,7 @@ async fn the_catalogue_lists_every_type_with_an_example_naming_its_actor_and_req
     let types = types.as_array().expect("a list");
     let names: Vec<&str> = types.iter().map(|t| t["event"].as_str().unwrap()).collect();
     let expected: Vec<&str> = table.iter().map(|(name, _, _)| *name).collect();
-    assert_eq!(names, expected, "all 23 types");
+    assert_eq!(names, expected, "all 26 types");
     let sorted = |keys: Vec<&str>| {
         let mut keys: Vec<String> = keys.into_iter().map(str::to_owned).collect();
         keys.sort_unstable();

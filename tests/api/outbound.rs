@@ -15,6 +15,9 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use switchboard::config::OutboundConfig;
 
+use crate::event_actors::{
+    configured_key_actor, delivered, delivered_event, read_stream_until, subscribe_all, KeyHolder,
+};
 use crate::helpers::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -471,6 +474,9 @@ async fn the_subscription_api_validates_input_hides_secrets_and_pages() {
             "run.failed",
             "api_key.created",
             "api_key.deleted",
+            "subscription.created",
+            "subscription.updated",
+            "subscription.deleted",
             "subscription.paused",
             "test",
         ]
@@ -853,4 +859,130 @@ async fn a_fire_whose_commit_fails_before_its_delivery_was_queued_is_delivered_a
     assert_eq!((event["event"].as_str(), event["data"]["trigger_count"].as_u64()), (Some("trigger.fired"), Some(1)));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.received("/hook").len(), 1, "queued once, delivered once");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Subscription changes are events
+// ---------------------------------------------------------------------------------------------
+
+/// Credentials a subscription carries; none of them may reach an event.
+const URL_PASSWORD: &str = "url-passw0rd";
+const URL_TOKEN: &str = "url-t0ken";
+const AUTH_VALUE: &str = "Bearer first-auth-s3cret";
+const AUTH_VALUE_2: &str = "Bearer second-auth-s3cret";
+
+fn is_subscription_event(event: &Value, sub: &str) -> bool {
+    event["event"].as_str().is_some_and(|e| e.starts_with("subscription.")) && event["data"]["subscription_id"] == sub
+}
+
+#[tokio::test]
+async fn every_subscription_change_is_an_event_naming_its_key_and_request_and_no_credential() {
+    // Arrange: every event goes to `observer` and to the live stream.
+    let app = outbound_app(|_| {}).await;
+    let observer = subscribe_all(&app).await;
+    let mut stream = app.get("/events").await.bytes_stream();
+    let sys = id(&app.create_system("Subscribed room").await).to_owned();
+    let url = format!("https://ops:{URL_PASSWORD}@hooks.example.com/h?token={URL_TOKEN}");
+    let mut admin = KeyHolder { app: &app, key: ADMIN_KEY.to_owned(), tag: "sub", caused: Vec::new() };
+
+    // Act: created, then each change (path under the subscription, body, event, `changed`).
+    let body = json!({
+        "name": "Ops", "url": url, "events": ["system.deleted"], "system_id": sys,
+        "auth_header": { "name": "Authorization", "value": AUTH_VALUE },
+    });
+    let created = admin.send(Method::POST, "/webhooks", Some(body), "subscription.created").await;
+    let sub = id(&created).to_owned();
+    let support = app.key_with_role("support").await;
+    let shown_to_support =
+        json(app.with_key(Some(&support), Method::GET, &format!("/webhooks/{sub}")).send().await.unwrap()).await;
+    let patch =
+        json!({ "name": "Ops 2", "enabled": false, "auth_header": { "name": "X-Api-Key", "value": AUTH_VALUE_2 } });
+    let steps: [(Method, &str, Option<Value>, &str, Value); 4] = [
+        (Method::PATCH, "", Some(patch), "subscription.updated", json!(["name", "enabled", "auth_header"])),
+        (
+            Method::POST,
+            "/enable",
+            None,
+            "subscription.updated",
+            json!(["enabled", "paused_at", "consecutive_failures"]),
+        ),
+        (Method::POST, "/rotate-secret", None, "subscription.updated", json!(["secret"])),
+        (Method::DELETE, "", None, "subscription.deleted", Value::Null),
+    ];
+    let mut answers = vec![created.clone()];
+    for (method, under, body, event, _) in &steps {
+        answers.push(admin.send(method.clone(), &format!("/webhooks/{sub}{under}"), body.clone(), event).await);
+    }
+
+    // Assert: one event per call, in order, naming the key and the call's request id, with the data.
+    let is_last = |e: &Value| e["event"] == "subscription.deleted" && e["data"]["subscription_id"] == sub.as_str();
+    delivered_event(&observer, "subscription.deleted", is_last).await;
+    let (streamed, raw_stream) = read_stream_until(&mut stream, is_last).await;
+    let events: Vec<Value> = delivered(&observer).into_iter().filter(|e| is_subscription_event(e, &sub)).collect();
+    let data = |name: &str, enabled: bool, auth: &str, changed: &Value| {
+        let mut data = json!({
+            "subscription_id": sub, "name": name, "url": shown_to_support["url"], "events": ["system.deleted"],
+            "system_id": sys, "enabled": enabled, "auth_header": { "name": auth },
+        });
+        if !changed.is_null() {
+            data["changed"] = changed.clone();
+        }
+        data
+    };
+    let mut expected = vec![("subscription.created", data("Ops", true, "Authorization", &Value::Null))];
+    for (n, (_, _, _, event, changed)) in steps.iter().enumerate() {
+        let enabled = n > 0;
+        expected.push((event, data("Ops 2", enabled, "X-Api-Key", changed)));
+    }
+    let names: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(names, expected.iter().map(|(name, _)| *name).collect::<Vec<_>>(), "one event per call, in order");
+    for ((event, (name, data)), (request_id, _)) in events.iter().zip(&expected).zip(&admin.caused) {
+        assert_eq!(event["actor"], configured_key_actor(), "[{request_id}: {name}] {event}");
+        assert_eq!(event["request_id"], request_id.as_str(), "[{request_id}: {name}] {event}");
+        assert_eq!(event["system_id"], sys.as_str(), "[{request_id}: {name}] the subscription's system");
+        assert_eq!(event["data"], *data, "[{request_id}: {name}] data");
+        let live = streamed.iter().find(|s| s["id"] == event["id"]);
+        assert_eq!(live, Some(event), "[{request_id}: {name}] the live stream sent the same envelope");
+    }
+    assert_ne!(shown_to_support["url"], url, "the URL as support keys see it, not as set");
+
+    // Assert: no secret or credential anywhere in what was delivered or streamed.
+    let secrets = [
+        ("the first signing secret", created["secret"].as_str().unwrap()),
+        ("the rotated signing secret", answers[3]["secret"].as_str().unwrap()),
+        ("the first auth header value", AUTH_VALUE),
+        ("the second auth header value", AUTH_VALUE_2),
+        ("the URL's password", URL_PASSWORD),
+        ("the URL's token", URL_TOKEN),
+    ];
+    let bodies: Vec<String> = observer.received().into_iter().map(|r| r.body).collect();
+    for (what, secret) in secrets {
+        for body in &bodies {
+            assert!(!body.contains(secret), "{what} ({secret}) was delivered: {body}");
+        }
+        assert!(!raw_stream.contains(secret), "{what} ({secret}) was streamed: {raw_stream}");
+    }
+}
+
+#[tokio::test]
+async fn a_subscription_hears_of_its_own_change_once_and_receiving_it_causes_nothing() {
+    // Arrange
+    let app = outbound_app(|_| {}).await;
+    let observer = subscribe_all(&app).await;
+    let (subscriptions, _) = app.list("/webhooks").await;
+    let me = &subscriptions[0];
+
+    // Act: the subscription changes itself, and its delivery is recorded before anything else happens.
+    app.send_ok(Method::PATCH, &format!("/webhooks/{}", id(me)), &json!({ "name": "Renamed" })).await;
+    delivered_event(&observer, "its own subscription.updated", |e| is_subscription_event(e, id(me))).await;
+    deliveries(&app, me, 1).await;
+    let marker = app.create_system("Marker").await;
+
+    // Assert: the marker was queued after the delivery was recorded, and a subscription's deliveries
+    // arrive in order, so an event that recording it caused would have arrived first.
+    delivered_event(&observer, "the marker", |e| e["event"] == "system.created" && e["system_id"] == id(&marker)).await;
+    let names: Vec<String> = delivered(&observer).iter().map(|e| e["event"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(names, ["subscription.updated", "system.created"], "nothing more");
+    let log = deliveries(&app, me, 2).await;
+    assert!(log.iter().all(|a| a["success"] == true), "{log:?}");
 }
