@@ -406,6 +406,8 @@ impl super::Engine {
     /// Queues a failed run again: its given-up actions get a new schedule of attempts.
     pub async fn retry_run(&self, system: SystemId, instance: InstanceId, id: RunId) -> EngineResult<Run> {
         let mut run = self.get_run(system, instance, id).await?;
+        let given_up = run.actions.iter().filter(|a| a.status == ActionStatus::GivenUp).map(|a| a.index);
+        let retried: Vec<usize> = given_up.collect();
         if !run.requeue() {
             return Err(EngineError::RunNotFailed(run.status));
         }
@@ -415,6 +417,13 @@ impl super::Engine {
         }
         self.runtime.flushed().await?;
         self.runs.submit(run.clone());
+        let data = || {
+            json!({
+                "run_id": run.id, "trigger_instance": run.trigger_instance, "trigger_id": run.trigger_id,
+                "system_id": run.system_id, "fire": run.fire, "retried": retried,
+            })
+        };
+        self.events.emit_with("run.retried", Some(run.system_id.as_str()), data).await;
         Ok(run)
     }
 

@@ -68,6 +68,7 @@ fn describe(t: EventType) -> (&'static str, Option<&'static str>, Value, Cause) 
         | EventType::TriggerInstanceCreated
         | EventType::TriggerInstanceUpdated
         | EventType::TriggerInstanceDeleted
+        | EventType::RunRetried
         | EventType::ApiKeyCreated
         | EventType::ApiKeyDeleted
         | EventType::SubscriptionCreated
@@ -163,6 +164,15 @@ fn describe_data(t: EventType) -> (&'static str, Option<&'static str>, Value) {
             json!({
                 "run_id": RUN, "trigger_instance": INSTANCE, "trigger_id": TRIGGER, "system_id": SYSTEM, "fire": 3,
                 "given_up": [{ "index": 0, "type": "request", "attempts": 6, "error": "the receiver answered 503" }],
+            }),
+        ),
+        EventType::RunRetried => (
+            "An admin queued a failed run again: its given-up actions (`retried`, by index) get a new schedule of \
+             attempts.",
+            Some(SYSTEM),
+            json!({
+                "run_id": RUN, "trigger_instance": INSTANCE, "trigger_id": TRIGGER, "system_id": SYSTEM, "fire": 3,
+                "retried": [0],
             }),
         ),
         EventType::ApiKeyCreated => (

@@ -34,6 +34,7 @@ pub enum EventType {
     TriggerInstanceUpdated,
     TriggerInstanceDeleted,
     RunFailed,
+    RunRetried,
     ApiKeyCreated,
     ApiKeyDeleted,
     SubscriptionCreated,
@@ -44,7 +45,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 26] = [
+    pub const ALL: [EventType; 27] = [
         Self::TriggerFired,
         Self::TriggerReset,
         Self::TriggerStateChanged,
@@ -64,6 +65,7 @@ impl EventType {
         Self::TriggerInstanceUpdated,
         Self::TriggerInstanceDeleted,
         Self::RunFailed,
+        Self::RunRetried,
         Self::ApiKeyCreated,
         Self::ApiKeyDeleted,
         Self::SubscriptionCreated,
@@ -94,6 +96,7 @@ impl EventType {
             Self::TriggerInstanceUpdated => "trigger_instance.updated",
             Self::TriggerInstanceDeleted => "trigger_instance.deleted",
             Self::RunFailed => "run.failed",
+            Self::RunRetried => "run.retried",
             Self::ApiKeyCreated => "api_key.created",
             Self::ApiKeyDeleted => "api_key.deleted",
             Self::SubscriptionCreated => "subscription.created",

@@ -599,7 +599,7 @@ async fn the_catalogue_lists_every_type_with_an_example_naming_its_actor_and_req
     let subscription = ["subscription_id", "name", "url", "events", "system_id", "enabled", "auth_header"];
     let subscription_changed = json!([subscription.as_slice(), &["changed"]].concat());
     // (type, who causes it, its data's keys when this feature documents them)
-    let table: [(&str, Value, Option<Value>); 26] = [
+    let table: [(&str, Value, Option<Value>); 27] = [
         ("trigger.fired", webhook(), None),
         ("trigger.reset", system(), None),
         ("trigger.state_changed", webhook(), None),
@@ -635,6 +635,11 @@ async fn the_catalogue_lists_every_type_with_an_example_naming_its_actor_and_req
             system(),
             Some(json!(["run_id", "trigger_instance", "trigger_id", "system_id", "fire", "given_up"])),
         ),
+        (
+            "run.retried",
+            admin(),
+            Some(json!(["run_id", "trigger_instance", "trigger_id", "system_id", "fire", "retried"])),
+        ),
         ("api_key.created", admin(), Some(json!(["key_id", "name", "role"]))),
         ("api_key.deleted", admin(), Some(json!(["key_id"]))),
         ("subscription.created", admin(), Some(json!(subscription))),
@@ -651,7 +656,7 @@ async fn the_catalogue_lists_every_type_with_an_example_naming_its_actor_and_req
     let types = types.as_array().expect("a list");
     let names: Vec<&str> = types.iter().map(|t| t["event"].as_str().unwrap()).collect();
     let expected: Vec<&str> = table.iter().map(|(name, _, _)| *name).collect();
-    assert_eq!(names, expected, "all 26 types");
+    assert_eq!(names, expected, "all 27 types");
     let sorted = |keys: Vec<&str>| {
         let mut keys: Vec<String> = keys.into_iter().map(str::to_owned).collect();
         keys.sort_unstable();

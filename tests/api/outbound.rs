@@ -472,6 +472,7 @@ async fn the_subscription_api_validates_input_hides_secrets_and_pages() {
             "trigger_instance.updated",
             "trigger_instance.deleted",
             "run.failed",
+            "run.retried",
             "api_key.created",
             "api_key.deleted",
             "subscription.created",

@@ -245,10 +245,22 @@ async fn a_request_that_keeps_failing_is_given_up_counted_and_can_be_retried_by_
 
     // Act: the far end is fixed, and an admin retries the run.
     receiver.respond_with(200);
+    let events = crate::event_actors::subscribe_all(&app).await;
     let res = app.admin(Method::POST, &format!("{}/retry", run_path(&hook, &run_id))).send().await.unwrap();
 
     // Assert
+    let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
     let (status, queued) = status_and_body(res).await;
+    let retried = crate::event_actors::delivered_event(&events, "run.retried", |e| e["event"] == "run.retried").await;
+    assert_eq!(retried["actor"], crate::event_actors::configured_key_actor(), "{retried}");
+    assert_eq!(retried["request_id"], request_id.as_str(), "{retried}");
+    assert_eq!(
+        retried["data"],
+        json!({
+            "run_id": run_id, "trigger_instance": hook.id(), "trigger_id": hook.trigger, "system_id": hook.system,
+            "fire": 1, "retried": [0],
+        })
+    );
     assert_eq!(status, 202, "{queued}");
     assert_eq!((queued["id"].as_str(), &queued["status"]), (Some(run_id.as_str()), &json!("pending")));
     assert_eq!(
