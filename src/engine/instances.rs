@@ -95,7 +95,9 @@ impl Engine {
         id: InstanceId,
         patch: InstancePatch,
     ) -> EngineResult<InstanceRecord> {
-        let events = self.instance_updated(&["enabled", "important", "exec_enabled"]);
+        let sent = [("enabled", patch.enabled), ("important", patch.important), ("exec_enabled", patch.exec_enabled)];
+        let changed: Vec<&'static str> = sent.iter().filter(|(_, v)| v.is_some()).map(|(name, _)| *name).collect();
+        let events = self.instance_updated(changed);
         let (updated, events) = self
             .write(move |s| {
                 let change = |mut inst: TriggerInstance| {
@@ -115,7 +117,7 @@ impl Engine {
 
     /// Replaces the webhook secret; the old one stops matching as soon as this returns.
     pub async fn rotate_secret(&self, system: SystemId, id: InstanceId) -> EngineResult<InstanceRecord> {
-        let events = self.instance_updated(&["webhook_secret"]);
+        let events = self.instance_updated(vec!["webhook_secret"]);
         let (rotated, events) = self
             .write(move |s| {
                 let change = |mut inst: TriggerInstance| {
@@ -140,7 +142,7 @@ impl Engine {
         provided: Option<String>,
     ) -> EngineResult<SigningSecretSet> {
         let grace = self.webhook.verification_grace_s;
-        let events = self.instance_updated(&["signing_secret"]);
+        let events = self.instance_updated(vec!["signing_secret"]);
         let set = self
             .write(move |s| {
                 let (inst, _) = s.get_instance_in(&system, &id)?;
@@ -173,9 +175,10 @@ impl Engine {
     }
 
     /// `trigger_instance.updated` for a change of these fields (named, never their values: some are secrets).
+    /// `changed`: the fields the call set (a PATCH's, not every patchable one).
     fn instance_updated(
         &self,
-        changed: &'static [&'static str],
+        changed: Vec<&'static str>,
     ) -> impl FnOnce(&TriggerInstance) -> Vec<crate::events::EngineEvent> + Send + 'static {
         self.events_for("trigger_instance.updated", move |inst: &TriggerInstance| {
             let data = json!({

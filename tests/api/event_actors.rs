@@ -530,7 +530,7 @@ async fn module_trigger_instance_and_run_events_carry_their_data_and_never_a_sec
             json!(sys),
             json!({ "trigger_instance": hook.id(), "trigger_id": trig, "system_id": sys }),
         ),
-        ("trigger_instance.updated", json!(sys), instance_data(json!(["enabled", "important", "exec_enabled"]))),
+        ("trigger_instance.updated", json!(sys), instance_data(json!(["important", "exec_enabled"]))),
         ("trigger_instance.updated", json!(sys), instance_data(json!(["webhook_secret"]))),
         ("trigger_instance.updated", json!(sys), instance_data(json!(["signing_secret"]))),
         ("trigger_instance.updated", json!(sys), instance_data(json!(["signing_secret"]))),
