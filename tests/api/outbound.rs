@@ -197,26 +197,10 @@ fn verifies(secret: &str, r: &Received) -> bool {
     age.abs() < 300 && r.header("webhook-signature").split(' ').any(|s| s == expected)
 }
 
-/// Polls `check` every 10 ms until it gives a value (at most 10 s).
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "waited 10 s for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// The delivery log once it holds at least `n` entries.
 async fn deliveries(app: &TestApp, sub: &Value, n: usize) -> Vec<Value> {
     let path = format!("/webhooks/{}/deliveries", id(sub));
-    eventually(&format!("{n} entries in the delivery log"), || async {
+    eventually(10, &format!("{n} entries in the delivery log"), || async {
         let (items, _) = app.list(&path).await;
         (items.len() >= n).then_some(items)
     })
@@ -644,7 +628,7 @@ async fn a_410_pauses_the_subscription_at_once() {
 
     app.create_system("Lobby").await;
 
-    let state = eventually("the subscription to pause", || async {
+    let state = eventually(10, "the subscription to pause", || async {
         let s = app.get_ok(&path).await;
         (!s["paused_at"].is_null()).then_some(s)
     })
