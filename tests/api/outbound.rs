@@ -941,12 +941,7 @@ async fn every_subscription_change_is_an_event_naming_its_key_and_request_and_no
         ("the URL's token", URL_TOKEN),
     ];
     let bodies: Vec<String> = observer.received().into_iter().map(|r| r.body).collect();
-    for (what, secret) in secrets {
-        for body in &bodies {
-            assert!(!body.contains(secret), "{what} ({secret}) was delivered: {body}");
-        }
-        assert!(!raw_stream.contains(secret), "{what} ({secret}) was streamed: {raw_stream}");
-    }
+    crate::event_actors::assert_no_secret_in(&secrets, &bodies, &raw_stream);
 }
 
 #[tokio::test]
