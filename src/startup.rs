@@ -256,7 +256,18 @@ async fn forward_status_changes(
         let events = Arc::clone(&events);
         async move {
             let data = serde_json::json!({"module_id": c.module_id, "key": c.key, "value": c.value});
-            events.emit("module.status_changed", c.system_id.as_deref(), data).await;
+            let emit = events.emit("module.status_changed", c.system_id.as_deref(), data);
+            // A change made by a call names the call's actor and request; one a driver made on its own
+            // is the system's.
+            let cause = c
+                .cause
+                .as_ref()
+                .and_then(|c| c.0.downcast_ref::<(crate::domain::actor::Actor, Option<String>)>())
+                .cloned();
+            match cause {
+                Some((actor, request_id)) => crate::events::context::within(request_id, actor, emit).await,
+                None => emit.await,
+            }
         }
     };
     let on_lag = |missed: u64| async move {

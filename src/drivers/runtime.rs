@@ -21,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::sdk::{
-    with_idempotency_key, Args, Driver, DriverEntry, DriverError, ModuleContext, StatusChange, StatusHandle,
+    with_cause, with_idempotency_key, Args, Cause, Driver, DriverEntry, DriverError, ModuleContext, StatusChange,
+    StatusHandle,
 };
 use super::sdk::{WebhookRequest, WebhookResponse};
 use super::DriverRegistry;
@@ -216,7 +217,9 @@ impl ModuleRuntime {
         let cell = self.cell(module)?;
         let timeout = self.call_timeout;
         let span = cell.span.clone();
-        let work = async move { cell.run(job).await };
+        // The caller's actor and request, for the events of the status changes the call makes.
+        let cause = Cause(Arc::new(crate::events::context::current()));
+        let work = with_cause(cause, async move { cell.run(job).await });
         // A task of its own on the drivers' runtime, so the call completes even if its caller is
         // cancelled, and a driver that blocks its thread blocks none of the HTTP workers.
         let mut call = self.threads.handle().spawn(

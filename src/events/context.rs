@@ -3,7 +3,7 @@
 //! A task-local, set around each HTTP request (the request id, then the actor once the API key or the
 //! webhook call is known) and around scheduled work, so that an event built anywhere below names its
 //! cause without every engine call passing it along. Work outside any scope (spawned tasks, the action
-//! worker, status changes) is the system's.
+//! worker, status values a driver publishes on its own) is the system's.
 
 use std::future::Future;
 use std::sync::Mutex;

@@ -316,6 +316,31 @@ async fn what_a_webhook_call_causes_names_the_calls_receipt_and_request() {
 }
 
 #[tokio::test]
+async fn a_status_change_made_by_a_webhook_exec_names_the_calls_receipt_and_request() {
+    // Arrange
+    let app = events_app().await;
+    let receiver = subscribe_all(&app).await;
+    let system = app.create_system("Exec room").await;
+    app.create_module("Display", Some(id(&system))).await;
+    let hook = app.hook_in(id(&system), json!({})).await;
+    app.send_ok(Method::PATCH, &hook.path(), &json!({ "exec_enabled": true })).await;
+
+    // Act: the call passes `{"input": "hdmi3"}` to the display, which publishes it.
+    let url = format!("{}&exec=true&mod=Display&index=1&method=request", hook.url(&app));
+    let res = app.client.post(url).header("X-Request-ID", "exec-1").json(&json!({ "input": "hdmi3" })).send().await;
+    assert_eq!(res.unwrap().status(), 200, "the exec is answered by the driver");
+
+    // Assert
+    let status = delivered_event(&receiver, "the exec's status change", |e| {
+        e["event"] == "module.status_changed" && e["data"]["value"] == "hdmi3"
+    })
+    .await;
+    let receipt = app.receipts_eventually(&hook, 1).await.remove(0);
+    assert_eq!(status["actor"], webhook_actor(id(&receipt)), "{}", cause(&status));
+    assert_eq!(status["request_id"], "exec-1", "{}", cause(&status));
+}
+
+#[tokio::test]
 async fn what_a_time_condition_falling_due_causes_is_the_schedules_and_its_window_closing_the_systems() {
     // Arrange: an `at` condition 30 s after the manual clock's start, held for a minute.
     let clock = ManualClock::starting_at(START_MS);
@@ -359,7 +384,7 @@ async fn what_a_time_condition_falling_due_causes_is_the_schedules_and_its_windo
 }
 
 #[tokio::test]
-async fn status_changes_closing_windows_and_failed_runs_are_the_systems() {
+async fn closing_windows_and_failed_runs_are_the_systems_and_a_calls_status_change_the_callers() {
     // Arrange
     let app = events_app().await;
     let receiver = subscribe_all(&app).await;
@@ -386,7 +411,11 @@ async fn status_changes_closing_windows_and_failed_runs_are_the_systems() {
 
     // Assert
     let status = delivered_event(&receiver, "module.status_changed", |e| {
-        e["event"] == "module.status_changed" && e["data"]["module_id"] == display["id"] && e["data"]["key"] == "power"
+        let data = &e["data"];
+        e["event"] == "module.status_changed"
+            && data["module_id"] == display["id"]
+            && data["key"] == "power"
+            && data["value"] == true
     })
     .await;
     let reset = delivered_event(&receiver, "the window to close", |e| {
@@ -397,7 +426,9 @@ async fn status_changes_closing_windows_and_failed_runs_are_the_systems() {
         e["event"] == "run.failed" && e["data"]["trigger_instance"] == failing.id()
     })
     .await;
-    for (case, event) in [("a status change", &status), ("a window closing", &reset), ("a failed run", &failed)] {
+    assert_eq!(status["actor"], configured_key_actor(), "the module call's key: {}", cause(&status));
+    assert_eq!(status["request_id"], "req-power", "the module call's request: {}", cause(&status));
+    for (case, event) in [("a window closing", &reset), ("a failed run", &failed)] {
         assert_eq!(event["actor"], json!({ "type": "system" }), "[{case}] {}", cause(event));
         assert_eq!(event["request_id"], Value::Null, "[{case}] no request caused it directly: {}", cause(event));
         assert_eq!(event["system_id"], sys.as_str(), "[{case}]");

@@ -38,6 +38,26 @@ pub struct StatusChange {
     pub system_id: Option<String>,
     pub key: String,
     pub value: Value,
+    /// What the engine said caused the call that made the change (see [`with_cause`]); `None` for a
+    /// change a driver makes on its own, outside any call.
+    pub cause: Option<Cause>,
+}
+
+/// The engine's record of why a call runs, opaque to drivers: carried from the call to the status
+/// changes it makes, so that their events name who made the call.
+#[derive(Clone)]
+pub struct Cause(pub Arc<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cause(..)")
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// A module's status map. Cloning shares the map.
@@ -77,6 +97,7 @@ impl StatusHandle {
                 system_id: self.system_id.clone(),
                 key: key.to_owned(),
                 value,
+                cause: CAUSE.try_with(Clone::clone).ok(),
             });
         }
     }
@@ -109,6 +130,13 @@ pub struct ModuleContext {
 tokio::task_local! {
     /// The idempotency key of the trigger action a call carries out.
     static IDEMPOTENCY_KEY: String;
+    /// Why the call under way runs (the engine sets it around every call).
+    static CAUSE: Cause;
+}
+
+/// Runs `call` with `cause`, which the status changes it makes carry (the engine does this).
+pub async fn with_cause<F: std::future::Future>(cause: Cause, call: F) -> F::Output {
+    CAUSE.scope(cause, call).await
 }
 
 /// Runs `call` as the attempt of a trigger action with this idempotency key (the engine does this).

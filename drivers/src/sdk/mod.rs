@@ -9,6 +9,8 @@ mod webhook;
 
 pub use args::Args;
 pub use descriptor::{AccessLevel, DriverDescriptor, FunctionDescriptor, JsonType, Param};
-pub use driver::{with_idempotency_key, Driver, DriverError, ModuleContext, StatusChange, StatusHandle};
+pub use driver::{
+    with_cause, with_idempotency_key, Cause, Driver, DriverError, ModuleContext, StatusChange, StatusHandle,
+};
 pub use registry::{DriverEntry, DriverFactory, RegistryBuilder};
 pub use webhook::{WebhookRequest, WebhookResponse};
