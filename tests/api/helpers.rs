@@ -664,6 +664,11 @@ impl ReceivedRequest {
         self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
     }
 
+    /// The header's value; panics when it is missing.
+    pub fn expect_header(&self, name: &str) -> &str {
+        self.header(name).unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+    }
+
     pub fn idempotency_key(&self) -> &str {
         self.header("idempotency-key").unwrap_or_else(|| panic!("no Idempotency-Key header in {:?}", self.headers))
     }
@@ -673,21 +678,59 @@ impl ReceivedRequest {
     }
 }
 
+/// How a [`TestReceiver`] answers one request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub retry_after: Option<&'static str>,
+    /// Held this long before answering (the request is recorded on arrival).
+    pub delay: std::time::Duration,
+}
+
+impl Reply {
+    /// `status` with an empty body, at once.
+    pub fn status(status: u16) -> Self {
+        Self { status, body: String::new(), retry_after: None, delay: std::time::Duration::ZERO }
+    }
+
+    pub fn body(self, body: impl Into<String>) -> Self {
+        Self { body: body.into(), ..self }
+    }
+
+    pub fn retry_after(self, after: &'static str) -> Self {
+        Self { retry_after: Some(after), ..self }
+    }
+
+    pub fn delay(self, delay: std::time::Duration) -> Self {
+        Self { delay, ..self }
+    }
+
+    /// What [`TestReceiver::respond_with`] and [`TestReceiver::script`] answer.
+    fn answered(status: u16) -> Self {
+        Self::status(status).body(format!("answered {status}"))
+    }
+}
+
 #[derive(Default)]
 struct ReceiverState {
     received: Vec<ReceivedRequest>,
-    /// One-off statuses, used first, in order.
-    script: std::collections::VecDeque<u16>,
-    /// The status once the script is used up (200 until set).
-    status: Option<u16>,
-    /// How long every answer is held (the request is recorded on arrival).
+    /// One-off replies per path, used first, in order.
+    path_scripts: std::collections::HashMap<String, std::collections::VecDeque<Reply>>,
+    /// The reply per path once its script is used up.
+    path_replies: std::collections::HashMap<String, Reply>,
+    /// One-off replies for any path without its own, in order.
+    script: std::collections::VecDeque<Reply>,
+    /// The reply once all the above are used up (200 until set).
+    standing: Option<Reply>,
+    /// How long every answer is held, on top of the reply's own delay.
     delay: std::time::Duration,
     in_flight: usize,
     max_in_flight: usize,
 }
 
 /// A tiny HTTP server on 127.0.0.1:0 that records every request (method, path, headers, body) and
-/// answers with a status that the test sets, optionally after a delay.
+/// answers as the test sets, for every path or per path, optionally after a delay.
 pub struct TestReceiver {
     pub port: u16,
     state: Arc<std::sync::Mutex<ReceiverState>>,
@@ -699,8 +742,9 @@ async fn receive_request(
     body: actix_web::web::Bytes,
     state: actix_web::web::Data<std::sync::Mutex<ReceiverState>>,
 ) -> actix_web::HttpResponse {
-    let (status, delay) = {
-        let mut state = state.lock().unwrap();
+    let (reply, delay) = {
+        let state = &mut *state.lock().unwrap();
+        let path = req.path();
         let headers = req
             .headers()
             .iter()
@@ -708,7 +752,7 @@ async fn receive_request(
             .collect();
         state.received.push(ReceivedRequest {
             method: req.method().to_string(),
-            path: req.path().to_owned(),
+            path: path.to_owned(),
             query: req.query_string().to_owned(),
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
@@ -716,15 +760,24 @@ async fn receive_request(
         });
         state.in_flight += 1;
         state.max_in_flight = state.max_in_flight.max(state.in_flight);
-        let status = state.script.pop_front().or(state.status).unwrap_or(200);
-        (status, state.delay)
+        let reply = (state.path_scripts.get_mut(path).and_then(std::collections::VecDeque::pop_front))
+            .or_else(|| state.path_replies.get(path).cloned())
+            .or_else(|| state.script.pop_front())
+            .or_else(|| state.standing.clone())
+            .unwrap_or_else(|| Reply::answered(200));
+        let delay = reply.delay + state.delay;
+        (reply, delay)
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     state.lock().unwrap().in_flight -= 1;
-    actix_web::HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("a valid status"))
-        .body(format!("answered {status}"))
+    let mut res =
+        actix_web::HttpResponse::build(actix_web::http::StatusCode::from_u16(reply.status).expect("a valid status"));
+    if let Some(after) = reply.retry_after {
+        res.insert_header(("retry-after", after));
+    }
+    res.body(reply.body)
 }
 
 impl TestReceiver {
@@ -753,12 +806,22 @@ impl TestReceiver {
 
     /// The status of every answer from now on (after any scripted ones).
     pub fn respond_with(&self, status: u16) {
-        self.state.lock().unwrap().status = Some(status);
+        self.state.lock().unwrap().standing = Some(Reply::answered(status));
     }
 
     /// One-off statuses for the next requests, before the standing one.
     pub fn script(&self, statuses: impl IntoIterator<Item = u16>) {
-        self.state.lock().unwrap().script.extend(statuses);
+        self.state.lock().unwrap().script.extend(statuses.into_iter().map(Reply::answered));
+    }
+
+    /// How `path` answers from now on (after any replies scripted for it), whatever is set for all paths.
+    pub fn respond_on(&self, path: &str, reply: Reply) {
+        self.state.lock().unwrap().path_replies.insert(path.to_owned(), reply);
+    }
+
+    /// One-off replies for the next requests to `path`, before anything else.
+    pub fn script_on(&self, path: &str, replies: impl IntoIterator<Item = Reply>) {
+        self.state.lock().unwrap().path_scripts.entry(path.to_owned()).or_default().extend(replies);
     }
 
     /// Holds every answer this long from now on.
@@ -771,6 +834,11 @@ impl TestReceiver {
         self.state.lock().unwrap().received.clone()
     }
 
+    /// Every request to `path` so far, in arrival order.
+    pub fn received_on(&self, path: &str) -> Vec<ReceivedRequest> {
+        self.received().into_iter().filter(|r| r.path == path).collect()
+    }
+
     /// The most requests that were being answered at the same time.
     pub fn max_in_flight(&self) -> usize {
         self.state.lock().unwrap().max_in_flight
@@ -780,6 +848,15 @@ impl TestReceiver {
     pub async fn wait_for(&self, n: usize, secs: u64) -> Vec<ReceivedRequest> {
         eventually(secs, &format!("{n} requests at the receiver"), || async {
             let got = self.received();
+            (got.len() >= n).then_some(got)
+        })
+        .await
+    }
+
+    /// Waits (at most `secs` seconds) until at least `n` requests to `path` have arrived; returns them all.
+    pub async fn wait_for_on(&self, path: &str, n: usize, secs: u64) -> Vec<ReceivedRequest> {
+        eventually(secs, &format!("{n} requests to {path} at the receiver"), || async {
+            let got = self.received_on(path);
             (got.len() >= n).then_some(got)
         })
         .await

@@ -1,12 +1,8 @@
 //! Outbound webhook subscriptions end to end: a receiver server inside the test records what the
 //! engine delivers and can be told to fail.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -19,144 +15,6 @@ use crate::event_actors::{
     configured_key_actor, delivered, delivered_event, read_stream_until, subscribe_all, KeyHolder,
 };
 use crate::helpers::*;
-
-// ---------------------------------------------------------------------------------------------
-// The receiver
-// ---------------------------------------------------------------------------------------------
-
-/// One request the receiver got.
-#[derive(Debug, Clone)]
-struct Received {
-    headers: HashMap<String, String>,
-    body: String,
-    at: Instant,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map(String::as_str).unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("the body is JSON: {}", self.body))
-    }
-
-    fn event(&self) -> String {
-        self.json()["event"].as_str().expect("event is a string").to_owned()
-    }
-}
-
-/// How the receiver answers one request.
-#[derive(Debug, Clone)]
-struct Reply {
-    status: u16,
-    body: String,
-    retry_after: Option<&'static str>,
-    /// Held this long before answering (the request is recorded on arrival).
-    delay: Duration,
-}
-
-impl Reply {
-    fn status(status: u16) -> Self {
-        Self { status, body: String::new(), retry_after: None, delay: Duration::ZERO }
-    }
-}
-
-#[derive(Default)]
-struct ReceiverState {
-    received: HashMap<String, Vec<Received>>,
-    /// One-off replies per path, used first, in order.
-    script: HashMap<String, VecDeque<Reply>>,
-    /// The reply per path once the script is used up (200 when unset).
-    standing: HashMap<String, Reply>,
-}
-
-/// A tiny HTTP server on 127.0.0.1:0 that records every request by path.
-struct Receiver {
-    port: u16,
-    state: Arc<Mutex<ReceiverState>>,
-    handle: actix_web::dev::ServerHandle,
-}
-
-async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<ReceiverState>>) -> HttpResponse {
-    let reply = {
-        let mut state = state.lock().unwrap();
-        let path = req.path().to_owned();
-        let headers = req
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("<binary>").to_owned()))
-            .collect();
-        let received = Received { headers, body: String::from_utf8_lossy(&body).into_owned(), at: Instant::now() };
-        state.received.entry(path.clone()).or_default().push(received);
-        let scripted = state.script.get_mut(&path).and_then(VecDeque::pop_front);
-        scripted.or_else(|| state.standing.get(&path).cloned()).unwrap_or_else(|| Reply::status(200))
-    };
-    if !reply.delay.is_zero() {
-        tokio::time::sleep(reply.delay).await;
-    }
-    let mut res = HttpResponse::build(actix_web::http::StatusCode::from_u16(reply.status).unwrap());
-    if let Some(after) = reply.retry_after {
-        res.insert_header(("retry-after", after));
-    }
-    res.body(reply.body)
-}
-
-impl Receiver {
-    async fn start() -> Self {
-        let state = Arc::new(Mutex::new(ReceiverState::default()));
-        let data = web::Data::from(Arc::clone(&state));
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(receive)))
-            .workers(1)
-            .disable_signals()
-            .listen(listener)
-            .unwrap()
-            .run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        Self { port, state, handle }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// How `path` answers from now on (after any scripted replies).
-    fn respond(&self, path: &str, reply: Reply) {
-        self.state.lock().unwrap().standing.insert(path.to_owned(), reply);
-    }
-
-    /// One-off replies for the next requests to `path`.
-    fn script(&self, path: &str, replies: Vec<Reply>) {
-        self.state.lock().unwrap().script.entry(path.to_owned()).or_default().extend(replies);
-    }
-
-    fn received(&self, path: &str) -> Vec<Received> {
-        self.state.lock().unwrap().received.get(path).cloned().unwrap_or_default()
-    }
-
-    /// Waits (at most 10 s) until `path` has received at least `n` requests.
-    async fn wait_for(&self, path: &str, n: usize) -> Vec<Received> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let got = self.received(path);
-            if got.len() >= n {
-                return got;
-            }
-            assert!(Instant::now() < deadline, "{path} received {} of {n} requests in 10 s: {got:#?}", got.len());
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        // Stops the worker thread; held replies are cut off.
-        drop(self.handle.stop(false));
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -190,11 +48,11 @@ fn expected_signature(secret: &str, msg_id: &str, timestamp: &str, body: &str) -
 }
 
 /// What a receiver does: some signature in the header matches, and the timestamp is recent.
-fn verifies(secret: &str, r: &Received) -> bool {
-    let (id, ts) = (r.header("webhook-id"), r.header("webhook-timestamp"));
+fn verifies(secret: &str, r: &ReceivedRequest) -> bool {
+    let (id, ts) = (r.expect_header("webhook-id"), r.expect_header("webhook-timestamp"));
     let age = now_epoch_seconds() as i64 - ts.parse::<i64>().expect("unix seconds");
     let expected = expected_signature(secret, id, ts, &r.body);
-    age.abs() < 300 && r.header("webhook-signature").split(' ').any(|s| s == expected)
+    age.abs() < 300 && r.expect_header("webhook-signature").split(' ').any(|s| s == expected)
 }
 
 /// The delivery log once it holds at least `n` entries.
@@ -211,7 +69,11 @@ fn webhook_trigger() -> Value {
     json!({ "name": "Doorbell", "enable_webhook": true, "debounce_period": 0, "supported_methods": ["POST"] })
 }
 
-fn system_of(r: &Received) -> String {
+fn event_of(r: &ReceivedRequest) -> String {
+    r.json()["event"].as_str().expect("event is a string").to_owned()
+}
+
+fn system_of(r: &ReceivedRequest) -> String {
     let body = r.json();
     body["system_id"].as_str().expect("the event names its system").to_owned()
 }
@@ -224,7 +86,7 @@ fn system_of(r: &Received) -> String {
 async fn deliveries_carry_the_envelope_and_a_standard_webhooks_signature() {
     // Arrange
     let app = outbound_app(|_| {}).await;
-    let receiver = Receiver::start().await;
+    let receiver = TestReceiver::start().await;
     let (_, secret) = subscribe(
         &app,
         json!({
@@ -238,21 +100,21 @@ async fn deliveries_carry_the_envelope_and_a_standard_webhooks_signature() {
     let system = app.create_system("Lobby").await;
 
     // Assert
-    let got = receiver.wait_for("/hook", 1).await;
+    let got = receiver.wait_for_on("/hook", 1, 10).await;
     let r = &got[0];
     assert!(verifies(&secret, r), "the signature verifies: {:?}", r.headers);
     assert!(!verifies(&format!("whsec_{}", STANDARD.encode([7u8; 32])), r), "and only with the right secret");
-    assert!(!r.header("webhook-signature").contains(' '), "one secret, one signature");
-    assert_eq!(r.header("content-type"), "application/json");
-    assert_eq!(r.header("user-agent"), format!("Switchboard/{}", env!("CARGO_PKG_VERSION")));
-    assert_eq!(r.header("authorization"), "Bearer t0ken");
+    assert!(!r.expect_header("webhook-signature").contains(' '), "one secret, one signature");
+    assert_eq!(r.expect_header("content-type"), "application/json");
+    assert_eq!(r.expect_header("user-agent"), format!("Switchboard/{}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(r.expect_header("authorization"), "Bearer t0ken");
     let body = r.json();
     let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys.len(), 7, "exactly the envelope: {body}");
     assert_eq!(body["actor"], json!({"type": "api_key", "id": null, "name": "configured admin key"}));
     let request_id = body["request_id"].as_str().unwrap();
     assert!(uuid::Uuid::parse_str(request_id).is_ok(), "the creating request's id: {request_id}");
-    assert_eq!(r.header("webhook-id"), body["id"]);
+    assert_eq!(r.expect_header("webhook-id"), body["id"]);
     assert!(body["id"].as_str().unwrap().starts_with("evt_"), "{body}");
     assert_eq!(body["event"], "system.created");
     assert_eq!(body["system_id"], id(&system));
@@ -266,7 +128,7 @@ async fn deliveries_carry_the_envelope_and_a_standard_webhooks_signature() {
 async fn subscriptions_get_only_their_event_types_and_their_system() {
     // Arrange
     let app = outbound_app(|_| {}).await;
-    let receiver = Receiver::start().await;
+    let receiver = TestReceiver::start().await;
     let sys1 = app.create_system("One").await;
     let sys2 = app.create_system("Two").await;
     let sub = |path: &str, events: Value, extra: Value| {
@@ -293,8 +155,8 @@ async fn subscriptions_get_only_their_event_types_and_their_system() {
     app.delete_ok(&format!("/systems/{}", id(&sys1))).await;
 
     // Assert
-    let updates = receiver.wait_for("/updates", 3).await;
-    let seen: Vec<(String, String)> = updates.iter().map(|r| (r.event(), system_of(r))).collect();
+    let updates = receiver.wait_for_on("/updates", 3, 10).await;
+    let seen: Vec<(String, String)> = updates.iter().map(|r| (event_of(r), system_of(r))).collect();
     assert_eq!(
         seen,
         vec![
@@ -305,18 +167,18 @@ async fn subscriptions_get_only_their_event_types_and_their_system() {
         "only its event types; system.created for {} and the trigger events are not among them",
         id(&sys3)
     );
-    let scoped = receiver.wait_for("/sys1", 2).await;
-    let seen: Vec<(String, String)> = scoped.iter().map(|r| (r.event(), system_of(r))).collect();
+    let scoped = receiver.wait_for_on("/sys1", 2, 10).await;
+    let seen: Vec<(String, String)> = scoped.iter().map(|r| (event_of(r), system_of(r))).collect();
     assert_eq!(seen, vec![("system.updated".into(), id(&sys1).into()), ("system.deleted".into(), id(&sys1).into())]);
-    let fired = receiver.wait_for("/fired", 3).await;
-    let seen: Vec<String> = fired.iter().map(Received::event).collect();
+    let fired = receiver.wait_for_on("/fired", 3, 10).await;
+    let seen: Vec<String> = fired.iter().map(event_of).collect();
     assert_eq!(seen, vec!["trigger.fired", "trigger.fired", "system.deleted"]);
     let counts: Vec<Value> = fired[..2].iter().map(|r| r.json()["data"]["trigger_count"].clone()).collect();
     assert_eq!(counts, vec![json!(1), json!(2)]);
     assert_eq!(fired[0].json()["data"]["trigger_instance"], id(&inst));
-    assert_eq!(receiver.received("/off").len(), 0, "a disabled subscription gets nothing");
+    assert_eq!(receiver.received_on("/off").len(), 0, "a disabled subscription gets nothing");
     assert_eq!(deliveries(&app, &off, 0).await.len(), 0);
-    assert_eq!(receiver.received("/updates").len(), 3, "nothing more arrived");
+    assert_eq!(receiver.received_on("/updates").len(), 3, "nothing more arrived");
 }
 
 #[tokio::test]
@@ -508,9 +370,9 @@ async fn the_subscription_api_validates_input_hides_secrets_and_pages() {
 async fn a_failed_delivery_is_retried_until_it_succeeds_and_every_attempt_is_logged() {
     // Arrange
     let app = outbound_app(|_| {}).await;
-    let receiver = Receiver::start().await;
-    receiver.script("/hook", vec![Reply { body: "boom".into(), ..Reply::status(500) }, Reply::status(502)]);
-    receiver.respond("/hook", Reply { body: "x".repeat(5000), ..Reply::status(200) });
+    let receiver = TestReceiver::start().await;
+    receiver.script_on("/hook", vec![Reply::status(500).body("boom"), Reply::status(502)]);
+    receiver.respond_on("/hook", Reply::status(200).body("x".repeat(5000)));
     let (sub, _) =
         subscribe(&app, json!({ "name": "r", "url": receiver.url("/hook"), "events": ["system.created"] })).await;
 
@@ -518,9 +380,9 @@ async fn a_failed_delivery_is_retried_until_it_succeeds_and_every_attempt_is_log
     app.create_system("Lobby").await;
 
     // Assert: the same event, byte for byte, three times.
-    let got = receiver.wait_for("/hook", 3).await;
-    assert_eq!(got[1].header("webhook-id"), got[0].header("webhook-id"));
-    assert_eq!(got[2].header("webhook-id"), got[0].header("webhook-id"));
+    let got = receiver.wait_for_on("/hook", 3, 10).await;
+    assert_eq!(got[1].expect_header("webhook-id"), got[0].expect_header("webhook-id"));
+    assert_eq!(got[2].expect_header("webhook-id"), got[0].expect_header("webhook-id"));
     assert!(got.iter().all(|r| r.body == got[0].body));
     let log = deliveries(&app, &sub, 3).await;
     let summary: Vec<(Value, Value, Value)> =
@@ -534,7 +396,7 @@ async fn a_failed_delivery_is_retried_until_it_succeeds_and_every_attempt_is_log
         ],
         "newest first"
     );
-    let event_id = got[0].header("webhook-id");
+    let event_id = got[0].expect_header("webhook-id");
     for entry in &log {
         assert_eq!(entry["event_id"], event_id);
         assert_eq!(entry["event_type"], "system.created");
@@ -555,13 +417,13 @@ async fn a_failed_delivery_is_retried_until_it_succeeds_and_every_attempt_is_log
 #[tokio::test]
 async fn retry_after_is_honoured() {
     let app = outbound_app(|_| {}).await;
-    let receiver = Receiver::start().await;
-    receiver.script("/hook", vec![Reply { retry_after: Some("1"), ..Reply::status(429) }]);
+    let receiver = TestReceiver::start().await;
+    receiver.script_on("/hook", vec![Reply::status(429).retry_after("1")]);
     subscribe(&app, json!({ "name": "r", "url": receiver.url("/hook"), "events": ["system.created"] })).await;
 
     app.create_system("Lobby").await;
 
-    let got = receiver.wait_for("/hook", 2).await;
+    let got = receiver.wait_for_on("/hook", 2, 10).await;
     let waited = got[1].at - got[0].at;
     assert!(waited >= Duration::from_millis(950), "the retry waited {waited:?}, not the 1 s asked for");
 }
@@ -574,8 +436,8 @@ async fn repeated_failures_pause_and_enable_delivers_the_kept_events_in_order() 
         o.retry_schedule_ms = vec![20, 20, 20, 20, 20];
     })
     .await;
-    let receiver = Receiver::start().await;
-    receiver.respond("/down", Reply::status(500));
+    let receiver = TestReceiver::start().await;
+    receiver.respond_on("/down", Reply::status(500));
     let (sub, _) =
         subscribe(&app, json!({ "name": "Down", "url": receiver.url("/down"), "events": ["system.created"] })).await;
     subscribe(&app, json!({ "name": "Watch", "url": receiver.url("/ops"), "events": ["subscription.paused"] })).await;
@@ -585,7 +447,7 @@ async fn repeated_failures_pause_and_enable_delivers_the_kept_events_in_order() 
     let first = app.create_system("First").await;
 
     // Assert: paused, announced, and nothing more sent.
-    let paused = receiver.wait_for("/ops", 1).await;
+    let paused = receiver.wait_for_on("/ops", 1, 10).await;
     let announced = paused[0].json();
     assert_eq!(announced["event"], "subscription.paused");
     assert_eq!(announced["data"]["subscription_id"], id(&sub));
@@ -596,13 +458,13 @@ async fn repeated_failures_pause_and_enable_delivers_the_kept_events_in_order() 
     assert_eq!(state["consecutive_failures"], 3);
     assert!(state["last_failure_reason"].as_str().unwrap().contains("500"), "{state}");
     assert_eq!(state["enabled"], true);
-    assert_eq!(receiver.received("/down").len(), 3);
+    assert_eq!(receiver.received_on("/down").len(), 3);
 
     // Events while paused are kept.
     let second = app.create_system("Second").await;
     let third = app.create_system("Third").await;
-    receiver.respond("/down", Reply::status(204));
-    assert_eq!(receiver.received("/down").len(), 3, "nothing is sent while paused");
+    receiver.respond_on("/down", Reply::status(204));
+    assert_eq!(receiver.received_on("/down").len(), 3, "nothing is sent while paused");
 
     // Act: enable.
     let enabled = app.create_ok(&format!("{path}/enable"), json!({})).await;
@@ -610,10 +472,10 @@ async fn repeated_failures_pause_and_enable_delivers_the_kept_events_in_order() 
     // Assert: the kept events, oldest first, the first one being the event that failed.
     assert_eq!(enabled["paused_at"], Value::Null);
     assert_eq!(enabled["consecutive_failures"], 0);
-    let got = receiver.wait_for("/down", 6).await;
+    let got = receiver.wait_for_on("/down", 6, 10).await;
     let order: Vec<String> = got[3..].iter().map(system_of).collect();
     assert_eq!(order, vec![id(&first), id(&second), id(&third)]);
-    assert_eq!(got[3].header("webhook-id"), got[0].header("webhook-id"));
+    assert_eq!(got[3].expect_header("webhook-id"), got[0].expect_header("webhook-id"));
     let log = deliveries(&app, &sub, 6).await;
     assert!(log[..3].iter().all(|a| a["success"] == true));
 }
@@ -621,8 +483,8 @@ async fn repeated_failures_pause_and_enable_delivers_the_kept_events_in_order() 
 #[tokio::test]
 async fn a_410_pauses_the_subscription_at_once() {
     let app = outbound_app(|_| {}).await;
-    let receiver = Receiver::start().await;
-    receiver.respond("/gone", Reply::status(410));
+    let receiver = TestReceiver::start().await;
+    receiver.respond_on("/gone", Reply::status(410));
     let (sub, _) = subscribe(&app, json!({ "name": "g", "url": receiver.url("/gone"), "events": ["*"] })).await;
     let path = format!("/webhooks/{}", id(&sub));
 
@@ -637,14 +499,14 @@ async fn a_410_pauses_the_subscription_at_once() {
     assert!(state["last_failure_reason"].as_str().unwrap().contains("410"), "{state}");
     let log = deliveries(&app, &sub, 1).await;
     assert_eq!((log.len(), log[0]["status_code"].clone()), (1, json!(410)));
-    assert_eq!(receiver.received("/gone").len(), 1, "no retry");
+    assert_eq!(receiver.received_on("/gone").len(), 1, "no retry");
 }
 
 #[tokio::test]
 async fn after_a_rotation_both_secrets_sign_during_the_grace_period() {
     // Arrange
     let app = outbound_app(|_| {}).await;
-    let receiver = Receiver::start().await;
+    let receiver = TestReceiver::start().await;
     let (sub, old) =
         subscribe(&app, json!({ "name": "r", "url": receiver.url("/hook"), "events": ["system.created"] })).await;
     let path = format!("/webhooks/{}", id(&sub));
@@ -657,11 +519,11 @@ async fn after_a_rotation_both_secrets_sign_during_the_grace_period() {
     let new = rotated["secret"].as_str().expect("the new secret is shown once").to_owned();
     assert!(new.starts_with("whsec_") && new != old);
     assert!(app.get_ok(&path).await.get("secret").is_none());
-    let got = receiver.wait_for("/hook", 1).await;
-    let signatures: Vec<&str> = got[0].header("webhook-signature").split(' ').collect();
+    let got = receiver.wait_for_on("/hook", 1, 10).await;
+    let signatures: Vec<&str> = got[0].expect_header("webhook-signature").split(' ').collect();
     assert_eq!(signatures.len(), 2, "{signatures:?}");
     let r = &got[0];
-    let (id_, ts) = (r.header("webhook-id"), r.header("webhook-timestamp"));
+    let (id_, ts) = (r.expect_header("webhook-id"), r.expect_header("webhook-timestamp"));
     assert_eq!(signatures[0], expected_signature(&new, id_, ts, &r.body), "the new secret signs first");
     assert_eq!(signatures[1], expected_signature(&old, id_, ts, &r.body), "the old one still signs");
     assert!(verifies(&old, r) && verifies(&new, r));
@@ -672,7 +534,7 @@ async fn after_a_rotation_both_secrets_sign_during_the_grace_period() {
         subscribe(&strict, json!({ "name": "s", "url": receiver.url("/strict"), "events": ["system.created"] })).await;
     let rotated = strict.create_ok(&format!("/webhooks/{}/rotate-secret", id(&sub)), json!({})).await;
     strict.create_system("Lobby").await;
-    let got = receiver.wait_for("/strict", 1).await;
+    let got = receiver.wait_for_on("/strict", 1, 10).await;
     assert!(verifies(rotated["secret"].as_str().unwrap(), &got[0]));
     assert!(!verifies(&old, &got[0]));
 }
@@ -681,15 +543,15 @@ async fn after_a_rotation_both_secrets_sign_during_the_grace_period() {
 async fn the_test_endpoint_sends_a_signed_test_event_and_reports_the_outcome() {
     // Arrange
     let app = outbound_app(|_| {}).await;
-    let receiver = Receiver::start().await;
-    receiver.respond("/hook", Reply { body: "pong".into(), ..Reply::status(200) });
+    let receiver = TestReceiver::start().await;
+    receiver.respond_on("/hook", Reply::status(200).body("pong"));
     let (sub, secret) =
         subscribe(&app, json!({ "name": "t", "url": receiver.url("/hook"), "events": ["system.deleted"] })).await;
     let path = format!("/webhooks/{}", id(&sub));
 
     // Act
     let ok = app.create_ok(&format!("{path}/test"), json!({})).await;
-    receiver.respond("/hook", Reply { body: "nope".into(), ..Reply::status(500) });
+    receiver.respond_on("/hook", Reply::status(500).body("nope"));
     let failed = app.create_ok(&format!("{path}/test"), json!({})).await;
 
     // Assert
@@ -699,7 +561,7 @@ async fn the_test_endpoint_sends_a_signed_test_event_and_reports_the_outcome() {
     assert_eq!(ok["event_type"], "test");
     assert!(ok["duration_ms"].is_u64());
     assert_eq!((failed["success"].clone(), failed["status_code"].clone()), (json!(false), json!(500)));
-    let got = receiver.received("/hook");
+    let got = receiver.received_on("/hook");
     assert_eq!(got.len(), 2, "sent at once, not queued");
     assert!(verifies(&secret, &got[0]));
     let body = got[0].json();
@@ -718,7 +580,7 @@ async fn the_test_endpoint_sends_a_signed_test_event_and_reports_the_outcome() {
 async fn private_addresses_are_refused_when_private_networks_are_not_allowed() {
     // Arrange
     let app = outbound_app(|o| o.allow_private_networks = false).await;
-    let receiver = Receiver::start().await;
+    let receiver = TestReceiver::start().await;
     let (by_ip, _) =
         subscribe(&app, json!({ "name": "ip", "url": receiver.url("/ip"), "events": ["system.created"] })).await;
     let by_name = format!("http://localhost:{}/name", receiver.port);
@@ -740,7 +602,7 @@ async fn private_addresses_are_refused_when_private_networks_are_not_allowed() {
     let error = tested["error"].as_str().unwrap();
     assert_eq!(tested["success"], false);
     assert!(error.contains("refused") && error.contains("localhost") && error.contains("loopback"), "{error}");
-    assert!(receiver.received("/ip").is_empty() && receiver.received("/name").is_empty());
+    assert!(receiver.received_on("/ip").is_empty() && receiver.received_on("/name").is_empty());
 }
 
 #[tokio::test]
@@ -748,21 +610,21 @@ async fn deliveries_pending_at_a_stop_are_delivered_after_a_restart() {
     // Arrange: the receiver holds the first attempt, so it is in flight when the server stops, and two
     // more events wait behind it.
     let app = outbound_app(|_| {}).await;
-    let receiver = Receiver::start().await;
-    receiver.script("/hook", vec![Reply { delay: Duration::from_secs(30), ..Reply::status(200) }]);
+    let receiver = TestReceiver::start().await;
+    receiver.script_on("/hook", vec![Reply::status(200).delay(Duration::from_secs(30))]);
     subscribe(&app, json!({ "name": "r", "url": receiver.url("/hook"), "events": ["system.created"] })).await;
     let mut systems = Vec::new();
     for name in ["One", "Two", "Three"] {
         systems.push(id(&app.create_system(name).await).to_owned());
     }
-    let held = receiver.wait_for("/hook", 1).await;
+    let held = receiver.wait_for_on("/hook", 1, 10).await;
 
     // Act
     let _app = app.restart().await;
 
     // Assert: the interrupted event again (same id), then the others, in order.
-    let got = receiver.wait_for("/hook", 4).await;
-    assert_eq!(got[1].header("webhook-id"), held[0].header("webhook-id"));
+    let got = receiver.wait_for_on("/hook", 4, 10).await;
+    assert_eq!(got[1].expect_header("webhook-id"), held[0].expect_header("webhook-id"));
     let order: Vec<String> = got[1..].iter().map(system_of).collect();
     assert_eq!(order, systems);
 }
@@ -772,7 +634,7 @@ async fn fires_and_subscription_edits_at_once_neither_stall_nor_lose_a_delivery(
     // Arrange: fires queue deliveries inside the state transaction while edits and attempts refresh
     // the subscription cache; the two once waited on each other for ever.
     let app = outbound_app(|_| {}).await;
-    let receiver = Receiver::start().await;
+    let receiver = TestReceiver::start().await;
     let (sub, _) =
         subscribe(&app, json!({ "name": "r", "url": receiver.url("/hook"), "events": ["trigger.fired"] })).await;
     let (_, _, inst) = app.webhook_instance(webhook_trigger()).await;
@@ -794,15 +656,15 @@ async fn fires_and_subscription_edits_at_once_neither_stall_nor_lose_a_delivery(
 
     // Assert
     assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
-    let got = receiver.wait_for("/hook", FIRES).await;
-    let ids: std::collections::HashSet<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
+    let got = receiver.wait_for_on("/hook", FIRES, 10).await;
+    let ids: std::collections::HashSet<&str> = got.iter().map(|r| r.expect_header("webhook-id")).collect();
     assert_eq!(ids.len(), FIRES, "one delivery per fire");
 }
 
 /// An app whose `trigger.fired` events go to the receiver's `/hook`, and a webhook instance to fire.
-async fn fires_delivered_to_hook() -> (TestApp, Receiver, Value) {
+async fn fires_delivered_to_hook() -> (TestApp, TestReceiver, Value) {
     let app = outbound_app(|_| {}).await;
-    let receiver = Receiver::start().await;
+    let receiver = TestReceiver::start().await;
     let body = json!({ "name": "Ops", "url": receiver.url("/hook"), "events": ["trigger.fired"] });
     subscribe(&app, body).await;
     let (_, _, inst) = app.webhook_instance(webhook_trigger()).await;
@@ -819,14 +681,14 @@ async fn a_fire_whose_commit_fails_after_its_delivery_was_queued_is_delivered_on
     let failed_at = Instant::now();
 
     assert_eq!(res.status(), 500);
-    let got = receiver.wait_for("/hook", 1).await;
+    let got = receiver.wait_for_on("/hook", 1, 10).await;
     assert!(
         got[0].at - failed_at < Duration::from_secs(2),
         "the retry's flush wakes the delivery worker (its poll would take up to 5 s)"
     );
     assert_eq!(got[0].json()["event"], "trigger.fired");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(receiver.received("/hook").len(), 1, "staged once, delivered once");
+    assert_eq!(receiver.received_on("/hook").len(), 1, "staged once, delivered once");
 }
 
 #[tokio::test]
@@ -839,11 +701,11 @@ async fn a_fire_whose_commit_fails_before_its_delivery_was_queued_is_delivered_a
 
     assert_eq!(res.status(), 500);
     // The event went with the state into the retry: the receiver hears of the fire all the same.
-    let got = receiver.wait_for("/hook", 1).await;
+    let got = receiver.wait_for_on("/hook", 1, 10).await;
     let event = got[0].json();
     assert_eq!((event["event"].as_str(), event["data"]["trigger_count"].as_u64()), (Some("trigger.fired"), Some(1)));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(receiver.received("/hook").len(), 1, "queued once, delivered once");
+    assert_eq!(receiver.received_on("/hook").len(), 1, "queued once, delivered once");
 }
 
 // ---------------------------------------------------------------------------------------------
