@@ -149,6 +149,10 @@ prefixed_id!(
     /// An outbound webhook subscription: a URL that receives signed engine events.
     SubscriptionId, "wh-"
 );
+prefixed_id!(
+    /// A callout: an outside service asked before an exec or a run of actions goes ahead.
+    CalloutId, "co-"
+);
 
 impl ReceiptId {
     /// The smallest id of a receipt made at `ms` (epoch milliseconds): every receipt made before sorts

@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod api_key;
+pub mod callout;
 pub mod headers;
 pub mod ids;
 pub mod instance;
