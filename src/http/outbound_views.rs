@@ -22,17 +22,15 @@ pub struct AuthHeaderOut {
 #[schema(as = Subscription)]
 pub struct SubscriptionOut {
     /// `wh-…`
-    #[schema(value_type = String)]
     pub id: SubscriptionId,
     pub name: String,
     /// `http://` or `https://`. Support keys see it without userinfo and with every query value
     /// `[redacted]`.
     pub url: String,
     /// Event types, or `"*"` for all.
-    #[schema(value_type = Vec<String>, example = json!(["trigger.fired", "subscription.paused"]))]
+    #[schema(example = json!(["trigger.fired", "subscription.paused"]))]
     pub events: EventFilter,
     /// Only this system's events (`sys-…`), if set.
-    #[schema(value_type = Option<String>)]
     pub system_id: Option<SystemId>,
     pub enabled: bool,
     /// Epoch seconds; set while the subscription is paused.

@@ -15,14 +15,12 @@ use crate::store::Page;
 #[schema(as = Module)]
 pub struct ModuleOut {
     /// `mod-…`
-    #[schema(value_type = String)]
     pub id: ModuleId,
     pub driver: String,
     /// The resolved name: `custom_name`, else the driver's default module name.
     pub name: String,
     pub custom_name: Option<String>,
     /// The system it is placed in (`sys-…`), if any.
-    #[schema(value_type = Option<String>)]
     pub control_system_id: Option<SystemId>,
     /// Settings, checked against the driver's declared ones.
     #[schema(value_type = Object)]
@@ -76,13 +74,10 @@ impl From<ModuleView> for ModuleOut {
 #[schema(as = TriggerInstance)]
 pub struct InstanceOut {
     /// `trig-…`
-    #[schema(value_type = String)]
     pub id: InstanceId,
     /// `sys-…`
-    #[schema(value_type = String)]
     pub control_system_id: SystemId,
     /// `trigger-…`
-    #[schema(value_type = String)]
     pub trigger_id: TriggerId,
     pub enabled: bool,
     pub important: bool,
@@ -185,11 +180,10 @@ impl From<InstanceRecord> for InstanceStateOut {
 #[schema(as = ApiKey)]
 pub struct ApiKeyOut {
     /// `key-…`
-    #[schema(value_type = String)]
     pub id: ApiKeyId,
     pub name: String,
     /// `admin` (may do everything) or `support` (may read).
-    #[schema(value_type = String, example = "support")]
+    #[schema(example = "support")]
     pub role: Role,
     /// Epoch seconds.
     pub created_at: u64,

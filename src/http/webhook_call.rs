@@ -52,7 +52,6 @@ pub struct Call<'a> {
 #[schema(as = WebhookAccepted)]
 pub struct NotifyResponse<'a> {
     /// `trig-…`
-    #[schema(value_type = String)]
     pub trigger_instance: &'a InstanceId,
     /// Whether this call fired the instance (the rising edge of its conditions).
     pub fired: bool,
@@ -69,12 +68,10 @@ pub struct NotifyResponse<'a> {
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = WebhookDuplicate)]
 pub struct DuplicateResponse<'a> {
-    #[schema(value_type = String)]
     pub trigger_instance: &'a InstanceId,
     /// Always `true`.
     pub duplicate: bool,
     /// The receipt of the first call with this delivery id (`rcpt-…`).
-    #[schema(value_type = String)]
     pub receipt: &'a ReceiptId,
 }
 
