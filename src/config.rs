@@ -29,6 +29,23 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub receipts: ReceiptsConfig,
     pub actions: ActionsConfig,
+    pub callouts: CalloutsConfig,
+}
+
+/// What is kept of the calls made to callouts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CalloutsConfig {
+    /// Log entries older than this are removed.
+    pub log_retention_hours: u64,
+    /// The newest log entries kept per callout.
+    pub log_max_entries: usize,
+}
+
+impl Default for CalloutsConfig {
+    fn default() -> Self {
+        Self { log_retention_hours: 72, log_max_entries: 10_000 }
+    }
 }
 
 /// How the runs of trigger actions are carried out.
@@ -201,6 +218,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             receipts: ReceiptsConfig::default(),
             actions: ActionsConfig::default(),
+            callouts: CalloutsConfig::default(),
         }
     }
 }
@@ -292,6 +310,9 @@ impl Config {
                 crate::outbound::backoff::MAX_RETRIES,
                 self.outbound.retry_schedule_ms.len()
             )));
+        }
+        if self.callouts.log_max_entries == 0 {
+            return Err(ConfigError("callouts.log_max_entries: must be at least 1".into()));
         }
         if self.actions.concurrency == 0 {
             return Err(ConfigError("actions.concurrency: must be at least 1".into()));

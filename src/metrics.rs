@@ -28,6 +28,9 @@ pub struct Metrics {
     pub unauthenticated_refusals: IntCounterVec,
     pub runs_queued: IntGauge,
     pub action_attempts: IntCounterVec,
+    pub callout_requests: IntCounterVec,
+    pub callout_latency: prometheus::Histogram,
+    pub callout_log_dropped: IntCounter,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -109,6 +112,19 @@ fn build() -> Result<Metrics, prometheus::Error> {
     )?;
     registry.register(Box::new(runs_queued.clone()))?;
     registry.register(Box::new(action_attempts.clone()))?;
+    let callout_requests = IntCounterVec::new(
+        Opts::new("callout_requests_total", "Requests to callouts by decision: allow, deny, unavailable"),
+        &["decision"],
+    )?;
+    let callout_latency = prometheus::Histogram::with_opts(
+        HistogramOpts::new("callout_duration_seconds", "Time from a request to a callout to its answer or failure")
+            .buckets(LATENCY_BUCKETS.to_vec()),
+    )?;
+    let callout_log_dropped =
+        IntCounter::new("callout_log_dropped_total", "Callout log entries not stored: the writer's queue was full")?;
+    registry.register(Box::new(callout_requests.clone()))?;
+    registry.register(Box::new(callout_latency.clone()))?;
+    registry.register(Box::new(callout_log_dropped.clone()))?;
     Ok(Metrics {
         registry,
         http_requests,
@@ -127,6 +143,9 @@ fn build() -> Result<Metrics, prometheus::Error> {
         unauthenticated_refusals,
         runs_queued,
         action_attempts,
+        callout_requests,
+        callout_latency,
+        callout_log_dropped,
     })
 }
 

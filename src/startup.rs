@@ -17,6 +17,7 @@ use crate::drivers::runtime::ModuleRuntime;
 use crate::drivers::sdk::RegistryBuilder;
 use crate::drivers::DriverRegistry;
 use crate::engine::actions::ActionRunner;
+use crate::engine::callout_gate::CalloutGate;
 use crate::engine::clock::{Clock, SystemClock};
 use crate::engine::evaluator::{scheduler, status_listener, Evaluator};
 use crate::engine::mailer::Mailer;
@@ -113,12 +114,22 @@ impl Application {
             shutdown.clone(),
         )));
 
+        let (callouts, callout_log) = CalloutGate::start(
+            store.clone(),
+            Sender::new(&config.outbound).context("building the HTTP client of callouts")?,
+            &config.callouts,
+            shutdown.clone(),
+        )
+        .await
+        .context("loading callouts")?;
+        tasks.push(callout_log);
         let runner = ActionRunner {
             store: store.clone(),
             drivers: Arc::clone(&drivers),
             modules: Arc::clone(&modules),
             mailer: Mailer::from_config(&config.smtp).context("configuring SMTP")?,
             http: Sender::new(&config.outbound).context("building the HTTP client of request actions")?,
+            callouts: Arc::clone(&callouts),
         };
         let grace = Duration::from_secs(config.shutdown_timeout_s);
         let (runs, run_worker) = RunWorker::start(
@@ -156,6 +167,7 @@ impl Application {
             receipts,
             webhook: config.webhook.clone(),
             runs,
+            callouts,
         }));
         tasks.push(tokio::spawn(prune_rate_limits(Arc::downgrade(&engine), shutdown.clone())));
         tasks.push(tokio::spawn(summarise_refusals(shutdown.clone())));

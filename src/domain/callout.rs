@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ids::CalloutId;
+use super::signing_secret::{RetiredSecret, SigningSecret};
 use super::{SystemId, TriggerId, ValidationError};
 
 /// The longest and shortest time a callout may be waited for, and the default.
@@ -87,6 +89,14 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
     pattern[p..].iter().all(|&c| c == b'*')
 }
 
+impl utoipa::PartialSchema for ModulePattern {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::schema::string(r"^[A-Za-z0-9_*]+$", MAX_PATTERN_CHARS, "Display_*").min_length(Some(1)).into()
+    }
+}
+
+impl utoipa::ToSchema for ModulePattern {}
+
 impl TryFrom<String> for ModulePattern {
     type Error = ValidationError;
     fn try_from(raw: String) -> Result<Self, Self::Error> {
@@ -101,15 +111,24 @@ impl From<ModulePattern> for String {
 }
 
 /// Which calls a callout applies to; an empty list does not narrow.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CalloutMatch {
+    /// Module references, `*` standing for any run of characters: `Display_*`.
     #[serde(default)]
     pub modules: Vec<ModulePattern>,
+    /// Function names, e.g. `power`.
     #[serde(default)]
+    #[schema(schema_with = method_names)]
     pub methods: Vec<String>,
+    /// Triggers (`trigger-…`) whose instances' exec calls and runs it is asked about.
     #[serde(default)]
     pub triggers: Vec<TriggerId>,
+}
+
+fn method_names() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    super::schema::array_of(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)), 0)
 }
 
 /// The call about to happen, as a callout's scope and match see it.
@@ -169,6 +188,28 @@ impl CalloutSpec {
             && listed(!m.modules.is_empty(), gate.module.is_some_and(|r| m.modules.iter().any(|p| p.matches(r))))
             && listed(!m.methods.is_empty(), gate.method.is_some_and(|x| m.methods.iter().any(|y| y == x)))
             && listed(!m.triggers.is_empty(), gate.trigger.is_some_and(|t| m.triggers.contains(t)))
+    }
+}
+
+/// A callout as stored, its signing secrets included. Responses are built from it by the HTTP layer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Callout {
+    pub id: CalloutId,
+    #[serde(flatten)]
+    pub spec: CalloutSpec,
+    pub secret: SigningSecret,
+    /// The secret before the last rotation, still signing for a while.
+    #[serde(default)]
+    pub previous_secret: Option<RetiredSecret>,
+    /// Epoch seconds.
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+impl Callout {
+    /// The secrets that sign a request at `now` (epoch seconds).
+    pub fn signing_secrets(&self, now: u64) -> Vec<&SigningSecret> {
+        super::signing_secret::signing_now(&self.secret, self.previous_secret.as_ref(), now)
     }
 }
 

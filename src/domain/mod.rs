@@ -4,6 +4,8 @@
 pub mod actor;
 pub mod api_key;
 pub mod callout;
+pub mod callout_input;
+pub mod callout_log;
 pub mod headers;
 pub mod ids;
 pub mod instance;
@@ -15,6 +17,7 @@ pub mod run;
 mod run_schema;
 pub mod schema;
 pub mod secret;
+pub mod signing_secret;
 pub mod system;
 pub mod trigger;
 pub mod verification;
@@ -145,4 +148,13 @@ pub fn parse_description(field: &str, raw: Option<String>) -> Result<String, Val
         return Err(ValidationError::new(field, "must be at most 10000 characters"));
     }
     Ok(text)
+}
+
+/// Present-but-null becomes `Some(None)`; absence stays `None` through `#[serde(default)]`.
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }

@@ -24,13 +24,17 @@ pub enum RunStatus {
     Running,
     /// Every action succeeded.
     Succeeded,
-    /// Every action was tried and at least one was given up.
+    /// Every action was tried and at least one was given up, or its callouts could not be asked.
     Failed,
+    /// A callout refused it before any action ran; never retried.
+    Denied,
 }
 
 impl RunStatus {
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Pending, Self::Running, Self::Succeeded, Self::Failed].into_iter().find(|s| s.as_str() == raw)
+        [Self::Pending, Self::Running, Self::Succeeded, Self::Failed, Self::Denied]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -39,12 +43,13 @@ impl RunStatus {
             Self::Running => "running",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
+            Self::Denied => "denied",
         }
     }
 
     /// Nothing is left to do.
     pub fn finished(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed)
+        matches!(self, Self::Succeeded | Self::Failed | Self::Denied)
     }
 }
 
@@ -154,6 +159,26 @@ impl Values for RunValues<'_> {
     }
 }
 
+/// What the callouts asked before a run said, last time they were asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CalloutState {
+    Allowed,
+    Denied,
+    /// A callout could not be asked and its failure policy is `deny`: asked again on the retry schedule.
+    Unavailable,
+}
+
+/// The callouts' answer to a run, and how often they were asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RunCallout {
+    pub state: CalloutState,
+    /// A denial's reason, or why a callout could not be asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub attempts: u32,
+}
+
 /// One try at an action.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attempt {
@@ -204,6 +229,9 @@ pub struct Run {
     /// Epoch milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<u64>,
+    /// Set once callouts were asked about the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callout: Option<RunCallout>,
 }
 
 /// Where a run comes from: the fire that made it.
@@ -235,6 +263,7 @@ impl Run {
             statuses: None,
             next_attempt_at: None,
             finished_at: None,
+            callout: None,
         })
     }
 
@@ -297,6 +326,33 @@ impl Run {
         self.finished_at = Some(at);
     }
 
+    /// Whether callouts must still allow the run: none has yet, and no action has been tried.
+    pub fn awaits_callouts(&self) -> bool {
+        let allowed = self.callout.as_ref().is_some_and(|c| c.state == CalloutState::Allowed);
+        !allowed && !self.status.finished() && self.actions.iter().all(|a| a.attempt_count == 0)
+    }
+
+    /// Records the callouts' answer at `now`. A denial finishes the run; an unavailable callout is asked
+    /// again after `retry_after`, or, with the schedule used up, fails the run.
+    pub fn record_callout(&mut self, state: CalloutState, reason: Option<String>, retry_after: Option<u64>, now: u64) {
+        let attempts = self.callout.as_ref().map_or(0, |c| c.attempts).saturating_add(1);
+        self.callout = Some(RunCallout { state, reason, attempts });
+        self.next_attempt_at = None;
+        match (state, retry_after) {
+            (CalloutState::Allowed, _) => {}
+            (CalloutState::Unavailable, Some(wait)) => self.next_attempt_at = Some(now.saturating_add(wait)),
+            (CalloutState::Denied, _) | (CalloutState::Unavailable, None) => {
+                self.status = if state == CalloutState::Denied { RunStatus::Denied } else { RunStatus::Failed };
+                self.finished_at = Some(now);
+            }
+        }
+    }
+
+    /// The callouts' attempts so far.
+    pub fn callout_attempts(&self) -> u32 {
+        self.callout.as_ref().map_or(0, |c| c.attempts)
+    }
+
     /// Makes a failed run's given-up actions pending again, for an admin's retry; false when the run
     /// has not failed.
     pub fn requeue(&mut self) -> bool {
@@ -311,6 +367,10 @@ impl Run {
         self.status = RunStatus::Pending;
         self.finished_at = None;
         self.next_attempt_at = None;
+        // Callouts that could not be asked get a new schedule too.
+        if self.callout.as_ref().is_some_and(|c| c.state == CalloutState::Unavailable) {
+            self.callout = None;
+        }
         true
     }
 }

@@ -24,6 +24,8 @@ pub struct ActionRunner {
     /// Request actions go through the outbound webhooks' kind of client: no redirects, no proxy, and
     /// private addresses refused unless `outbound.allow_private_networks`.
     pub http: Sender,
+    /// Asked before a run's first action.
+    pub callouts: Arc<super::callout_gate::CalloutGate>,
 }
 
 impl ActionRunner {

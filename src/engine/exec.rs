@@ -8,6 +8,8 @@ use serde_json::{Map, Value};
 
 use super::webhook::WebhookTarget;
 use super::{Caller, Engine, EngineResult};
+use crate::domain::callout::CalloutOn;
+use crate::domain::callout_log::Question;
 use crate::domain::module::{Module, ModuleRef};
 use crate::domain::SystemId;
 use crate::drivers::args;
@@ -31,6 +33,12 @@ pub enum ExecError {
     Driver(String),
     #[error("the driver did not answer in time")]
     Timeout,
+    /// A callout denied the call; its reason.
+    #[error("{0}")]
+    DeniedByCallout(String),
+    /// A callout whose failure policy is `deny` could not be asked; why (logged, not answered).
+    #[error("a callout that must allow this call could not be asked")]
+    CalloutUnavailable(String),
 }
 
 impl From<CallError> for ExecError {
@@ -119,7 +127,9 @@ impl Engine {
         Ok(outcome?)
     }
 
-    /// Calls an ordinary function of a module with JSON arguments (array or object).
+    /// Calls an ordinary function of a module with JSON arguments (array or object), once the callouts
+    /// it needs allow it. What they allow is checked again after they answer: the receiver may have
+    /// changed the module meanwhile.
     pub async fn call_function(
         &self,
         system: SystemId,
@@ -127,8 +137,38 @@ impl Engine {
         method: &str,
         raw_args: Value,
         caller: Caller,
+        remote_addr: Option<String>,
     ) -> EngineResult<Value> {
-        let module = self.find_module(system, reference).await?;
+        let (mut module, mut args) = self.plan_call(&system, reference, method, raw_args.clone(), caller).await?;
+        let (actor, request_id) = crate::events::context::current();
+        let question = Question {
+            action: CalloutOn::Exec,
+            system_id: system.clone(),
+            module: Some(reference.to_string()),
+            method: Some(method.to_owned()),
+            trigger_instance: None,
+            trigger_id: None,
+            run: None,
+            actor,
+            request_id,
+            remote_addr,
+        };
+        if self.ask_callouts(&question).await? {
+            (module, args) = self.plan_call(&system, reference, method, raw_args, caller).await?;
+        }
+        Ok(self.modules.call(&module, method, args).await.map_err(ExecError::from)?)
+    }
+
+    /// The module and bound arguments of a function call, after every check.
+    async fn plan_call(
+        &self,
+        system: &SystemId,
+        reference: &ModuleRef,
+        method: &str,
+        raw_args: Value,
+        caller: Caller,
+    ) -> EngineResult<(Arc<Module>, crate::drivers::sdk::Args)> {
+        let module = self.find_module(system.clone(), reference).await?;
         let function = self.function_of(&module, reference, method)?;
         if function.webhook {
             return Err(ExecError::MethodNotFound(format!(
@@ -140,7 +180,7 @@ impl Engine {
             return Err(ExecError::Forbidden(format!("{reference}.{method}")).into());
         }
         let args = args::bind(function, raw_args)?;
-        Ok(self.modules.call(&module, method, args).await.map_err(ExecError::from)?)
+        Ok((module, args))
     }
 
     pub async fn module_status(&self, system: SystemId, reference: &ModuleRef) -> EngineResult<Map<String, Value>> {

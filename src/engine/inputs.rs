@@ -1,7 +1,7 @@
 //! What admins send to create or change things, already typed: a value of one of these has passed
 //! every check that needs no stored data. PATCH types tell "absent" (outer `None`) from "null".
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::domain::api_key::Role;
 use crate::domain::methods::SupportedMethods;
@@ -11,15 +11,6 @@ use crate::domain::trigger::{Actions, Conditions};
 #[allow(unused_imports)] // named by the `schema(value_type = …)` attributes
 use crate::domain::{verification::VerificationSettings, webhook_filter::WebhookFilter};
 use crate::domain::{ModuleId, SystemId, TriggerId};
-
-/// Present-but-null becomes `Some(None)`; absence stays `None` through `#[serde(default)]`.
-fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
 
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;
 
@@ -45,7 +36,7 @@ pub struct SystemPatch {
     #[schema(schema_with = schema::nullable_name)]
     pub name: Option<String>,
     /// `null` clears it.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::domain::nullable")]
     #[schema(schema_with = schema::nullable_description)]
     pub description: Option<Option<String>>,
     #[serde(default)]
@@ -80,9 +71,9 @@ pub struct ModuleIn {
 pub struct ModulePatch {
     #[serde(default)]
     pub driver: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::domain::nullable")]
     pub custom_name: Option<Option<ModuleName>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::domain::nullable")]
     pub control_system_id: Option<Option<SystemId>>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -144,7 +135,7 @@ pub struct TriggerIn {
 pub struct TriggerPatch {
     #[schema(schema_with = schema::nullable_name)]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::domain::nullable")]
     #[schema(schema_with = schema::nullable_description)]
     pub description: Option<Option<String>>,
     pub conditions: Option<Conditions>,
@@ -156,11 +147,11 @@ pub struct TriggerPatch {
     pub any_match: Option<bool>,
     pub supported_methods: Option<SupportedMethods>,
     /// `null` removes it.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::domain::nullable")]
     #[schema(value_type = Option<VerificationSettings>)]
     pub webhook_verification: Option<Option<serde_json::Value>>,
     /// `null` removes it.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::domain::nullable")]
     #[schema(value_type = Option<WebhookFilter>)]
     pub webhook_filter: Option<Option<serde_json::Value>>,
 }

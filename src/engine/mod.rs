@@ -3,6 +3,8 @@
 
 pub mod actions;
 mod api_keys;
+pub mod callout_gate;
+mod callouts;
 pub mod clock;
 pub mod comparison;
 pub mod condition_state;
@@ -86,6 +88,7 @@ pub struct Engine {
     dedup: dedup::Deliveries,
     webhook: crate::config::WebhookConfig,
     runs: Arc<runs::RunWorker>,
+    callouts: Arc<callout_gate::CalloutGate>,
 }
 
 /// Everything an [`Engine`] is built from.
@@ -101,12 +104,25 @@ pub struct EngineParts {
     pub receipts: receipts::ReceiptLog,
     pub webhook: crate::config::WebhookConfig,
     pub runs: Arc<runs::RunWorker>,
+    pub callouts: Arc<callout_gate::CalloutGate>,
 }
 
 impl Engine {
     pub fn new(parts: EngineParts) -> Self {
-        let EngineParts { store, drivers, keys, runtime, limits, modules, events, evaluator, receipts, webhook, runs } =
-            parts;
+        let EngineParts {
+            store,
+            drivers,
+            keys,
+            runtime,
+            limits,
+            modules,
+            events,
+            evaluator,
+            receipts,
+            webhook,
+            runs,
+            callouts,
+        } = parts;
         let dedup = dedup::Deliveries::new(&webhook);
         Self {
             store,
@@ -122,6 +138,7 @@ impl Engine {
             dedup,
             webhook,
             runs,
+            callouts,
         }
     }
 

@@ -17,10 +17,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::actions::ActionRunner;
+use super::callout_gate::Outcome;
 use super::runtime::TriggerRuntime;
 use super::{EngineError, EngineResult};
 use crate::config::ActionsConfig;
-use crate::domain::run::{ActionStatus, Attempt, Run, RunFilter, RunStatus};
+use crate::domain::actor::Actor;
+use crate::domain::callout::CalloutOn;
+use crate::domain::callout_log::Question;
+use crate::domain::run::{ActionStatus, Attempt, CalloutState, Run, RunFilter, RunStatus};
 use crate::domain::{now_epoch_ms, InstanceId, RunId, SystemId};
 use crate::events::EventBus;
 use crate::metrics::METRICS;
@@ -213,20 +217,17 @@ impl RunWorker {
 
     /// Attempts the run's actions in order until every one has succeeded or been given up.
     async fn execute(&self, mut run: Run, stop: &CancellationToken) -> Result<(), Stopped> {
-        if run.statuses.is_none() {
+        if run.awaits_callouts() {
+            self.ask_callouts(&mut run, stop).await?;
+        }
+        if run.statuses.is_none() && !run.status.finished() {
             let refs = run.status_refs();
             if !refs.is_empty() {
                 run.statuses = Some(self.runner.read_statuses(&run.system_id, &refs).await);
             }
         }
-        while let Some(index) = run.next_action() {
-            if let Some(due) = run.next_attempt_at {
-                let wait = Duration::from_millis(due.saturating_sub(now_epoch_ms()));
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = stop.cancelled() => return Err(self.stopped()),
-                }
-            }
+        while let Some(index) = run.next_action().filter(|_| !run.status.finished()) {
+            self.wait_until_due(&run, stop).await?;
             let permit = tokio::select! {
                 permit = self.permits.acquire() => permit,
                 _ = stop.cancelled() => return Err(self.stopped()),
@@ -265,6 +266,51 @@ impl RunWorker {
         }
         if run.status.finished() {
             self.trim_now_and_then(&run.trigger_instance).await;
+        }
+        Ok(())
+    }
+
+    async fn wait_until_due(&self, run: &Run, stop: &CancellationToken) -> Result<(), Stopped> {
+        if let Some(due) = run.next_attempt_at {
+            let wait = Duration::from_millis(due.saturating_sub(now_epoch_ms()));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.cancelled() => return Err(self.stopped()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the callouts the run needs until they allow or deny it, or the retry schedule is used up
+    /// while one cannot be asked; every answer is stored with the run.
+    async fn ask_callouts(&self, run: &mut Run, stop: &CancellationToken) -> Result<(), Stopped> {
+        while run.awaits_callouts() {
+            let question = Question {
+                action: CalloutOn::Actions,
+                system_id: run.system_id.clone(),
+                module: None,
+                method: None,
+                trigger_instance: Some(run.trigger_instance.clone()),
+                trigger_id: Some(run.trigger_id.clone()),
+                run: Some(run.id.clone()),
+                actor: Actor::System,
+                request_id: None,
+                remote_addr: None,
+            };
+            let needed = self.runner.callouts.matching(&question.gate());
+            if needed.is_empty() {
+                return Ok(());
+            }
+            self.wait_until_due(run, stop).await?;
+            let (state, reason) = match self.runner.callouts.ask(&question, &needed).await {
+                Outcome::Allowed => (CalloutState::Allowed, None),
+                Outcome::Denied(reason) => (CalloutState::Denied, Some(reason)),
+                Outcome::Unavailable(why) => (CalloutState::Unavailable, Some(why)),
+            };
+            let retry_after = self.retry_schedule.get(run.callout_attempts() as usize).copied();
+            run.record_callout(state, reason, retry_after, now_epoch_ms());
+            tracing::info!(run = %run.id, instance = %run.trigger_instance, state = ?state, "callouts answered a run");
+            self.save(run).await?;
         }
         Ok(())
     }

@@ -108,6 +108,8 @@ impl From<EngineError> for ApiError {
                     ExecError::InvalidArgs(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_args"),
                     ExecError::Driver(_) => (StatusCode::BAD_GATEWAY, "driver_error"),
                     ExecError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "driver_timeout"),
+                    ExecError::DeniedByCallout(_) => (StatusCode::FORBIDDEN, "denied_by_callout"),
+                    ExecError::CalloutUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "callout_unavailable"),
                 };
                 Self::client(status, code, e.to_string())
             }

@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod auth;
+mod callouts;
 mod drivers;
 pub mod errors;
 mod events;
@@ -197,7 +198,14 @@ route_table! {
         resource "/webhooks/{id}/rotate-secret" { POST => outbound::rotate_secret }
         resource "/webhooks/{id}/test" { POST => outbound::test }
         resource "/webhooks/{id}/deliveries" { GET => outbound::deliveries }
-        // Trigger webhooks: the secret is the credential, and the handler checks the method itself.
+        resource "/callouts" { GET => callouts::list, POST => callouts::create }
+        resource "/callouts/{id}" {
+            GET => callouts::get,
+            PATCH => callouts::update,
+            DELETE => callouts::delete,
+        }
+        resource "/callouts/{id}/rotate-secret" { POST => callouts::rotate_secret }
+        resource "/callouts/{id}/log" { GET => callouts::log }
         resource "/openapi.json" { GET => openapi::serve }
     }
 }

@@ -71,7 +71,12 @@ pub async fn status(
         (status = 200, description = "The function's result", body = Value),
         (status = 400, description = "`invalid_json`, `unsupported_content_type` or `invalid_body`", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no API key, or one that is not known", body = ErrorBody),
-        (status = 403, description = "`forbidden_method`: the function needs an admin key", body = ErrorBody),
+        (
+            status = 403,
+            description = "`forbidden_method`: the function needs an admin key; `denied_by_callout`: a callout \
+                           refused the call (the message is its reason)",
+            body = ErrorBody,
+        ),
         (
             status = 404,
             description = "`not_found` (no such system), `module_not_found` or `method_not_found`",
@@ -84,6 +89,11 @@ pub async fn status(
             body = ErrorBody,
         ),
         (status = 502, description = "`driver_error`: the driver failed or panicked", body = ErrorBody),
+        (
+            status = 503,
+            description = "`callout_unavailable`: a callout whose failure policy is `deny` could not be asked",
+            body = ErrorBody,
+        ),
         (
             status = 504,
             description = "`driver_timeout`: the call took longer than `drivers.call_timeout_ms`",
@@ -101,6 +111,7 @@ pub async fn call(
     let (system, module) = (system_id(&path.0)?, module_ref(&path.1)?);
     let args = json_value(&req, body).await?.unwrap_or(serde_json::Value::Null);
     state.engine.get_system(system.clone()).await?;
-    let result = state.engine.call_function(system, &module, &path.2, args, caller).await?;
+    let remote = req.peer_addr().map(|a| a.to_string());
+    let result = state.engine.call_function(system, &module, &path.2, args, caller, remote).await?;
     Ok(HttpResponse::Ok().json(result))
 }

@@ -15,8 +15,8 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::errors::{ApiError, ErrorBody};
 use super::{
-    api_keys, drivers, events, health, instances, module_calls, modules, outbound, receipts, runs, systems, triggers,
-    webhook,
+    api_keys, callouts, drivers, events, health, instances, module_calls, modules, outbound, receipts, runs, systems,
+    triggers, webhook,
 };
 
 /// The document. Every operation needs `X-API-Key` or `Authorization: Bearer` unless it says otherwise
@@ -76,6 +76,13 @@ use super::{
         api_keys::delete,
         drivers::list,
         events::stream,
+        callouts::list,
+        callouts::create,
+        callouts::get,
+        callouts::update,
+        callouts::delete,
+        callouts::rotate_secret,
+        callouts::log,
         outbound::list,
         outbound::create,
         outbound::event_types,
@@ -104,6 +111,10 @@ use super::{
         (name = "trigger instances", description = "Triggers applied to a system, with their state and secret"),
         (name = "trigger webhooks", description = "Called by external services; the secret is the credential"),
         (name = "outbound webhooks", description = "Subscriptions that receive engine events, and their delivery logs"),
+        (
+            name = "callouts",
+            description = "Outside services asked before an exec or a run of actions goes ahead, and their logs"
+        ),
         (name = "api keys", description = "Admin and support API keys (admin only)"),
         (name = "drivers", description = "Registered drivers"),
         (name = "events", description = "Live engine events as Server-Sent Events"),

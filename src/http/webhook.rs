@@ -46,10 +46,13 @@ enum ExecErrors {
     /// `invalid_exec`: exec without `mod` or `method`, or `index` not an integer ≥ 1.
     #[response(status = 400)]
     InvalidExec(ErrorBody<'static>),
-    /// `exec_disabled` (the instance's `exec_enabled` is false) or `forbidden_method` (the webhook method
-    /// needs admin access).
+    /// `exec_disabled` (the instance's `exec_enabled` is false), `forbidden_method` (the webhook method
+    /// needs admin access) or `denied_by_callout` (a callout refused the exec; the message is its reason).
     #[response(status = 403)]
     Forbidden(ErrorBody<'static>),
+    /// `callout_unavailable`: a callout whose failure policy is `deny` could not be asked.
+    #[response(status = 503)]
+    CalloutUnavailable(ErrorBody<'static>),
     /// `driver_error`: the driver returned an error, panicked, or gave a status outside 100–599.
     #[response(status = 502)]
     DriverError(ErrorBody<'static>),

@@ -3,7 +3,8 @@
 //!
 //! Order (a refusal changes no state): method (405), rate (429), body (413, 408), signature (401),
 //! exec parameters (400), duplicate delivery (200), payload filter (202, not a pulse), exec target
-//! (403, 404); then the fire, the delivery id stored, and the module's webhook method.
+//! (403, 404), callouts (403, 503; then the instance and exec target are read again); then the fire,
+//! the delivery id stored, and the module's webhook method.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,12 +19,15 @@ use super::errors::ApiError;
 use super::webhook::{driver_response, method_not_allowed, rate_limited, read_body, ExecRequest, RawExec};
 use super::AppState;
 use crate::domain::actor::Actor;
+use crate::domain::callout::CalloutOn;
+use crate::domain::callout_log::Question;
 use crate::domain::receipt::{keep_body, ExecRecord, Receipt, VerificationOutcome, REDACTED, SECRET_HEADERS};
 use crate::domain::verification::idempotency_key;
 use crate::domain::webhook_filter::FilterInput;
 use crate::domain::{now_epoch_ms, InstanceId, ReceiptId};
 use crate::drivers::sdk::WebhookRequest;
 use crate::engine::dedup::Claim;
+use crate::engine::exec::ExecPlan;
 use crate::engine::webhook::{effective_method, WebhookTarget};
 use crate::events::context;
 
@@ -173,10 +177,15 @@ async fn checks_and_fire(
             }));
         }
     }
-    let plan = match &exec {
-        Some(ExecRequest { module, method }) => Some(state.engine.plan_exec(target, module, method).await?),
-        None => None,
+    let (target, plan) = match &exec {
+        Some(request) => {
+            let plan = state.engine.plan_exec(target, &request.module, &request.method).await?;
+            let (target, plan) = clear_exec(state, target, request, plan, call.req, receipt).await?;
+            (target, Some(plan))
+        }
+        None => (Arc::clone(target), None),
     };
+    let target = &target;
     let notified = state.engine.webhook_fire(target, call.method, &receipt.id, &body).await?;
     receipt.fired = notified.fired;
     if let Some(claim) = claim {
@@ -199,6 +208,39 @@ async fn checks_and_fire(
         exec.status = answer.as_ref().ok().map(|a| a.status);
     }
     Ok(driver_response(answer?))
+}
+
+/// Asks the callouts the exec needs. When some were asked and allowed, the instance and the plan are
+/// read again: the receiver may have changed them while it answered (disabled the instance, turned
+/// exec off, removed the module), and such a change holds for this very call.
+async fn clear_exec(
+    state: &AppState,
+    target: &Arc<WebhookTarget>,
+    exec: &ExecRequest,
+    plan: ExecPlan,
+    req: &HttpRequest,
+    receipt: &Receipt,
+) -> Result<(Arc<WebhookTarget>, ExecPlan), ApiError> {
+    let instance = &target.instance;
+    let question = Question {
+        action: CalloutOn::Exec,
+        system_id: instance.control_system_id.clone(),
+        module: Some(exec.module.to_string()),
+        method: Some(exec.method.clone()),
+        trigger_instance: Some(instance.id.clone()),
+        trigger_id: Some(instance.trigger_id.clone()),
+        run: None,
+        actor: context::current().0,
+        request_id: Some(receipt.request_id.clone()),
+        remote_addr: req.peer_addr().map(|a| a.to_string()),
+    };
+    if !state.engine.ask_callouts(&question).await? {
+        return Ok((Arc::clone(target), plan));
+    }
+    let again = state.engine.webhook_target_unchecked(instance.id.as_str()).await?;
+    let again = again.ok_or_else(|| ApiError::not_found("trigger instance"))?;
+    let plan = state.engine.plan_exec(&again, &exec.module, &exec.method).await?;
+    Ok((again, plan))
 }
 
 fn driver_request(

@@ -23,6 +23,7 @@ const INSTANCE: &str = "trig-0190f0c0a1b27c3d8e9f0a1b2c3d4e60";
 const TRIGGER: &str = "trigger-0190f0c0a1b27c3d8e9f0a1b2c3d4e61";
 const MODULE: &str = "mod-0190f0c0a1b27c3d8e9f0a1b2c3d4e62";
 const SUBSCRIPTION: &str = "wh-0190f0c0a1b27c3d8e9f0a1b2c3d4e63";
+const CALLOUT: &str = "co-0190f0c0a1b27c3d8e9f0a1b2c3d4e66";
 const KEY: &str = "key-0190f0c0a1b27c3d8e9f0a1b2c3d4e65";
 const RECEIPT: &str = "rcpt-0190f0c0a1b27c3d8e9f0a1b2c3d4e66";
 const RUN: &str = "run-0190f0c0a1b27c3d8e9f0a1b2c3d4e67";
@@ -74,6 +75,9 @@ fn describe(t: EventType) -> (&'static str, Option<&'static str>, Value, Cause) 
         | EventType::SubscriptionCreated
         | EventType::SubscriptionUpdated
         | EventType::SubscriptionDeleted
+        | EventType::CalloutCreated
+        | EventType::CalloutUpdated
+        | EventType::CalloutDeleted
         | EventType::Test => Cause::Admin,
         EventType::TriggerReset
         | EventType::ModuleStatusChanged
@@ -105,7 +109,28 @@ fn describe_data(t: EventType) -> (&'static str, Option<&'static str>, Value) {
             "auth_header": { "name": "Authorization" },
         })
     };
+    let callout = || {
+        json!({
+            "callout_id": CALLOUT, "name": "Boardroom bookings", "url": "https://rooms.example.com/may?key=[redacted]",
+            "on": ["exec"], "system_id": SYSTEM, "enabled": true,
+        })
+    };
     match t {
+        EventType::CalloutCreated => (
+            "A callout was created. Its signing secret is never shown, and its URL is shown as support keys see it.",
+            Some(SYSTEM),
+            callout(),
+        ),
+        EventType::CalloutUpdated => (
+            "A callout was changed: `changed` names the fields a PATCH set, or `secret` when rotated (never shown).",
+            Some(SYSTEM),
+            {
+                let mut data = callout();
+                data["changed"] = json!(["timeout_ms"]);
+                data
+            },
+        ),
+        EventType::CalloutDeleted => ("A callout was deleted, with its log.", None, json!({ "callout_id": CALLOUT })),
         EventType::TriggerFired => {
             ("A trigger instance fired: its conditions became true.", Some(SYSTEM), instance_state(true))
         }

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use super::backoff::parse_retry_after;
 use super::signing::signature_header;
 use super::ssrf::{self, GuardedResolver, Refused};
-use super::subscription::Subscription;
+use super::subscription::{SigningSecret, Subscription};
 use crate::config::OutboundConfig;
 use crate::domain::trigger::RequestAction;
 
@@ -112,19 +112,51 @@ impl Sender {
         self.exchange(request, self.timeout, now).await
     }
 
+    /// Asks a callout: `body` POSTed to `url`, signed for `id` with every secret in `secrets`, within
+    /// `timeout`. Never fails: every problem is an outcome.
+    pub async fn ask(
+        &self,
+        url: &str,
+        secrets: &[&SigningSecret],
+        id: &str,
+        body: String,
+        timeout: Duration,
+    ) -> Outcome {
+        let started = Instant::now();
+        let url = match self.checked_url(url) {
+            Ok(url) => url,
+            Err(e) => return Outcome::failed(e, started),
+        };
+        let now = chrono::Utc::now();
+        let timestamp = now.timestamp();
+        let request = self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature_header(secrets, id, timestamp, body.as_bytes()))
+            .body(body);
+        self.exchange(request, timeout, now).await
+    }
+
+    /// A URL to send to, unless it cannot be parsed or is an IP literal the SSRF guard refuses.
+    fn checked_url(&self, raw: &str) -> Result<reqwest::Url, String> {
+        let url = reqwest::Url::parse(raw).map_err(|e| format!("the URL cannot be used: {e}"))?;
+        match refused_literal(&url).filter(|_| !self.allow_private_networks) {
+            Some(refused) => Err(refused.to_string()),
+            None => Ok(url),
+        }
+    }
+
     /// Sends a trigger's request action: `Idempotency-Key` carries `key`, the same on every retry.
     /// Never fails: every problem is an outcome.
     pub async fn request(&self, action: &RequestAction, key: &str) -> Outcome {
         let started = Instant::now();
-        let url = match reqwest::Url::parse(&action.url) {
+        let url = match self.checked_url(&action.url) {
             Ok(url) => url,
-            Err(e) => return Outcome::failed(format!("the URL cannot be used: {e}"), started),
+            Err(e) => return Outcome::failed(e, started),
         };
-        if !self.allow_private_networks {
-            if let Some(refused) = refused_literal(&url) {
-                return Outcome::failed(refused.to_string(), started);
-            }
-        }
         let method = match reqwest::Method::from_bytes(action.method.as_bytes()) {
             Ok(method) => method,
             Err(e) => return Outcome::failed(format!("the method cannot be used: {e}"), started),

@@ -3,9 +3,6 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
-use rand::RngCore;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::domain::ids::SubscriptionId;
@@ -41,11 +38,14 @@ pub enum EventType {
     SubscriptionUpdated,
     SubscriptionDeleted,
     SubscriptionPaused,
+    CalloutCreated,
+    CalloutUpdated,
+    CalloutDeleted,
     Test,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 27] = [
+    pub const ALL: [EventType; 30] = [
         Self::TriggerFired,
         Self::TriggerReset,
         Self::TriggerStateChanged,
@@ -72,6 +72,9 @@ impl EventType {
         Self::SubscriptionUpdated,
         Self::SubscriptionDeleted,
         Self::SubscriptionPaused,
+        Self::CalloutCreated,
+        Self::CalloutUpdated,
+        Self::CalloutDeleted,
         Self::Test,
     ];
 
@@ -103,6 +106,9 @@ impl EventType {
             Self::SubscriptionUpdated => "subscription.updated",
             Self::SubscriptionDeleted => "subscription.deleted",
             Self::SubscriptionPaused => "subscription.paused",
+            Self::CalloutCreated => "callout.created",
+            Self::CalloutUpdated => "callout.updated",
+            Self::CalloutDeleted => "callout.deleted",
             Self::Test => "test",
         }
     }
@@ -397,64 +403,7 @@ pub struct AuthHeader {
     pub value: AuthHeaderValue,
 }
 
-const SECRET_PREFIX: &str = "whsec_";
-const SECRET_BYTES: usize = 32;
-
-/// A Standard Webhooks signing secret: `whsec_` and the standard base64 of random bytes. The key
-/// that signs is the decoded bytes, which is what receivers' libraries use too.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SigningSecret {
-    key: Vec<u8>,
-}
-
-impl SigningSecret {
-    pub fn generate() -> Self {
-        let mut key = vec![0u8; SECRET_BYTES];
-        rand::rngs::OsRng.fill_bytes(&mut key);
-        Self { key }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        let key = STANDARD.decode(raw.strip_prefix(SECRET_PREFIX)?).ok()?;
-        (24..=64).contains(&key.len()).then_some(Self { key })
-    }
-
-    /// The `whsec_…` form shown to the admin once.
-    pub fn expose(&self) -> String {
-        format!("{SECRET_PREFIX}{}", STANDARD.encode(&self.key))
-    }
-
-    pub fn key(&self) -> &[u8] {
-        &self.key
-    }
-}
-
-impl fmt::Debug for SigningSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SigningSecret(<redacted>)")
-    }
-}
-
-impl Serialize for SigningSecret {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.expose())
-    }
-}
-
-impl<'de> Deserialize<'de> for SigningSecret {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        Self::parse(&raw).ok_or_else(|| serde::de::Error::custom("not a whsec_ signing secret"))
-    }
-}
-
-/// The secret that signed before the last rotation; it keeps signing until `signs_until`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RetiredSecret {
-    pub secret: SigningSecret,
-    /// Epoch seconds.
-    pub signs_until: u64,
-}
+pub use crate::domain::signing_secret::{RetiredSecret, SigningSecret};
 
 /// A subscription as stored, secrets included. Responses are built from it by the HTTP layer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -500,25 +449,12 @@ impl Subscription {
     /// The secrets that sign at `now` (epoch seconds): the current one first, then the previous one
     /// during its grace period.
     pub fn signing_secrets(&self, now: u64) -> Vec<&SigningSecret> {
-        let mut keys = vec![&self.secret];
-        if let Some(old) = self.previous_secret.as_ref().filter(|old| now < old.signs_until) {
-            keys.push(&old.secret);
-        }
-        keys
+        crate::domain::signing_secret::signing_now(&self.secret, self.previous_secret.as_ref(), now)
     }
 }
 
 fn default_true() -> bool {
     true
-}
-
-/// Present-but-null becomes `Some(None)`; absence stays `None` through `#[serde(default)]`.
-fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// `POST /webhooks`. Required fields are options so that a missing one is reported by name.
@@ -585,11 +521,11 @@ pub struct SubscriptionPatch {
     pub url: Option<WebhookUrl>,
     #[serde(default)]
     pub events: Option<EventFilter>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::domain::nullable")]
     pub system_id: Option<Option<SystemId>>,
     #[serde(default)]
     pub enabled: Option<bool>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::domain::nullable")]
     pub auth_header: Option<Option<AuthHeader>>,
 }
 
@@ -690,17 +626,6 @@ mod tests {
         assert!(AuthHeaderValue::try_from("a\r\nb".to_owned()).is_err());
         let value = AuthHeaderValue::try_from("Bearer hunter2".to_owned()).unwrap();
         assert!(!format!("{value:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn secrets_are_whsec_base64_of_32_bytes_and_round_trip() {
-        let s = SigningSecret::generate();
-        let shown = s.expose();
-        assert!(shown.starts_with("whsec_"));
-        assert_eq!(STANDARD.decode(&shown[6..]).unwrap().len(), 32);
-        assert_eq!(SigningSecret::parse(&shown), Some(s.clone()));
-        assert!(!format!("{s:?}").contains(&shown[6..]));
-        assert_eq!(SigningSecret::parse("whsec_c2hvcnQ="), None, "too short");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod api_keys;
 mod batch_thread;
+mod callouts;
 mod codec;
 mod durability;
 mod faults;
@@ -98,6 +99,9 @@ pub struct SledStore {
     instances_by_system: sled::Tree,
     instances_by_trigger: sled::Tree,
     api_keys: sled::Tree,
+    callouts: sled::Tree,
+    /// In the receipts' database: written often, never synced.
+    callout_log: sled::Tree,
     /// Each module's last status map, restored at start.
     module_status: sled::Tree,
     /// Receipts live in a database of their own (`<data_dir>/receipts`), never synced: they need not
@@ -150,6 +154,8 @@ impl SledStore {
             instances_by_system: db.open_tree("idx_instances_by_system")?,
             instances_by_trigger: db.open_tree("idx_instances_by_trigger")?,
             api_keys: db.open_tree("api_keys")?,
+            callouts: db.open_tree("callouts")?,
+            callout_log: receipts_db.open_tree("callout_log")?,
             module_status: db.open_tree("module_status")?,
             receipts: receipts_db.open_tree("receipts")?,
             receipts_by_time: receipts_db.open_tree("receipts_by_time")?,

@@ -635,7 +635,7 @@ async fn the_catalogue_lists_every_type_with_an_example_naming_its_actor_and_req
     let subscription = ["subscription_id", "name", "url", "events", "system_id", "enabled", "auth_header"];
     let subscription_changed = json!([subscription.as_slice(), &["changed"]].concat());
     // (type, who causes it, its data's keys when this feature documents them)
-    let table: [(&str, Value, Option<Value>); 27] = [
+    let table: [(&str, Value, Option<Value>); 30] = [
         ("trigger.fired", webhook(), None),
         ("trigger.reset", system(), None),
         ("trigger.state_changed", webhook(), None),
@@ -682,6 +682,13 @@ async fn the_catalogue_lists_every_type_with_an_example_naming_its_actor_and_req
         ("subscription.updated", admin(), Some(subscription_changed)),
         ("subscription.deleted", admin(), Some(json!(subscription))),
         ("subscription.paused", system(), None),
+        ("callout.created", admin(), Some(json!(["callout_id", "name", "url", "on", "system_id", "enabled"]))),
+        (
+            "callout.updated",
+            admin(),
+            Some(json!(["callout_id", "name", "url", "on", "system_id", "enabled", "changed"])),
+        ),
+        ("callout.deleted", admin(), Some(json!(["callout_id"]))),
         ("test", admin(), None),
     ];
 
@@ -692,7 +699,7 @@ async fn the_catalogue_lists_every_type_with_an_example_naming_its_actor_and_req
     let types = types.as_array().expect("a list");
     let names: Vec<&str> = types.iter().map(|t| t["event"].as_str().unwrap()).collect();
     let expected: Vec<&str> = table.iter().map(|(name, _, _)| *name).collect();
-    assert_eq!(names, expected, "all 27 types");
+    assert_eq!(names, expected, "all 30 types");
     let sorted = |keys: Vec<&str>| {
         let mut keys: Vec<String> = keys.into_iter().map(str::to_owned).collect();
         keys.sort_unstable();

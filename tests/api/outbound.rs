@@ -325,6 +325,9 @@ async fn the_subscription_api_validates_input_hides_secrets_and_pages() {
             "subscription.updated",
             "subscription.deleted",
             "subscription.paused",
+            "callout.created",
+            "callout.updated",
+            "callout.deleted",
             "test",
         ]
     );

@@ -93,6 +93,10 @@ async fn seed(app: &TestApp) -> Value {
     let subscription = app
         .create("/webhooks", json!({"name": "seeded", "url": "https://receiver.example.com/hook", "events": ["*"]}))
         .await;
+    let callout = json!({
+        "name": "seeded", "url": "https://receiver.example.com/may", "on": ["exec", "actions"], "enabled": false,
+    });
+    let callout = app.create("/callouts", callout).await;
     json!({
         "id": hook.system,
         "module": "Display_1",
@@ -103,6 +107,7 @@ async fn seed(app: &TestApp) -> Value {
         "trigger_id": hook.trigger,
         "key_id": id(&key),
         "subscription_id": id(&subscription),
+        "callout_id": id(&callout),
         "webhook_instance": webhook.id(),
         "secret": webhook.secret(),
     })
@@ -121,6 +126,7 @@ fn config(seeded: &Value, dir: &Path) -> PathBuf {
         (r"^/api/engine/v2/triggers/\{id\}", vec![p("id", "trigger_id")]),
         (r"^/api/engine/v2/api_keys/\{id\}", vec![p("id", "key_id")]),
         (r"^/api/engine/v2/webhooks/\{id\}", vec![p("id", "subscription_id")]),
+        (r"^/api/engine/v2/callouts/\{id\}", vec![p("id", "callout_id")]),
         (
             r"^/api/engine/v2/webhook/\{trig_id\}/notify$",
             vec![p("trig_id", "webhook_instance"), ("query.secret".into(), s("secret"))],

@@ -1,0 +1,143 @@
+//! Callouts as admins manage them, and the question an exec asks them before it goes ahead.
+
+use serde_json::{json, Value};
+
+use super::callout_gate::Outcome;
+use super::{Engine, EngineResult, ExecError};
+use crate::domain::callout::{Callout, CalloutSpec};
+use crate::domain::callout_input::CalloutPatch;
+use crate::domain::callout_log::{LogEntry, Question};
+use crate::domain::ids::CalloutId;
+use crate::domain::signing_secret::{RetiredSecret, SigningSecret};
+use crate::domain::{now_epoch_seconds, ValidationError};
+use crate::outbound::subscription::url_for_support;
+use crate::store::{Page, PageRequest};
+
+/// How long the secret before a rotation keeps signing, so receivers can switch without refusing.
+const SECRET_GRACE_S: u64 = 24 * 3600;
+
+/// What a callout's events say about it: never its secret, and its URL as support keys see it.
+fn described(callout: &Callout) -> (Option<String>, Value) {
+    let s = &callout.spec;
+    let data = json!({
+        "callout_id": callout.id, "name": s.name, "url": url_for_support(&s.url), "on": s.on,
+        "system_id": s.system_id, "enabled": s.enabled,
+    });
+    (s.system_id.as_ref().map(|id| id.to_string()), data)
+}
+
+impl Engine {
+    pub async fn create_callout(&self, spec: CalloutSpec) -> EngineResult<Callout> {
+        let now = now_epoch_seconds();
+        let callout = Callout {
+            id: CalloutId::generate(),
+            spec,
+            secret: SigningSecret::generate(),
+            previous_secret: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let announce = self.events_for("callout.created", described);
+        let (callout, events) = self
+            .write(move |s| {
+                let events = announce(&callout);
+                Ok((s.insert_callout(callout, &events)?, events))
+            })
+            .await?;
+        self.callouts_changed(events).await?;
+        Ok(callout)
+    }
+
+    pub async fn get_callout(&self, id: CalloutId) -> EngineResult<Callout> {
+        Ok(self.store.run(move |s| s.get_callout(&id)).await?)
+    }
+
+    pub async fn list_callouts(&self, page: PageRequest) -> EngineResult<Page<Callout>> {
+        Ok(self.store.run(move |s| s.list_callouts(page)).await?)
+    }
+
+    pub async fn update_callout(&self, id: CalloutId, patch: CalloutPatch) -> EngineResult<Callout> {
+        let changed = patch.fields();
+        self.change_callout(id, changed, move |mut c| {
+            c.spec = patch.apply(c.spec)?;
+            Ok(c)
+        })
+        .await
+    }
+
+    /// A new secret signs from now on; the one before it also signs for a day.
+    pub async fn rotate_callout_secret(&self, id: CalloutId) -> EngineResult<Callout> {
+        // Generated outside the store call, which holds a lock while it runs.
+        let fresh = SigningSecret::generate();
+        self.change_callout(id, vec!["secret"], move |mut c| {
+            let old = std::mem::replace(&mut c.secret, fresh);
+            c.previous_secret = Some(RetiredSecret { secret: old, signs_until: now_epoch_seconds() + SECRET_GRACE_S });
+            Ok(c)
+        })
+        .await
+    }
+
+    async fn change_callout(
+        &self,
+        id: CalloutId,
+        changed: Vec<&'static str>,
+        change: impl FnOnce(Callout) -> Result<Callout, ValidationError> + Send + 'static,
+    ) -> EngineResult<Callout> {
+        let announce = self.events_for("callout.updated", move |c: &Callout| {
+            let (system, mut data) = described(c);
+            data["changed"] = json!(changed);
+            (system, data)
+        });
+        let (callout, events) = self
+            .write(move |s| {
+                let mut events = Vec::new();
+                let change = |mut c: Callout| {
+                    c = change(c)?;
+                    c.updated_at = now_epoch_seconds();
+                    Ok(c)
+                };
+                let updated = s.update_callout(&id, change, |c| {
+                    events = announce(c);
+                    events.clone()
+                })?;
+                Ok((updated, events))
+            })
+            .await?;
+        self.callouts_changed(events).await?;
+        Ok(callout)
+    }
+
+    pub async fn delete_callout(&self, id: CalloutId) -> EngineResult<()> {
+        let events = self.event("callout.deleted", None, || json!({ "callout_id": id }));
+        let durable = events.clone();
+        self.write(move |s| s.delete_callout(&id, &durable)).await?;
+        self.callouts_changed(events).await
+    }
+
+    /// A callout's log, newest first.
+    pub async fn callout_log(&self, id: CalloutId, page: PageRequest) -> EngineResult<Page<LogEntry>> {
+        Ok(self.store.run(move |s| s.list_callout_log(&id, page)).await?)
+    }
+
+    /// Rebuilds the gate's index from the store, then tells live listeners.
+    async fn callouts_changed(&self, events: Vec<crate::events::EngineEvent>) -> EngineResult<()> {
+        let all = self.store.run(|s| s.all_callouts()).await?;
+        self.callouts.load(all);
+        self.events.broadcast_all(events);
+        Ok(())
+    }
+
+    /// Asks the callouts `question` needs. `Ok(true)`: some were asked and all allowed, so what they
+    /// may have changed meanwhile must be read again; `Ok(false)`: none was needed.
+    pub async fn ask_callouts(&self, question: &Question) -> EngineResult<bool> {
+        let needed = self.callouts.matching(&question.gate());
+        if needed.is_empty() {
+            return Ok(false);
+        }
+        match self.callouts.ask(question, &needed).await {
+            Outcome::Allowed => Ok(true),
+            Outcome::Denied(reason) => Err(ExecError::DeniedByCallout(reason).into()),
+            Outcome::Unavailable(why) => Err(ExecError::CalloutUnavailable(why).into()),
+        }
+    }
+}
