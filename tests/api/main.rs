@@ -8,6 +8,7 @@ mod counter_driver;
 
 mod api_keys;
 mod auth;
+mod callouts;
 mod conditions;
 mod config;
 mod crash;
