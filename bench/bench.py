@@ -159,6 +159,14 @@ def cmd_setup(a):
     )
 
 
+def cmd_callout(a):
+    """A callout asked before every exec of a Display module: scenario (d)."""
+    c = Client(a.base, a.key)
+    body = {"name": "Bench callout", "url": a.url, "on": ["exec"], "match": {"modules": ["Display_*"]}}
+    callout, _ = c.json("POST", f"{API}/callouts", body, expect=(201,))
+    print(json.dumps({"id": callout["id"]}))
+
+
 def cmd_count(a):
     c = Client(a.base, a.key, timeout=120)
     items, total = [], None
@@ -311,6 +319,12 @@ def main():
     s.add_argument("--threads", type=int, default=4)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_setup)
+
+    s = sub.add_parser("callout")
+    s.add_argument("--base", required=True)
+    s.add_argument("--key", required=True)
+    s.add_argument("--url", required=True)
+    s.set_defaults(func=cmd_callout)
 
     s = sub.add_parser("count")
     s.add_argument("--base", required=True)

@@ -5,6 +5,9 @@
 #   (a) POST trigger webhooks without exec, spread over 10,000 instances
 #   (b) POST trigger webhooks with exec to Display_1.request, spread the same way
 #   (c) admin GET of one trigger instance
+#   (d) POST trigger webhooks with exec as in (b), each asking one callout (examples/bare_actix under /callout,
+#       answering 204) first; and, at one connection, (b) and (d) and the callout receiver alone, whose p50s
+#       say what asking a callout adds to an exec beyond the receiver's own time
 #   (e) POST trigger webhooks of a trigger whose every fire runs one function action, spread the same way
 #   and load (a) against examples/bare_actix, the framework's ceiling, before and after each scenario;
 # checks that the instances' trigger_count sum equals the 202s wrk saw in (a), records server RSS, and
@@ -128,6 +131,8 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")
 KEY="sbk_bench_$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 export SWITCHBOARD_ADMIN_KEY="$KEY" SWITCHBOARD_LOG_FORMAT=json RUST_LOG=warn
 export SWITCHBOARD_WEBHOOK__RATE_LIMIT_PER_SECOND=1000000 SWITCHBOARD_WEBHOOK__RATE_LIMIT_BURST=1000000
+# The callout of (d) is on 127.0.0.1.
+export SWITCHBOARD_OUTBOUND__ALLOW_PRIVATE_NETWORKS=true
 SERVER=("$ROOT/target/release/switchboard" serve --bind "$HOST:$SB_PORT")
 
 echo "bench: $(nproc) cores; wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s; work directory $WORK" >&2
@@ -252,6 +257,31 @@ BEFORE=$BARE_ID
 RUNS_LINE="runs of (e) still queued right after it: $RUNS_QUEUED; after the bare run that followed: $(metric "$SB_URL" switchboard_runs_queued) (the action worker carries them out behind the acknowledgements)"
 echo "bench: $RUNS_LINE" >&2
 
+# --- (d): execs that ask one callout first ---------------------------------------------------------
+echo "/callout" >"$WORK/path_callout.txt"
+p50_ms() { awk -v us="$(jget "$1" p50_us)" 'BEGIN {printf "%.3f", us / 1000}'; }
+THREADS=1 CONNECTIONS=1 warm_up b1 "$SB_URL" POST "$WORK/paths_exec.txt" "$BODY" "${JSON[@]}"
+THREADS=1 CONNECTIONS=1 run_wrk b1 "(b) at one connection, no callout" "$SB_URL" POST "$WORK/paths_exec.txt" "$BODY" \
+  "${JSON[@]}"
+THREADS=1 CONNECTIONS=1 run_wrk r1 "the callout receiver alone (bare handler, POST /callout) at one connection" \
+  "$BARE_URL" POST "$WORK/path_callout.txt" "$BODY" "${JSON[@]}"
+"${BENCH_PY[@]}" callout --base "$SB_URL" --key "$KEY" --url "$BARE_URL/callout" >"$WORK/callout.json"
+THREADS=1 CONNECTIONS=1 warm_up d1 "$SB_URL" POST "$WORK/paths_exec.txt" "$BODY" "${JSON[@]}"
+THREADS=1 CONNECTIONS=1 run_wrk d1 "(d) at one connection: exec asking one callout" "$SB_URL" POST \
+  "$WORK/paths_exec.txt" "$BODY" "${JSON[@]}"
+warm_up d "$SB_URL" POST "$WORK/paths_exec.txt" "$BODY" "${JSON[@]}"
+run_wrk d "(d) POST notify + exec Display_1.request asking one callout, spread over $INSTANCES instances" "$SB_URL" \
+  POST "$WORK/paths_exec.txt" "$BODY" "${JSON[@]}"
+printf '%s\t%s\t%s\t%s\n' "(d) notify + exec asking one callout (receiver on the same cores)" "$WORK/d.json" \
+  "$(rss_kb "$SB_PID")" "$WORK/$BEFORE.json,$WORK/bare$((BARE_RUNS + 1)).json" >>"$ROWS"
+bare_run
+BEFORE=$BARE_ID
+ADDED_MS=$(awk -v d="$(p50_ms "$WORK/d1.json")" -v b="$(p50_ms "$WORK/b1.json")" 'BEGIN {printf "%.3f", d - b}')
+RECEIVER_MS=$(p50_ms "$WORK/r1.json")
+CALLOUT_VERDICT=$(awk -v a="$ADDED_MS" -v r="$RECEIVER_MS" 'BEGIN {print (a <= r + 1) ? "within" : "OVER"}')
+CALLOUT_LINE="(d) at one connection: exec p50 $(p50_ms "$WORK/d1.json") ms asking one callout, $(p50_ms "$WORK/b1.json") ms without; the callout adds $ADDED_MS ms at p50, the receiver alone answers in $RECEIVER_MS ms at p50: $CALLOUT_VERDICT the target of the receiver's time + 1 ms. Callout requests answered: $(metric "$SB_URL" 'switchboard_callout_requests_total{decision="allow"}') allow, $(metric "$SB_URL" 'switchboard_callout_requests_total{decision="unavailable"}') unavailable."
+echo "bench: $CALLOUT_LINE" >&2
+
 log "stopping switchboard (SIGTERM)"
 STOP_START=$(date +%s%N)
 stop_pid "$SB_PID"
@@ -345,6 +375,6 @@ SETUP_LINE="Created the $INSTANCES instances through the admin API in $(jget "$W
 
 echo >&2
 "${BENCH_PY[@]}" report --rows "$ROWS" --out "$ROOT/bench/results.md" --header "$HEADER" \
-  --note "$COUNT_LINE" --note "$RUNS_LINE" --note "$STARTUP_LINE" --note "$SETUP_LINE"
+  --note "$COUNT_LINE" --note "$RUNS_LINE" --note "$CALLOUT_LINE" --note "$STARTUP_LINE" --note "$SETUP_LINE"
 echo >&2
 echo "bench: table written to bench/results.md" >&2

@@ -1,9 +1,10 @@
 //! The framework's ceiling for the benchmark: a bare actix-web server whose only handler reads the
-//! whole body and answers 202 with a JSON body the size of Switchboard's webhook answer.
+//! whole body and answers 202 with a JSON body the size of Switchboard's webhook answer; under
+//! `/callout` it answers 204 without a body instead, the quickest allowing callout (scenario (d)).
 //!
 //! `cargo run --release --example bare_actix -- 127.0.0.1:18081` (or `BARE_BIND`).
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 // The same allocator as the switchboard binary, so that the two differ only in what they do.
 #[global_allocator]
@@ -12,8 +13,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const BODY: &str =
     r#"{"trigger_instance":"trig-0192f0e0c0a07c3d9e8f1a2b3c4d5e6f","fired":true,"triggered":false,"trigger_count":1}"#;
 
-async fn any(body: web::Bytes) -> HttpResponse {
+async fn any(req: HttpRequest, body: web::Bytes) -> HttpResponse {
     std::hint::black_box(body.len());
+    if req.path().starts_with("/callout") {
+        return HttpResponse::NoContent().finish();
+    }
     HttpResponse::Accepted().content_type("application/json").body(BODY)
 }
 

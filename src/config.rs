@@ -40,11 +40,13 @@ pub struct CalloutsConfig {
     pub log_retention_hours: u64,
     /// The newest log entries kept per callout.
     pub log_max_entries: usize,
+    /// How long a callout's previous secret still signs after a rotation.
+    pub secret_grace_period_s: u64,
 }
 
 impl Default for CalloutsConfig {
     fn default() -> Self {
-        Self { log_retention_hours: 72, log_max_entries: 10_000 }
+        Self { log_retention_hours: 72, log_max_entries: 10_000, secret_grace_period_s: 86_400 }
     }
 }
 

@@ -13,6 +13,10 @@ pub const MIN_TIMEOUT_MS: u64 = 100;
 pub const MAX_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_TIMEOUT_MS: u64 = 2_000;
 
+/// The most items each `match` list may hold, and the longest method name.
+const MAX_MATCH_ITEMS: usize = 100;
+const MAX_METHOD_CHARS: usize = 128;
+
 /// The moments a callout is asked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -116,6 +120,7 @@ impl From<ModulePattern> for String {
 pub struct CalloutMatch {
     /// Module references, `*` standing for any run of characters: `Display_*`.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub modules: Vec<ModulePattern>,
     /// Function names, e.g. `power`.
     #[serde(default)]
@@ -123,12 +128,14 @@ pub struct CalloutMatch {
     pub methods: Vec<String>,
     /// Triggers (`trigger-…`) whose instances' exec calls and runs it is asked about.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub triggers: Vec<TriggerId>,
 }
 
 fn method_names() -> utoipa::openapi::schema::Schema {
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
-    super::schema::array_of(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)), 0)
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let name = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(MAX_METHOD_CHARS));
+    ArrayBuilder::new().items(name).max_items(Some(MAX_MATCH_ITEMS)).into()
 }
 
 /// The call about to happen, as a callout's scope and match see it.
@@ -172,8 +179,16 @@ impl CalloutSpec {
             let message = format!("must be between {MIN_TIMEOUT_MS} and {MAX_TIMEOUT_MS} milliseconds");
             return Err(ValidationError::new("timeout_ms", message));
         }
-        if let Some(i) = self.matching.methods.iter().position(String::is_empty) {
-            return Err(ValidationError::new(format!("match.methods[{i}]"), "must not be empty"));
+        let m = &self.matching;
+        for (field, len) in [("modules", m.modules.len()), ("methods", m.methods.len()), ("triggers", m.triggers.len())]
+        {
+            if len > MAX_MATCH_ITEMS {
+                return Err(ValidationError::new(format!("match.{field}"), format!("at most {MAX_MATCH_ITEMS} items")));
+            }
+        }
+        if let Some(i) = m.methods.iter().position(|x| x.is_empty() || x.chars().count() > MAX_METHOD_CHARS) {
+            let message = format!("must be 1 to {MAX_METHOD_CHARS} characters");
+            return Err(ValidationError::new(format!("match.methods[{i}]"), message));
         }
         Ok(self)
     }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::actor::Actor;
 use super::callout::{CalloutOn, Gate};
+use super::run::Run;
 use super::{InstanceId, RunId, SystemId, TriggerId};
 
 /// The call about to happen and who makes it: the body a callout receives, with an `id` and a
@@ -30,6 +31,44 @@ pub struct Question {
 }
 
 impl Question {
+    /// The question about an exec at `gate`; `instance` is the webhook's, when a webhook makes it.
+    pub fn exec(
+        gate: &Gate<'_>,
+        instance: Option<InstanceId>,
+        actor: Actor,
+        request_id: Option<String>,
+        remote_addr: Option<String>,
+    ) -> Self {
+        Self {
+            action: CalloutOn::Exec,
+            system_id: gate.system.clone(),
+            module: gate.module.map(str::to_owned),
+            method: gate.method.map(str::to_owned),
+            trigger_instance: instance,
+            trigger_id: gate.trigger.cloned(),
+            run: None,
+            actor,
+            request_id,
+            remote_addr,
+        }
+    }
+
+    /// The question about a run of actions, asked by the engine itself.
+    pub fn run(run: &Run) -> Self {
+        Self {
+            action: CalloutOn::Actions,
+            system_id: run.system_id.clone(),
+            module: None,
+            method: None,
+            trigger_instance: Some(run.trigger_instance.clone()),
+            trigger_id: Some(run.trigger_id.clone()),
+            run: Some(run.id.clone()),
+            actor: Actor::System,
+            request_id: None,
+            remote_addr: None,
+        }
+    }
+
     pub fn gate(&self) -> Gate<'_> {
         Gate {
             on: self.action,

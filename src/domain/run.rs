@@ -500,4 +500,24 @@ mod tests {
         assert_eq!(run.status, RunStatus::Succeeded);
         assert!(!run.requeue());
     }
+
+    #[test]
+    fn callouts_deny_a_run_for_good_and_an_unavailable_one_waits_for_its_schedule() {
+        let mut denied = Run::for_fire(fire(), &two_emails(), "t", None).unwrap();
+        assert!(denied.awaits_callouts());
+        denied.record_callout(CalloutState::Denied, Some("closed".into()), Some(5), 10);
+        assert_eq!((denied.status, denied.finished_at, denied.next_attempt_at), (RunStatus::Denied, Some(10), None));
+        assert!(!denied.awaits_callouts() && !denied.requeue(), "a denial is final");
+
+        let mut run = Run::for_fire(fire(), &two_emails(), "t", None).unwrap();
+        run.record_callout(CalloutState::Unavailable, Some("timed out".into()), Some(5), 10);
+        assert_eq!((run.status, run.next_attempt_at, run.callout_attempts()), (RunStatus::Pending, Some(15), 1));
+        run.record_callout(CalloutState::Unavailable, None, None, 15);
+        assert_eq!((run.status, run.finished_at), (RunStatus::Failed, Some(15)));
+        assert!(run.requeue() && run.awaits_callouts(), "an admin's retry asks again, on a new schedule");
+        assert_eq!(run.callout_attempts(), 0);
+        run.record_callout(CalloutState::Allowed, None, None, 20);
+        assert!(!run.awaits_callouts());
+        assert_eq!((run.status, run.next_action()), (RunStatus::Pending, Some(0)));
+    }
 }

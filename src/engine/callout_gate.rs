@@ -22,7 +22,7 @@ use crate::store::{Store, StoreResult};
 
 /// What every callout a call needed said, together.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Clearance {
     Allowed,
     /// A callout denied; its reason.
     Denied(String),
@@ -63,8 +63,12 @@ impl Index {
 
 pub struct CalloutGate {
     index: RwLock<Arc<Index>>,
+    /// Held from reading the stored callouts until their index is in place, so that a reload which
+    /// read earlier can never replace one which read later.
+    reloading: tokio::sync::Mutex<()>,
     sender: Sender,
     log: mpsc::Sender<(CalloutId, LogEntry)>,
+    secret_grace_s: u64,
 }
 
 impl CalloutGate {
@@ -78,14 +82,33 @@ impl CalloutGate {
     ) -> StoreResult<(Arc<Self>, JoinHandle<()>)> {
         let callouts = store.run(|s| s.all_callouts()).await?;
         let (log, queued) = mpsc::channel(LOG_QUEUE);
-        let gate = Arc::new(Self { index: RwLock::new(Arc::new(Index::build(callouts))), sender, log });
+        let gate = Arc::new(Self {
+            index: RwLock::new(Arc::new(Index::build(callouts))),
+            reloading: tokio::sync::Mutex::new(()),
+            sender,
+            log,
+            secret_grace_s: config.secret_grace_period_s,
+        });
         let writer = tokio::spawn(write_log(store, queued, config.clone(), shutdown));
         Ok((gate, writer))
     }
 
-    /// Replaces the index after a change to any callout.
-    pub fn load(&self, callouts: Vec<Callout>) {
+    /// Rebuilds the index from the store; call after every change to a callout.
+    pub async fn reload(&self, store: &Store) -> StoreResult<()> {
+        let _turn = self.reloading.lock().await;
+        let callouts = store.run(|s| s.all_callouts()).await?;
         *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Index::build(callouts));
+        Ok(())
+    }
+
+    /// How long a rotated-out secret keeps signing.
+    pub fn secret_grace_s(&self) -> u64 {
+        self.secret_grace_s
+    }
+
+    /// Whether a call needs any callout.
+    pub fn needed(&self, gate: &Gate<'_>) -> bool {
+        !self.matching(gate).is_empty()
     }
 
     /// The enabled callouts a call needs.
@@ -95,14 +118,14 @@ impl CalloutGate {
     }
 
     /// Asks every callout at once and waits for all of them; a denial outweighs an unavailable one.
-    pub async fn ask(&self, question: &Question, callouts: &[Arc<Callout>]) -> Outcome {
+    pub async fn ask(&self, question: &Question, callouts: &[Arc<Callout>]) -> Clearance {
         let entries = join_all(callouts.iter().map(|c| self.ask_one(question, c))).await;
         let refused = || entries.iter().filter(|e| !e.allowed);
         let outcome = match refused().find(|e| e.decision == Decision::Deny) {
-            Some(denied) => Outcome::Denied(denied.reason.clone().unwrap_or_default()),
+            Some(denied) => Clearance::Denied(denied.reason.clone().unwrap_or_default()),
             None => match refused().next() {
-                Some(failed) => Outcome::Unavailable(failed.error.clone().unwrap_or_default()),
-                None => Outcome::Allowed,
+                Some(failed) => Clearance::Unavailable(failed.error.clone().unwrap_or_default()),
+                None => Clearance::Allowed,
             },
         };
         for (callout, entry) in callouts.iter().zip(entries) {
@@ -122,8 +145,10 @@ impl CalloutGate {
             Ok(body) => {
                 let secrets = callout.signing_secrets(now_epoch_seconds());
                 let timeout = Duration::from_millis(callout.spec.timeout_ms);
-                let sent = self.sender.ask(&callout.spec.url, &secrets, &id, body, timeout).await;
-                (sent.status, read(&sent))
+                match self.sender.ask(&callout.spec.url, &secrets, &id, body, timeout).await {
+                    Ok((status, body)) => (Some(status), decide(status, &body)),
+                    Err(why) => (None, Err(Unanswered(why))),
+                }
             }
             Err(e) => (None, Err(Unanswered(format!("the question could not be written: {e}")))),
         };
@@ -132,15 +157,6 @@ impl CalloutGate {
         METRICS.callout_requests.with_label_values(&[entry.decision.as_str()]).inc();
         METRICS.callout_latency.observe(elapsed.as_secs_f64());
         entry
-    }
-}
-
-/// An exchange's answer as a verdict, or why it is none.
-fn read(sent: &crate::outbound::sender::Outcome) -> Result<Verdict, Unanswered> {
-    match (&sent.error, sent.status) {
-        (Some(error), _) => Err(Unanswered(error.clone())),
-        (None, Some(status)) => decide(status, sent.response_body.as_bytes()),
-        (None, None) => Err(Unanswered("no answer".into())),
     }
 }
 
@@ -225,9 +241,14 @@ async fn store_batch(
     let stored = store
         .run(move |s| {
             s.append_callout_log(&entries)?;
+            let mut added: HashMap<&CalloutId, usize> = HashMap::new();
             for (callout, _) in &entries {
+                *added.entry(callout).or_default() += 1;
+            }
+            for (callout, added) in added {
                 let count = match counts.get(callout) {
-                    Some(n) => n + 1,
+                    Some(known) => known + added,
+                    // The scan sees this batch's entries too.
                     None => s.count_callout_log(callout)?,
                 };
                 let over = count.saturating_sub(keep);

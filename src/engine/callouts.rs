@@ -2,9 +2,9 @@
 
 use serde_json::{json, Value};
 
-use super::callout_gate::Outcome;
+use super::callout_gate::Clearance;
 use super::{Engine, EngineResult, ExecError};
-use crate::domain::callout::{Callout, CalloutSpec};
+use crate::domain::callout::{Callout, CalloutSpec, Gate};
 use crate::domain::callout_input::CalloutPatch;
 use crate::domain::callout_log::{LogEntry, Question};
 use crate::domain::ids::CalloutId;
@@ -12,9 +12,6 @@ use crate::domain::signing_secret::{RetiredSecret, SigningSecret};
 use crate::domain::{now_epoch_seconds, ValidationError};
 use crate::outbound::subscription::url_for_support;
 use crate::store::{Page, PageRequest};
-
-/// How long the secret before a rotation keeps signing, so receivers can switch without refusing.
-const SECRET_GRACE_S: u64 = 24 * 3600;
 
 /// What a callout's events say about it: never its secret, and its URL as support keys see it.
 fn described(callout: &Callout) -> (Option<String>, Value) {
@@ -65,13 +62,15 @@ impl Engine {
         .await
     }
 
-    /// A new secret signs from now on; the one before it also signs for a day.
+    /// A new secret signs from now on; the one before it also signs for `callouts.secret_grace_period_s`.
     pub async fn rotate_callout_secret(&self, id: CalloutId) -> EngineResult<Callout> {
         // Generated outside the store call, which holds a lock while it runs.
         let fresh = SigningSecret::generate();
+        let grace = self.callouts.secret_grace_s();
         self.change_callout(id, vec!["secret"], move |mut c| {
             let old = std::mem::replace(&mut c.secret, fresh);
-            c.previous_secret = Some(RetiredSecret { secret: old, signs_until: now_epoch_seconds() + SECRET_GRACE_S });
+            let signs_until = now_epoch_seconds().saturating_add(grace);
+            c.previous_secret = (grace > 0).then_some(RetiredSecret { secret: old, signs_until });
             Ok(c)
         })
         .await
@@ -108,9 +107,10 @@ impl Engine {
     }
 
     pub async fn delete_callout(&self, id: CalloutId) -> EngineResult<()> {
-        let events = self.event("callout.deleted", None, || json!({ "callout_id": id }));
-        let durable = events.clone();
-        self.write(move |s| s.delete_callout(&id, &durable)).await?;
+        let announce = self.events_for("callout.deleted", |c: &Callout| {
+            (c.spec.system_id.as_ref().map(|s| s.to_string()), json!({ "callout_id": c.id }))
+        });
+        let events = self.write(move |s| s.delete_callout(&id, announce)).await?;
         self.callouts_changed(events).await
     }
 
@@ -120,24 +120,27 @@ impl Engine {
     }
 
     /// Rebuilds the gate's index from the store, then tells live listeners.
-    async fn callouts_changed(&self, events: Vec<crate::events::EngineEvent>) -> EngineResult<()> {
-        let all = self.store.run(|s| s.all_callouts()).await?;
-        self.callouts.load(all);
+    pub(super) async fn callouts_changed(&self, events: Vec<crate::events::EngineEvent>) -> EngineResult<()> {
+        self.callouts.reload(&self.store).await?;
         self.events.broadcast_all(events);
         Ok(())
     }
 
-    /// Asks the callouts `question` needs. `Ok(true)`: some were asked and all allowed, so what they
-    /// may have changed meanwhile must be read again; `Ok(false)`: none was needed.
-    pub async fn ask_callouts(&self, question: &Question) -> EngineResult<bool> {
-        let needed = self.callouts.matching(&question.gate());
+    /// Asks the callouts a call at `gate` needs; `question` describes the call to them, built only when
+    /// some are needed. `Ok(true)`: some were asked and all allowed, so what they may have changed
+    /// meanwhile must be read again; `Ok(false)`: none was needed.
+    pub async fn ask_callouts(&self, gate: &Gate<'_>, question: impl FnOnce() -> Question) -> EngineResult<bool> {
+        let needed = self.callouts.matching(gate);
         if needed.is_empty() {
             return Ok(false);
         }
-        match self.callouts.ask(question, &needed).await {
-            Outcome::Allowed => Ok(true),
-            Outcome::Denied(reason) => Err(ExecError::DeniedByCallout(reason).into()),
-            Outcome::Unavailable(why) => Err(ExecError::CalloutUnavailable(why).into()),
+        match self.callouts.ask(&question(), &needed).await {
+            Clearance::Allowed => Ok(true),
+            Clearance::Denied(reason) => Err(ExecError::DeniedByCallout(reason).into()),
+            Clearance::Unavailable(why) => {
+                tracing::debug!(why = %why, "a callout could not be asked; its failure policy refuses the call");
+                Err(ExecError::CalloutUnavailable.into())
+            }
         }
     }
 }

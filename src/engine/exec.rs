@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::webhook::WebhookTarget;
 use super::{Caller, Engine, EngineResult};
-use crate::domain::callout::CalloutOn;
+use crate::domain::callout::{CalloutOn, Gate};
 use crate::domain::callout_log::Question;
 use crate::domain::module::{Module, ModuleRef};
 use crate::domain::SystemId;
@@ -36,9 +36,9 @@ pub enum ExecError {
     /// A callout denied the call; its reason.
     #[error("{0}")]
     DeniedByCallout(String),
-    /// A callout whose failure policy is `deny` could not be asked; why (logged, not answered).
+    /// A callout whose failure policy is `deny` could not be asked (why is in its log, never answered).
     #[error("a callout that must allow this call could not be asked")]
-    CalloutUnavailable(String),
+    CalloutUnavailable,
 }
 
 impl From<CallError> for ExecError {
@@ -139,21 +139,22 @@ impl Engine {
         caller: Caller,
         remote_addr: Option<String>,
     ) -> EngineResult<Value> {
-        let (mut module, mut args) = self.plan_call(&system, reference, method, raw_args.clone(), caller).await?;
-        let (actor, request_id) = crate::events::context::current();
-        let question = Question {
-            action: CalloutOn::Exec,
-            system_id: system.clone(),
-            module: Some(reference.to_string()),
-            method: Some(method.to_owned()),
-            trigger_instance: None,
-            trigger_id: None,
-            run: None,
-            actor,
-            request_id,
-            remote_addr,
+        let reference_text = reference.to_string();
+        let gate = Gate {
+            on: CalloutOn::Exec,
+            system: &system,
+            module: Some(&reference_text),
+            method: Some(method),
+            trigger: None,
         };
-        if self.ask_callouts(&question).await? {
+        // The arguments are bound again after callouts allow; copied only when one will be asked.
+        let again = self.callouts.needed(&gate).then(|| raw_args.clone());
+        let (mut module, mut args) = self.plan_call(&system, reference, method, raw_args, caller).await?;
+        let question = || {
+            let (actor, request_id) = crate::events::context::current();
+            Question::exec(&gate, None, actor, request_id, remote_addr)
+        };
+        if let (true, Some(raw_args)) = (self.ask_callouts(&gate, question).await?, again) {
             (module, args) = self.plan_call(&system, reference, method, raw_args, caller).await?;
         }
         Ok(self.modules.call(&module, method, args).await.map_err(ExecError::from)?)

@@ -17,12 +17,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::actions::ActionRunner;
-use super::callout_gate::Outcome;
+use super::callout_gate::Clearance;
 use super::runtime::TriggerRuntime;
 use super::{EngineError, EngineResult};
 use crate::config::ActionsConfig;
-use crate::domain::actor::Actor;
-use crate::domain::callout::CalloutOn;
 use crate::domain::callout_log::Question;
 use crate::domain::run::{ActionStatus, Attempt, CalloutState, Run, RunFilter, RunStatus};
 use crate::domain::{now_epoch_ms, InstanceId, RunId, SystemId};
@@ -285,27 +283,24 @@ impl RunWorker {
     /// while one cannot be asked; every answer is stored with the run.
     async fn ask_callouts(&self, run: &mut Run, stop: &CancellationToken) -> Result<(), Stopped> {
         while run.awaits_callouts() {
-            let question = Question {
-                action: CalloutOn::Actions,
-                system_id: run.system_id.clone(),
-                module: None,
-                method: None,
-                trigger_instance: Some(run.trigger_instance.clone()),
-                trigger_id: Some(run.trigger_id.clone()),
-                run: Some(run.id.clone()),
-                actor: Actor::System,
-                request_id: None,
-                remote_addr: None,
-            };
+            // Looked up after the wait: a callout changed meanwhile is asked as it is now.
+            self.wait_until_due(run, stop).await?;
+            let question = Question::run(run);
             let needed = self.runner.callouts.matching(&question.gate());
             if needed.is_empty() {
                 return Ok(());
             }
-            self.wait_until_due(run, stop).await?;
-            let (state, reason) = match self.runner.callouts.ask(&question, &needed).await {
-                Outcome::Allowed => (CalloutState::Allowed, None),
-                Outcome::Denied(reason) => (CalloutState::Denied, Some(reason)),
-                Outcome::Unavailable(why) => (CalloutState::Unavailable, Some(why)),
+            let asked = async {
+                let _permit = self.permits.acquire().await;
+                self.runner.callouts.ask(&question, &needed).await
+            };
+            let (state, reason) = tokio::select! {
+                clearance = asked => match clearance {
+                    Clearance::Allowed => (CalloutState::Allowed, None),
+                    Clearance::Denied(reason) => (CalloutState::Denied, Some(reason)),
+                    Clearance::Unavailable(why) => (CalloutState::Unavailable, Some(why)),
+                },
+                _ = stop.cancelled() => return Err(self.stopped()),
             };
             let retry_after = self.retry_schedule.get(run.callout_attempts() as usize).copied();
             run.record_callout(state, reason, retry_after, now_epoch_ms());
@@ -347,8 +342,13 @@ impl RunWorker {
                 json!({"index": a.index, "type": a.action.kind(), "attempts": a.attempt_count, "error": error})
             })
             .collect();
-        tracing::error!(run = %run.id, instance = %run.trigger_instance, given_up = given_up.len(),
-            "run failed: actions were given up after their last retry");
+        if given_up.is_empty() {
+            tracing::error!(run = %run.id, instance = %run.trigger_instance,
+                "run failed: its callouts could not be asked, on every attempt of the retry schedule");
+        } else {
+            tracing::error!(run = %run.id, instance = %run.trigger_instance, given_up = given_up.len(),
+                "run failed: actions were given up after their last retry");
+        }
         let data = || {
             json!({
                 "run_id": run.id, "trigger_instance": run.trigger_instance, "trigger_id": run.trigger_id,

@@ -62,7 +62,7 @@ impl Engine {
         let durable = events.clone();
         let instances = self.write(move |s| s.delete_system(&id, &durable)).await?;
         self.forget_instances(&instances);
-        self.events.broadcast_all(events);
-        Ok(())
+        // Its scoped callouts went with it.
+        self.callouts_changed(events).await
     }
 }

@@ -161,7 +161,7 @@ pub(super) async fn delete(
 
 /// Rotate the signing secret
 ///
-/// For a day, requests carry signatures with both the new and the old secret.
+/// For `callouts.secret_grace_period_s`, requests carry signatures with both the new and the old secret.
 #[utoipa::path(
     post,
     path = "/api/engine/v2/callouts/{id}/rotate-secret",

@@ -109,7 +109,7 @@ impl From<EngineError> for ApiError {
                     ExecError::Driver(_) => (StatusCode::BAD_GATEWAY, "driver_error"),
                     ExecError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "driver_timeout"),
                     ExecError::DeniedByCallout(_) => (StatusCode::FORBIDDEN, "denied_by_callout"),
-                    ExecError::CalloutUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "callout_unavailable"),
+                    ExecError::CalloutUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "callout_unavailable"),
                 };
                 Self::client(status, code, e.to_string())
             }

@@ -72,7 +72,7 @@ pub async fn list(
         Some(raw) => Some(RunStatus::parse(raw).ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_query",
-                "query parameter status: must be pending, running, succeeded or failed",
+                "query parameter status: must be pending, running, succeeded, failed or denied",
             )
         })?),
     };

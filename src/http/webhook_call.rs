@@ -19,7 +19,7 @@ use super::errors::ApiError;
 use super::webhook::{driver_response, method_not_allowed, rate_limited, read_body, ExecRequest, RawExec};
 use super::AppState;
 use crate::domain::actor::Actor;
-use crate::domain::callout::CalloutOn;
+use crate::domain::callout::{CalloutOn, Gate};
 use crate::domain::callout_log::Question;
 use crate::domain::receipt::{keep_body, ExecRecord, Receipt, VerificationOutcome, REDACTED, SECRET_HEADERS};
 use crate::domain::verification::idempotency_key;
@@ -222,19 +222,20 @@ async fn clear_exec(
     receipt: &Receipt,
 ) -> Result<(Arc<WebhookTarget>, ExecPlan), ApiError> {
     let instance = &target.instance;
-    let question = Question {
-        action: CalloutOn::Exec,
-        system_id: instance.control_system_id.clone(),
-        module: Some(exec.module.to_string()),
-        method: Some(exec.method.clone()),
-        trigger_instance: Some(instance.id.clone()),
-        trigger_id: Some(instance.trigger_id.clone()),
-        run: None,
-        actor: context::current().0,
-        request_id: Some(receipt.request_id.clone()),
-        remote_addr: req.peer_addr().map(|a| a.to_string()),
+    let reference = exec.module.to_string();
+    let gate = Gate {
+        on: CalloutOn::Exec,
+        system: &instance.control_system_id,
+        module: Some(&reference),
+        method: Some(&exec.method),
+        trigger: Some(&instance.trigger_id),
     };
-    if !state.engine.ask_callouts(&question).await? {
+    let question = || {
+        let remote = req.peer_addr().map(|a| a.to_string());
+        let request_id = Some(receipt.request_id.clone());
+        Question::exec(&gate, Some(instance.id.clone()), context::current().0, request_id, remote)
+    };
+    if !state.engine.ask_callouts(&gate, question).await? {
         return Ok((Arc::clone(target), plan));
     }
     let again = state.engine.webhook_target_unchecked(instance.id.as_str()).await?;

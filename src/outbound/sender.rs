@@ -18,6 +18,9 @@ use crate::domain::trigger::RequestAction;
 /// The delivery log keeps this much of each response body.
 pub const BODY_EXCERPT_BYTES: usize = 2048;
 
+/// The longest callout answer read.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 pub const USER_AGENT: &str = concat!("Switchboard/", env!("CARGO_PKG_VERSION"));
 
 /// What one attempt produced.
@@ -112,8 +115,9 @@ impl Sender {
         self.exchange(request, self.timeout, now).await
     }
 
-    /// Asks a callout: `body` POSTed to `url`, signed for `id` with every secret in `secrets`, within
-    /// `timeout`. Never fails: every problem is an outcome.
+    /// Asks a callout: `body` POSTed to `url`, signed for `id` with every secret in `secrets`; the
+    /// answer's status and whole body within `timeout`, or why there is none. A body cut off or over
+    /// [`MAX_ANSWER_BYTES`] is no answer: read in part, a denial could pass for an allow.
     pub async fn ask(
         &self,
         url: &str,
@@ -121,14 +125,9 @@ impl Sender {
         id: &str,
         body: String,
         timeout: Duration,
-    ) -> Outcome {
-        let started = Instant::now();
-        let url = match self.checked_url(url) {
-            Ok(url) => url,
-            Err(e) => return Outcome::failed(e, started),
-        };
-        let now = chrono::Utc::now();
-        let timestamp = now.timestamp();
+    ) -> Result<(u16, Vec<u8>), String> {
+        let url = self.checked_url(url)?;
+        let timestamp = chrono::Utc::now().timestamp();
         let request = self
             .client
             .post(url)
@@ -137,7 +136,22 @@ impl Sender {
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature_header(secrets, id, timestamp, body.as_bytes()))
             .body(body);
-        self.exchange(request, timeout, now).await
+        let exchange = async {
+            let mut response = request.send().await.map_err(describe)?;
+            let status = response.status().as_u16();
+            let mut answer = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(describe)? {
+                if answer.len() + chunk.len() > MAX_ANSWER_BYTES {
+                    return Err(format!("the answer is longer than {MAX_ANSWER_BYTES} bytes"));
+                }
+                answer.extend_from_slice(&chunk);
+            }
+            Ok((status, answer))
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(answer) => answer,
+            Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
+        }
     }
 
     /// A URL to send to, unless it cannot be parsed or is an IP literal the SSRF guard refuses.

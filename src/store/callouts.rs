@@ -50,13 +50,33 @@ impl SledStore {
         Ok(updated)
     }
 
-    /// Removes a callout, then its log.
-    pub fn delete_callout(&self, id: &CalloutId, events: &[EngineEvent]) -> StoreResult<()> {
-        self.transact(&[&self.callouts], events, |t| match t[0].remove(id.as_str())? {
+    /// Removes a callout, then its log; `announce` describes it for its events.
+    pub fn delete_callout(
+        &self,
+        id: &CalloutId,
+        announce: impl FnOnce(&Callout) -> Vec<EngineEvent>,
+    ) -> StoreResult<Vec<EngineEvent>> {
+        let guard = self.structure_lock();
+        let events = announce(&self.get_callout(id)?);
+        self.transact(&[&self.callouts], &events, |t| match t[0].remove(id.as_str())? {
             Some(_) => Ok(()),
             None => Err(ConflictableTransactionError::Abort(StoreError::NotFound("callout"))),
         })?;
-        self.remove_oldest_callout_log(id, usize::MAX)
+        drop(guard);
+        self.remove_oldest_callout_log(id, usize::MAX)?;
+        Ok(events)
+    }
+
+    /// The callouts scoped to a system, for its deletion to take with it. Callers hold the structure lock.
+    pub(super) fn callouts_of(&self, system: &crate::domain::SystemId) -> StoreResult<Vec<CalloutId>> {
+        let mut found = Vec::new();
+        for value in self.callouts.iter().values() {
+            let callout: Callout = decode(&value?)?;
+            if callout.spec.system_id.as_ref() == Some(system) {
+                found.push(callout.id);
+            }
+        }
+        Ok(found)
     }
 
     /// Callers hold the structure lock, so the system cannot go between this read and their write.
@@ -69,9 +89,18 @@ impl SledStore {
         }
     }
 
+    /// Stores log entries of callouts that still exist: one asked just before its deletion leaves
+    /// nothing behind.
     pub fn append_callout_log(&self, entries: &[(CalloutId, LogEntry)]) -> StoreResult<()> {
         let mut batch = sled::Batch::default();
+        let mut known: Vec<&CalloutId> = Vec::new();
         for (callout, entry) in entries {
+            if !known.contains(&callout) {
+                if !self.callouts.contains_key(callout.as_str())? {
+                    continue;
+                }
+                known.push(callout);
+            }
             batch.insert(index_key(callout.as_str(), &entry.id), encode(entry)?);
         }
         self.callout_log.apply_batch(batch)?;

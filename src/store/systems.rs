@@ -89,10 +89,13 @@ impl SledStore {
     }
 
     /// Deletes a system with its trigger instances (returned); its modules stay, no longer in any system.
+    /// Deletes a system with its instances and the callouts scoped to it (widening them to every
+    /// system instead would ask them about calls they were never meant for).
     pub fn delete_system(&self, id: &SystemId, events: &[EngineEvent]) -> StoreResult<Vec<InstanceId>> {
         let _guard = self.structure_lock();
         let system = self.get_system(id)?;
         let instances = self.instances_of_system(id)?;
+        let callouts = self.callouts_of(id)?;
 
         let trees = [
             &self.systems,
@@ -101,6 +104,7 @@ impl SledStore {
             &self.instance_state,
             &self.instances_by_system,
             &self.instances_by_trigger,
+            &self.callouts,
         ];
         self.transact(&trees, events, |t| {
             let (systems, modules, instances_t, state, by_system, by_trigger) =
@@ -115,8 +119,14 @@ impl SledStore {
             for inst in &instances {
                 remove_instance_tx(inst, instances_t, state, by_system, by_trigger)?;
             }
+            for callout in &callouts {
+                t[6].remove(callout.as_str())?;
+            }
             Ok(())
         })?;
+        for callout in &callouts {
+            self.remove_oldest_callout_log(callout, usize::MAX)?;
+        }
         Ok(instances.into_iter().map(|i| i.id).collect())
     }
 }

@@ -363,9 +363,8 @@ async fn an_allowed_exec_reaches_the_module_and_the_callout_hears_what_and_who()
     assert_eq!(body["trigger_id"], rig.hook.trigger.as_str());
     assert!(body.get("run").is_none_or(Value::is_null), "an exec has no run: {body}");
     assert_eq!(body["request_id"], request_id.as_str(), "the exec's X-Request-ID");
-    if let Some(addr) = body.get("remote_addr").filter(|a| !a.is_null()) {
-        assert!(addr.as_str().is_some_and(|a| a.contains("127.0.0.1")), "the caller's address: {addr}");
-    }
+    let addr = &body["remote_addr"];
+    assert!(addr.as_str().is_some_and(|a| a.starts_with("127.0.0.1:")), "the caller's address: {body}");
     assert_eq!(body["actor"]["type"], "webhook", "{body}");
     let receipt = body["actor"]["receipt"].as_str().unwrap_or_else(|| panic!("the actor names a receipt: {body}"));
     assert_id_shape(&json!(receipt), "rcpt-");
@@ -398,6 +397,11 @@ enum Far {
 /// A case of an exec's callout: its name, the far end, the failure policy, the exec's status, error
 /// code and message.
 type AnswerCase = (&'static str, Far, &'static str, u16, Option<&'static str>, Option<&'static str>);
+
+/// A denial whose reason runs to 4 KB: it must be read whole, never cut short into an unreadable answer.
+fn long_denial() -> String {
+    json!({ "allow": false, "reason": "x".repeat(4096) }).to_string()
+}
 
 #[tokio::test]
 async fn each_answer_allows_denies_or_leaves_it_to_the_failure_policy() {
@@ -446,6 +450,15 @@ async fn each_answer_allows_denies_or_leaves_it_to_the_failure_policy() {
             None,
         ),
         ("500", Far::Answers(Reply::status(500)), "deny", 503, Some("callout_unavailable"), None),
+        ("redirect", Far::Answers(Reply::status(302)), "deny", 503, Some("callout_unavailable"), None),
+        (
+            "a denial longer than a delivery excerpt, policy allow",
+            Far::Answers(Reply::status(200).body(long_denial())),
+            "allow",
+            403,
+            Some("denied_by_callout"),
+            None,
+        ),
         ("500, policy allow", Far::Answers(Reply::status(500)), "allow", 200, None, None),
     ];
 
@@ -480,8 +493,10 @@ async fn each_answer_allows_denies_or_leaves_it_to_the_failure_policy() {
             assert_eq!(rig.app.trigger_count(&rig.hook).await, count + 1, "[{case}] the trigger fired");
         } else {
             let body = assert_error(res, status, code.unwrap()).await;
-            if let Some(message) = message {
-                assert_eq!(body["message"], message, "[{case}] the callout's reason");
+            // An unavailable callout's cause (an address, a refusal) stays in its log.
+            let unavailable = (status == 503).then_some("a callout that must allow this call could not be asked");
+            if let Some(message) = message.or(unavailable) {
+                assert_eq!(body["message"], message, "[{case}] the callout's reason, or a fixed text");
             }
             assert_eq!(rig.display(1).await["volume"], volume, "[{case}] the module was not called");
             assert_eq!(rig.app.trigger_count(&rig.hook).await, count, "[{case}] the trigger did not fire");
@@ -573,23 +588,55 @@ async fn only_enabled_callouts_whose_scope_and_match_fit_the_call_are_asked() {
 }
 
 #[tokio::test]
-async fn an_instance_disabled_while_its_callout_is_pending_is_not_executed() {
-    // Arrange
-    let rig = Rig::new().await;
-    rig.receiver.respond_on(CALLOUT, Reply::status(204).delay(Duration::from_secs(1)));
-    rig.callout(CALLOUT, json!({ "timeout_ms": 5000 })).await;
+async fn what_an_admin_changes_while_a_callout_is_pending_holds_for_that_very_exec() {
+    // (case, the change: path under the rig's system or instance and body, status, code)
+    let cases: [(&str, bool, Value, u16, &str); 3] = [
+        ("instance disabled", true, json!({ "enabled": false }), 404, "not_found"),
+        ("exec turned off", true, json!({ "exec_enabled": false }), 403, "exec_disabled"),
+        ("modules removed from the system", false, json!({ "modules": [] }), 404, "module_not_found"),
+    ];
+    for (case, on_instance, change, status, code) in cases {
+        // Arrange
+        let rig = Rig::new().await;
+        rig.receiver.respond_on(CALLOUT, Reply::status(204).delay(Duration::from_secs(1)));
+        rig.callout(CALLOUT, json!({ "timeout_ms": 5000 })).await;
+        let path = if on_instance { rig.hook.path() } else { format!("/systems/{}", rig.hook.system) };
 
-    // Act: the exec waits on its callout while an admin disables the instance.
-    let pending = tokio::spawn(rig.app.client.post(rig.exec_url()).body(json!({ "power": true }).to_string()).send());
-    rig.receiver.wait_for_on(CALLOUT, 1, 5).await;
-    rig.app.send_ok(Method::PATCH, &rig.hook.path(), &json!({ "enabled": false })).await;
-    assert!(!pending.is_finished(), "the exec still waits for its callout");
-    let res = pending.await.unwrap().expect("the exec is answered");
+        // Act: the exec waits on its callout while an admin makes the change.
+        let pending =
+            tokio::spawn(rig.app.client.post(rig.exec_url()).body(json!({ "power": true }).to_string()).send());
+        rig.receiver.wait_for_on(CALLOUT, 1, 5).await;
+        rig.app.send_ok(Method::PATCH, &path, &change).await;
+        assert!(!pending.is_finished(), "[{case}] the exec still waits for its callout");
+        let res = pending.await.unwrap().expect("the exec is answered");
 
-    // Assert: answered as a disabled instance is, and nothing happened.
-    assert_error(res, 404, "not_found").await;
-    assert_eq!(rig.app.trigger_count(&rig.hook).await, 0, "the trigger did not fire");
-    assert_eq!(rig.display(1).await["power"], false, "the module was not called");
+        // Assert: answered as the change makes any exec be, and nothing happened.
+        assert_error(res, status, code).await;
+        assert_eq!(rig.app.trigger_count(&rig.hook).await, 0, "[{case}] the trigger did not fire");
+        if on_instance {
+            assert_eq!(rig.display(1).await["power"], false, "[{case}] the module was not called");
+        }
+    }
+}
+
+#[tokio::test]
+async fn private_addresses_are_refused_unless_allowed() {
+    for host in ["127.0.0.1", "localhost"] {
+        // Arrange
+        let rig = Rig::with(|c| c.outbound.allow_private_networks = false).await;
+        let url = rig.receiver.url(CALLOUT).replace("127.0.0.1", host);
+        let (callout, _) = add_callout(&rig.app, url, json!({})).await;
+
+        // Act
+        let res = rig.exec(json!({ "power": true })).await;
+
+        // Assert: never sent, unavailable, and the log says why.
+        assert_error(res, 503, "callout_unavailable").await;
+        assert!(rig.receiver.received_on(CALLOUT).is_empty(), "[{host}] nothing reached the address");
+        let (log, _) = log_until(&rig.app, &callout, "", |items, _| !items.is_empty()).await;
+        let error = log[0]["error"].as_str().unwrap_or_default();
+        assert!(error.contains("allow_private_networks"), "[{host}] the refusal: {}", log[0]);
+    }
 }
 
 #[tokio::test]
@@ -620,6 +667,7 @@ async fn questions_are_signed_with_the_callouts_secret_and_its_rotated_successor
     // Assert
     let second = rig.receiver.received_on(CALLOUT).remove(1);
     assert!(verifies(&new, &second), "signed with the new secret: {:?}", second.headers);
+    assert!(verifies(&secret, &second), "and, for a grace period, with the old one: {:?}", second.headers);
 }
 
 #[tokio::test]
@@ -690,8 +738,8 @@ async fn every_question_is_logged_newest_first_and_counted() {
     assert_eq!(
         summary,
         [
-            (&json!("unavailable"), &json!(false), &Value::Null, &log[0]["reason"]),
-            (&json!("unavailable"), &json!(false), &json!(500), &log[1]["reason"]),
+            (&json!("unavailable"), &json!(false), &Value::Null, &Value::Null),
+            (&json!("unavailable"), &json!(false), &json!(500), &Value::Null),
             (&json!("deny"), &json!(false), &json!(200), &json!("closed")),
             (&json!("allow"), &json!(true), &json!(204), &Value::Null),
         ]
@@ -814,4 +862,21 @@ async fn a_run_goes_ahead_only_when_its_actions_callout_allows() {
         assert_eq!(receiver.received_on(&act).len(), sent, "[{case}] no further action");
         assert_eq!(app.get_ok(&run_path).await, run, "[{case}] the run stays as it ended");
     }
+}
+
+#[tokio::test]
+async fn deleting_a_system_deletes_the_callouts_scoped_to_it() {
+    // Arrange
+    let rig = Rig::new().await;
+    let (scoped, _) = rig.callout(CALLOUT, json!({ "system_id": rig.hook.system })).await;
+    let (everywhere, _) = rig.callout(CALLOUT, json!({})).await;
+
+    // Act
+    rig.app.delete_ok(&format!("/systems/{}", rig.hook.system)).await;
+
+    // Assert: the scoped one is gone with its system, the unscoped one stays.
+    assert_error(rig.app.get(&format!("/callouts/{}", id(&scoped))).await, 404, "not_found").await;
+    assert_error(rig.app.get(&format!("/callouts/{}/log", id(&scoped))).await, 404, "not_found").await;
+    let (left, total) = rig.app.list("/callouts").await;
+    assert_eq!((ids(&left), total), (vec![id(&everywhere)], 1));
 }

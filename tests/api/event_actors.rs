@@ -767,3 +767,47 @@ async fn api_key_changes_are_events_that_never_carry_the_key() {
     let bodies: Vec<String> = delivered(&receiver).iter().map(Value::to_string).collect();
     assert!(bodies.iter().all(|b| !b.contains(plaintext)), "the key reached an event");
 }
+
+#[tokio::test]
+async fn callout_changes_are_events_that_never_carry_the_secret_or_the_urls_credentials() {
+    // Arrange
+    let app = events_app().await;
+    let receiver = subscribe_all(&app).await;
+    let system = id(&app.create_system("Boardroom").await).to_owned();
+    let body = json!({
+        "name": "Bookings", "url": "https://user:PASSWD@rooms.example.com/may?key=QUERYSECRET",
+        "on": ["exec"], "system_id": system,
+    });
+
+    // Act
+    let created = app.create("/callouts", body).await;
+    let callout = id(&created).to_owned();
+    app.send_ok(Method::PATCH, &format!("/callouts/{callout}"), &json!({ "timeout_ms": 500 })).await;
+    let rotated = app.create_ok(&format!("/callouts/{callout}/rotate-secret"), json!({})).await;
+    app.delete_ok(&format!("/callouts/{callout}")).await;
+
+    // Assert
+    let made = delivered_event(&receiver, "callout.created", |e| e["event"] == "callout.created").await;
+    let changed = delivered_event(&receiver, "callout.updated", |e| {
+        e["event"] == "callout.updated" && e["data"]["changed"] == json!(["timeout_ms"])
+    })
+    .await;
+    let rotation = delivered_event(&receiver, "callout.updated (secret)", |e| {
+        e["event"] == "callout.updated" && e["data"]["changed"] == json!(["secret"])
+    })
+    .await;
+    let gone = delivered_event(&receiver, "callout.deleted", |e| e["event"] == "callout.deleted").await;
+    let description = json!({
+        "callout_id": callout, "name": "Bookings", "url": "https://rooms.example.com/may?key=[redacted]",
+        "on": ["exec"], "system_id": system, "enabled": true,
+    });
+    assert_eq!(made["data"], description);
+    assert_eq!(made["system_id"], system.as_str());
+    assert_eq!(changed["data"]["url"], description["url"]);
+    assert_eq!(rotation["actor"], configured_key_actor());
+    assert_eq!((&gone["data"], &gone["system_id"]), (&json!({ "callout_id": callout }), &json!(system)));
+    let bodies: Vec<String> = delivered(&receiver).iter().map(Value::to_string).collect();
+    for secret in [created["secret"].as_str().unwrap(), rotated["secret"].as_str().unwrap(), "PASSWD", "QUERYSECRET"] {
+        assert!(bodies.iter().all(|b| !b.contains(secret)), "{secret} reached an event");
+    }
+}
