@@ -151,12 +151,15 @@ pub struct Gate<'a> {
 }
 
 /// Everything an admin sets on a callout but its secret, validated.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CalloutSpec {
+    #[schema(schema_with = super::schema::name)]
     pub name: String,
+    #[schema(schema_with = super::schema::http_url)]
     pub url: String,
     /// Non-empty, without repeats, sorted.
     pub on: Vec<CalloutOn>,
+    /// Only this system's calls (`sys-…`); every system's when `null`.
     pub system_id: Option<SystemId>,
     #[serde(rename = "match")]
     pub matching: CalloutMatch,

@@ -3,9 +3,8 @@
 
 use serde::Serialize;
 
-use crate::domain::callout::{Callout, CalloutMatch, CalloutOn, FailurePolicy};
+use crate::domain::callout::{Callout, CalloutSpec};
 use crate::domain::ids::CalloutId;
-use crate::domain::SystemId;
 use crate::engine::Caller;
 use crate::outbound::subscription::url_for_support;
 
@@ -15,17 +14,9 @@ use crate::outbound::subscription::url_for_support;
 pub struct CalloutOut {
     /// `co-…`
     pub id: CalloutId,
-    pub name: String,
-    /// Support keys see it without userinfo and with every query value `[redacted]`.
-    pub url: String,
-    pub on: Vec<CalloutOn>,
-    /// Only this system's calls (`sys-…`); every system's when `null`.
-    pub system_id: Option<SystemId>,
-    #[serde(rename = "match")]
-    pub matching: CalloutMatch,
-    pub timeout_ms: u64,
-    pub failure_policy: FailurePolicy,
-    pub enabled: bool,
+    /// Support keys see `url` without userinfo and with every query value `[redacted]`.
+    #[serde(flatten)]
+    pub spec: CalloutSpec,
     /// Epoch seconds.
     pub created_at: u64,
     /// Epoch seconds.
@@ -40,7 +31,7 @@ impl CalloutOut {
     pub fn for_caller(callout: Callout, caller: &Caller) -> Self {
         let mut out = Self::from(callout);
         if !caller.is_admin() {
-            out.url = url_for_support(&out.url);
+            out.spec.url = url_for_support(&out.spec.url);
         }
         out
     }
@@ -54,20 +45,6 @@ impl CalloutOut {
 
 impl From<Callout> for CalloutOut {
     fn from(c: Callout) -> Self {
-        let s = c.spec;
-        Self {
-            id: c.id,
-            name: s.name,
-            url: s.url,
-            on: s.on,
-            system_id: s.system_id,
-            matching: s.matching,
-            timeout_ms: s.timeout_ms,
-            failure_policy: s.failure_policy,
-            enabled: s.enabled,
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-            secret: None,
-        }
+        Self { id: c.id, spec: c.spec, created_at: c.created_at, updated_at: c.updated_at, secret: None }
     }
 }

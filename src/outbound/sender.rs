@@ -94,21 +94,8 @@ impl Sender {
             }
         }
         let now = chrono::Utc::now();
-        let timestamp = now.timestamp();
-        let signature = signature_header(
-            &sub.signing_secrets(u64::try_from(timestamp).unwrap_or(0)),
-            event_id,
-            timestamp,
-            payload.as_bytes(),
-        );
-        let mut request = self
-            .client
-            .post(url)
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header("webhook-id", event_id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(payload.to_owned());
+        let secrets = sub.signing_secrets(u64::try_from(now.timestamp()).unwrap_or(0));
+        let mut request = self.signed_post(url, &secrets, event_id, now.timestamp(), payload.to_owned());
         if let Some(auth) = &sub.auth_header {
             request = request.header(auth.name.as_str(), auth.value.expose());
         }
@@ -127,15 +114,7 @@ impl Sender {
         timeout: Duration,
     ) -> Result<(u16, Vec<u8>), String> {
         let url = self.checked_url(url)?;
-        let timestamp = chrono::Utc::now().timestamp();
-        let request = self
-            .client
-            .post(url)
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header("webhook-id", id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature_header(secrets, id, timestamp, body.as_bytes()))
-            .body(body);
+        let request = self.signed_post(url, secrets, id, chrono::Utc::now().timestamp(), body);
         let exchange = async {
             let mut response = request.send().await.map_err(describe)?;
             let status = response.status().as_u16();
@@ -152,6 +131,26 @@ impl Sender {
             Ok(answer) => answer,
             Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
         }
+    }
+
+    /// A JSON POST of `body` with the Standard Webhooks headers: `id`, `timestamp` (Unix seconds) and one
+    /// signature per secret.
+    fn signed_post(
+        &self,
+        url: reqwest::Url,
+        secrets: &[&SigningSecret],
+        id: &str,
+        timestamp: i64,
+        body: String,
+    ) -> reqwest::RequestBuilder {
+        let signature = signature_header(secrets, id, timestamp, body.as_bytes());
+        self.client
+            .post(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
     }
 
     /// A URL to send to, unless it cannot be parsed or is an IP literal the SSRF guard refuses.
