@@ -30,6 +30,22 @@ pub struct Config {
     pub receipts: ReceiptsConfig,
     pub actions: ActionsConfig,
     pub callouts: CalloutsConfig,
+    pub console: ConsoleConfig,
+}
+
+/// The backoffice served at `/console/`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    pub enabled: bool,
+    /// A session unused this long ends.
+    pub session_idle_minutes: u64,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self { enabled: true, session_idle_minutes: 60 }
+    }
 }
 
 /// What is kept of the calls made to callouts.
@@ -221,6 +237,7 @@ impl Default for Config {
             receipts: ReceiptsConfig::default(),
             actions: ActionsConfig::default(),
             callouts: CalloutsConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -312,6 +329,9 @@ impl Config {
                 crate::outbound::backoff::MAX_RETRIES,
                 self.outbound.retry_schedule_ms.len()
             )));
+        }
+        if self.console.session_idle_minutes == 0 {
+            return Err(ConfigError("console.session_idle_minutes: must be at least 1".into()));
         }
         if self.callouts.log_max_entries == 0 {
             return Err(ConfigError("callouts.log_max_entries: must be at least 1".into()));

@@ -2,6 +2,7 @@
 //! Switchboard: a trigger-and-module automation engine.
 
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod drivers;
 pub mod engine;

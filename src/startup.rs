@@ -190,6 +190,7 @@ impl Application {
             receipt_body_bytes: config.receipts.max_body_bytes,
             readiness,
         });
+        let (console, sessions) = (config.console.clone(), crate::console::sessions(&config.console));
         let body_timeout = BodyTimeout(Duration::from_millis(config.webhook.body_timeout_ms));
         let server = HttpServer::new(move || {
             App::new()
@@ -198,6 +199,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(body_timeout)
                 .app_data(web::Data::from(Arc::clone(&outbound)))
+                .configure(crate::console::routes(&console, sessions.clone()))
                 .configure(http::routes)
         })
         .shutdown_timeout(config.shutdown_timeout_s)

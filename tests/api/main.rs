@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod browser;
+
 #[path = "../../examples/counter_driver.rs"]
 mod counter_driver;
 
@@ -11,6 +13,7 @@ mod auth;
 mod callouts;
 mod conditions;
 mod config;
+mod console;
 mod crash;
 mod dedup;
 mod drivers;

@@ -1,0 +1,161 @@
+//! Systems: the list with search, creating one, and a system's page with its modules in order.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::form;
+use super::page::{csrf, page, redirect, shell, text_field, ConsoleError};
+use super::session::Signed;
+use crate::domain::system::System;
+use crate::domain::SystemId;
+use crate::engine::inputs::SystemIn;
+use crate::http::errors::ApiError;
+use crate::http::AppState;
+use crate::store::PageRequest;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/systems", web::get().to(list))
+        .route("/systems", web::post().to(create))
+        .route("/systems/{id}", web::get().to(show));
+}
+
+#[derive(Deserialize)]
+struct Search {
+    #[serde(default)]
+    q: String,
+}
+
+/// What a refused create sent, and the field the server named with its message.
+#[derive(Default)]
+struct Draft {
+    name: String,
+    description: String,
+    error: Option<(String, String)>,
+}
+
+async fn list(
+    signed: Signed,
+    search: web::Query<Search>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let body = list_page(&signed, &state, &search.q, &Draft::default()).await?;
+    Ok(page(StatusCode::OK, body))
+}
+
+async fn list_page(signed: &Signed, state: &AppState, q: &str, draft: &Draft) -> Result<Markup, ConsoleError> {
+    let query = Some(q.trim().to_owned()).filter(|q| !q.is_empty());
+    let found = state.engine.list_systems(query, PageRequest { offset: 0, limit: 200 }).await?;
+    Ok(shell(
+        "Systems",
+        Some(signed),
+        html! {
+            h1 { "Systems" }
+            form.search method="get" action="/console/systems" role="search" {
+                label for="f-q" { "Search by name" }
+                input id="f-q" name="q" type="search" value=(q);
+                button type="submit" { "Search" }
+            }
+            p.count { (found.total) " system" @if found.total != 1 { "s" } }
+            @if found.items.is_empty() {
+                p.empty { "No systems yet." }
+            } @else {
+                table {
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "Modules" } th scope="col" { "Id" } } }
+                    tbody {
+                        @for system in &found.items {
+                            tr {
+                                td { a href=(format!("/console/systems/{}", system.id)) { (system.name) } }
+                                td { (system.modules.len()) }
+                                td.id { code { (system.id) } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if signed.is_admin() { (create_form(signed, draft)) }
+        },
+    ))
+}
+
+fn create_form(signed: &Signed, draft: &Draft) -> Markup {
+    html! {
+        section.card aria-labelledby="new-system" {
+            h2 id="new-system" { "New system" }
+            @if let Some((field, message)) = draft.error.as_ref().filter(|(f, _)| f.is_empty() || f == "modules") {
+                div.error role="alert" { p { (message) } @if !field.is_empty() { p.code { "field: " (field) } } }
+            }
+            form method="post" action="/console/systems" {
+                (csrf(signed))
+                (text_field("name", "Name", &draft.name, draft.error.as_ref()))
+                (text_field("description", "Description", &draft.description, draft.error.as_ref()))
+                button type="submit" { "Create system" }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct NewSystem {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+async fn create(signed: Signed, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {
+    let input: NewSystem = form(&body)?;
+    signed.check_csrf(&input.csrf)?;
+    signed.admin()?;
+    let description = Some(input.description.clone()).filter(|d| !d.is_empty());
+    let system_in = SystemIn { name: input.name.clone(), description, modules: Vec::new() };
+    match state.engine.create_system(system_in).await {
+        Ok(system) => Ok(redirect(&format!("/console/systems/{}", system.id))),
+        Err(e) => match ApiError::from(e) {
+            ApiError::Client { status, field, message, .. } if status == StatusCode::UNPROCESSABLE_ENTITY => {
+                let error = Some((field.unwrap_or_default(), message));
+                let draft = Draft { name: input.name, description: input.description, error };
+                let body = list_page(&signed, &state, "", &draft).await?;
+                Ok(page(StatusCode::UNPROCESSABLE_ENTITY, body))
+            }
+            other => Err(other.into()),
+        },
+    }
+}
+
+async fn show(signed: Signed, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {
+    let id = SystemId::parse(&id).ok_or_else(|| ApiError::not_found("system"))?;
+    let system = state.engine.get_system(id.clone()).await?;
+    let modules = state.engine.system_modules(id).await?;
+    Ok(page(StatusCode::OK, system_page(&signed, &system, &modules)))
+}
+
+fn system_page(signed: &Signed, system: &System, modules: &[crate::engine::ModuleView]) -> Markup {
+    shell(
+        &system.name,
+        Some(signed),
+        html! {
+            p.crumbs { a href="/console/systems" { "Systems" } " / " }
+            h1 { (system.name) }
+            @if !system.description.is_empty() { p.description { (system.description) } }
+            p.id { "Id " code { (system.id) } }
+            h2 { "Modules, in order" }
+            @if modules.is_empty() {
+                p.empty { "No modules in this system." }
+            } @else {
+                ol.modules {
+                    @for view in modules {
+                        li {
+                            strong { (view.name) @if let Some(i) = view.index { "_" (i) } }
+                            " · " (view.module.driver)
+                            " · " code { (view.module.id) }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
