@@ -2,9 +2,13 @@
 //! rendered on the server (maud escapes every value); the one stylesheet and one script module are
 //! compiled in. Sign-in exchanges an API key for a session; every form carries the session's CSRF token.
 
+mod api_keys;
+mod callouts;
+mod outbound;
 mod page;
 mod session;
 mod systems;
+mod triggers;
 
 use std::time::Duration;
 
@@ -44,7 +48,11 @@ pub fn routes(config: &ConsoleConfig, sessions: web::Data<Sessions>) -> impl FnO
                 .route("/sign-in", web::post().to(sign_in))
                 .route("/sign-out", web::post().to(sign_out))
                 .route("/assets/{name}", web::get().to(asset))
-                .configure(systems::routes),
+                .configure(systems::routes)
+                .configure(triggers::routes)
+                .configure(outbound::routes)
+                .configure(callouts::routes)
+                .configure(api_keys::routes),
         );
     }
 }

@@ -6,7 +6,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::form;
-use super::page::{csrf, page, redirect, shell, text_field, ConsoleError};
+use super::page::{csrf, form_error, page, redirect, refusal, shell, text_field, ConsoleError, FieldError};
 use super::session::Signed;
 use crate::domain::system::System;
 use crate::domain::SystemId;
@@ -32,7 +32,7 @@ struct Search {
 struct Draft {
     name: String,
     description: String,
-    error: Option<(String, String)>,
+    error: FieldError,
 }
 
 async fn list(
@@ -83,13 +83,11 @@ fn create_form(signed: &Signed, draft: &Draft) -> Markup {
     html! {
         section.card aria-labelledby="new-system" {
             h2 id="new-system" { "New system" }
-            @if let Some((field, message)) = draft.error.as_ref().filter(|(f, _)| f.is_empty() || f == "modules") {
-                div.error role="alert" { p { (message) } @if !field.is_empty() { p.code { "field: " (field) } } }
-            }
+            (form_error(&draft.error, &["name", "description"]))
             form method="post" action="/console/systems" {
                 (csrf(signed))
-                (text_field("name", "Name", &draft.name, draft.error.as_ref()))
-                (text_field("description", "Description", &draft.description, draft.error.as_ref()))
+                (text_field("name", "Name", &draft.name, &draft.error))
+                (text_field("description", "Description", &draft.description, &draft.error))
                 button type="submit" { "Create system" }
             }
         }
@@ -114,15 +112,11 @@ async fn create(signed: Signed, body: web::Bytes, state: web::Data<AppState>) ->
     let system_in = SystemIn { name: input.name.clone(), description, modules: Vec::new() };
     match state.engine.create_system(system_in).await {
         Ok(system) => Ok(redirect(&format!("/console/systems/{}", system.id))),
-        Err(e) => match ApiError::from(e) {
-            ApiError::Client { status, field, message, .. } if status == StatusCode::UNPROCESSABLE_ENTITY => {
-                let error = Some((field.unwrap_or_default(), message));
-                let draft = Draft { name: input.name, description: input.description, error };
-                let body = list_page(&signed, &state, "", &draft).await?;
-                Ok(page(StatusCode::UNPROCESSABLE_ENTITY, body))
-            }
-            other => Err(other.into()),
-        },
+        Err(e) => {
+            let draft = Draft { name: input.name, description: input.description, error: Some(refusal(e)?) };
+            let body = list_page(&signed, &state, "", &draft).await?;
+            Ok(page(StatusCode::UNPROCESSABLE_ENTITY, body))
+        }
     }
 }
 

@@ -67,7 +67,11 @@ fn frame(event: &EngineEvent) -> Bytes {
 )]
 pub async fn stream(_: Reader, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let q: EventsQuery = query(&req)?;
-    let system = q.system_id.map(|s| s.to_string());
+    Ok(event_stream(&state, q.system_id.map(|s| s.to_string())))
+}
+
+/// The Server-Sent Events answer: every engine event from now on, or only `system`'s.
+pub(crate) fn event_stream(state: &AppState, system: Option<String>) -> HttpResponse {
     let events = state.engine.events().subscribe();
     let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
     keep_alive.reset();
@@ -86,9 +90,9 @@ pub async fn stream(_: Reader, req: HttpRequest, state: web::Data<AppState>) -> 
             return Some((Ok::<_, actix_web::Error>(chunk), (events, keep_alive, system)));
         }
     });
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("cache-control", "no-cache"))
         .insert_header(("x-accel-buffering", "no"))
-        .streaming(futures_util::StreamExt::chain(opening, body)))
+        .streaming(futures_util::StreamExt::chain(opening, body))
 }

@@ -14,6 +14,8 @@ mod callouts;
 mod conditions;
 mod config;
 mod console;
+mod console_outbound;
+mod console_triggers;
 mod crash;
 mod dedup;
 mod drivers;
