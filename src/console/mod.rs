@@ -4,6 +4,10 @@
 
 mod api_keys;
 mod callouts;
+mod events;
+mod inspector;
+mod instances;
+mod modules;
 mod outbound;
 mod page;
 mod session;
@@ -49,6 +53,10 @@ pub fn routes(config: &ConsoleConfig, sessions: web::Data<Sessions>) -> impl FnO
                 .route("/sign-out", web::post().to(sign_out))
                 .route("/assets/{name}", web::get().to(asset))
                 .configure(systems::routes)
+                .configure(instances::routes)
+                .configure(inspector::routes)
+                .configure(modules::routes)
+                .configure(events::routes)
                 .configure(triggers::routes)
                 .configure(outbound::routes)
                 .configure(callouts::routes)
@@ -117,6 +125,7 @@ async fn sign_in(
     res
 }
 
+/// A form that carries nothing but its CSRF token.
 #[derive(Deserialize)]
 struct CsrfForm {
     #[serde(default)]

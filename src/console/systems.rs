@@ -1,4 +1,5 @@
-//! Systems: the list with search, creating one, and a system's page with its modules in order.
+//! Systems: the list with search, creating one, and a system's page (its modules, the triggers applied
+//! to it, editing and deleting it).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -6,11 +7,13 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::form;
-use super::page::{csrf, form_error, page, redirect, refusal, shell, text_field, ConsoleError, FieldError};
+use super::page::{
+    action_button, csrf, form_error, page, redirect, refusal, shell, text_field, ConsoleError, FieldError,
+};
 use super::session::Signed;
 use crate::domain::system::System;
 use crate::domain::SystemId;
-use crate::engine::inputs::SystemIn;
+use crate::engine::inputs::{SystemIn, SystemPatch};
 use crate::http::errors::ApiError;
 use crate::http::AppState;
 use crate::store::PageRequest;
@@ -18,7 +21,9 @@ use crate::store::PageRequest;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/systems", web::get().to(list))
         .route("/systems", web::post().to(create))
-        .route("/systems/{id}", web::get().to(show));
+        .route("/systems/{id}", web::get().to(show))
+        .route("/systems/{id}/edit", web::post().to(edit))
+        .route("/systems/{id}/delete", web::post().to(delete));
 }
 
 #[derive(Deserialize)]
@@ -120,15 +125,28 @@ async fn create(signed: Signed, body: web::Bytes, state: web::Data<AppState>) ->
     }
 }
 
-async fn show(signed: Signed, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {
+async fn show(
+    signed: Signed,
+    id: web::Path<String>,
+    q: web::Query<super::modules::AddQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
     let id = SystemId::parse(&id).ok_or_else(|| ApiError::not_found("system"))?;
-    let system = state.engine.get_system(id.clone()).await?;
-    let modules = state.engine.system_modules(id).await?;
-    Ok(page(StatusCode::OK, system_page(&signed, &system, &modules)))
+    system_page_with(&signed, &state, id, q.into_inner(), StatusCode::OK).await
 }
 
-fn system_page(signed: &Signed, system: &System, modules: &[crate::engine::ModuleView]) -> Markup {
-    shell(
+/// A system's page: its details (editable by admins), its modules, the triggers applied to it.
+pub async fn system_page_with(
+    signed: &Signed,
+    state: &AppState,
+    id: SystemId,
+    add: super::modules::AddQuery,
+    status: StatusCode,
+) -> Result<HttpResponse, ConsoleError> {
+    let system = state.engine.get_system(id.clone()).await?;
+    let modules = state.engine.system_modules(id.clone()).await?;
+    let applied = super::instances::section(signed, state, &id).await?;
+    let body = shell(
         &system.name,
         Some(signed),
         html! {
@@ -136,20 +154,58 @@ fn system_page(signed: &Signed, system: &System, modules: &[crate::engine::Modul
             h1 { (system.name) }
             @if !system.description.is_empty() { p.description { (system.description) } }
             p.id { "Id " code { (system.id) } }
-            h2 { "Modules, in order" }
-            @if modules.is_empty() {
-                p.empty { "No modules in this system." }
-            } @else {
-                ol.modules {
-                    @for view in modules {
-                        li {
-                            strong { (view.name) @if let Some(i) = view.index { "_" (i) } }
-                            " · " (view.module.driver)
-                            " · " code { (view.module.id) }
-                        }
-                    }
-                }
-            }
+            (super::modules::section(signed, state, &system, &modules, &add))
+            (applied)
+            @if signed.is_admin() { (edit_form(signed, &system)) }
         },
-    )
+    );
+    Ok(page(status, body))
+}
+
+fn edit_form(signed: &Signed, system: &System) -> Markup {
+    let confirm = format!(
+        "Delete {}? Its trigger instances and the callouts scoped to it are deleted with it; its modules stay, outside any system.",
+        system.name
+    );
+    html! {
+        section.card aria-labelledby="edit-system" {
+            h2 id="edit-system" { "Edit system" }
+            form method="post" action=(format!("/console/systems/{}/edit", system.id)) {
+                (csrf(signed))
+                (text_field("name", "Name", &system.name, &None))
+                (text_field("description", "Description", &system.description, &None))
+                button type="submit" { "Save system" }
+            }
+            (action_button(signed, &format!("/console/systems/{}/delete", system.id), "Delete system", Some(&confirm)))
+        }
+    }
+}
+
+async fn edit(
+    signed: Signed,
+    id: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let input: NewSystem = form(&body)?;
+    signed.check_csrf(&input.csrf)?;
+    signed.admin()?;
+    let id = SystemId::parse(&id).ok_or_else(|| ApiError::not_found("system"))?;
+    let patch = SystemPatch { name: Some(input.name), description: Some(Some(input.description)), modules: None };
+    state.engine.update_system(id.clone(), patch).await?;
+    Ok(redirect(&format!("/console/systems/{id}")))
+}
+
+async fn delete(
+    signed: Signed,
+    id: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let f: super::CsrfForm = form(&body)?;
+    signed.check_csrf(&f.csrf)?;
+    signed.admin()?;
+    let id = SystemId::parse(&id).ok_or_else(|| ApiError::not_found("system"))?;
+    state.engine.delete_system(id).await?;
+    Ok(redirect("/console/systems"))
 }

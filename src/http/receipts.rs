@@ -148,6 +148,20 @@ pub async fn replay(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let receipt = find(&state, &path).await?;
+    let (outcome, new_id) = replay_receipt(&state, &req, receipt).await?;
+    let mut response = outcome.unwrap_or_else(|e| e.error_response());
+    if let Ok(value) = HeaderValue::from_str(new_id.as_str()) {
+        response.headers_mut().insert(HeaderName::from_static(RECEIPT_HEADER), value);
+    }
+    Ok(response)
+}
+
+/// Runs a recorded call again (see [`replay`]); the call's own answer, and the new receipt's id.
+pub(crate) async fn replay_receipt(
+    state: &AppState,
+    req: &HttpRequest,
+    receipt: Receipt,
+) -> Result<(Result<HttpResponse, ApiError>, ReceiptId), ApiError> {
     if receipt.body_truncated {
         return Err(ApiError::client(
             actix_web::http::StatusCode::CONFLICT,
@@ -167,7 +181,7 @@ pub async fn replay(
         method: Some(e.method.clone()),
     });
     let call = Call {
-        req: &req,
+        req,
         path: Some(receipt.path.clone()),
         method: &receipt.method,
         headers: &headers,
@@ -176,12 +190,7 @@ pub async fn replay(
         body: Body::Stored(receipt.body_bytes()),
         replay_of: Some(receipt.id.clone()),
     };
-    let (outcome, new_id) = webhook_call::run(&state, &target, call).await;
-    let mut response = outcome.unwrap_or_else(|e| e.error_response());
-    if let Ok(value) = HeaderValue::from_str(new_id.as_str()) {
-        response.headers_mut().insert(HeaderName::from_static(RECEIPT_HEADER), value);
-    }
-    Ok(response)
+    Ok(webhook_call::run(state, &target, call).await)
 }
 
 fn replayed_headers(receipt: &Receipt) -> HeaderMap {

@@ -105,11 +105,59 @@ impl Browser {
         field.send_keys(text).await.unwrap();
     }
 
+    /// Picks the option whose text starts with `option` in the drop-down labelled `label`.
+    pub async fn choose(&self, label: &str, option: &str) {
+        let xpath = format!(
+            "//select[@id=//label[normalize-space()='{label}']/@for]/option[starts-with(normalize-space(), '{option}')]"
+        );
+        let found = self.client.find(Locator::XPath(&xpath)).await;
+        found.unwrap_or_else(|e| panic!("an option {option} of {label}: {e}")).click().await.unwrap();
+    }
+
+    /// Ticks the check box labelled `label` (when it is not ticked yet).
+    pub async fn tick(&self, label: &str) {
+        let xpath = format!("//input[@type='checkbox'][@id=//label[normalize-space()='{label}']/@for]");
+        let found = self.client.find(Locator::XPath(&xpath)).await;
+        let boxed = found.unwrap_or_else(|e| panic!("a check box {label}: {e}"));
+        if boxed.prop("checked").await.unwrap().as_deref() != Some("true") {
+            boxed.click().await.unwrap();
+        }
+    }
+
     /// Clicks the button whose text is `text`.
     pub async fn click_button(&self, text: &str) {
         let xpath = format!("//button[normalize-space()='{text}']");
         let button = self.client.find(Locator::XPath(&xpath)).await.unwrap_or_else(|e| panic!("a button {text}: {e}"));
         button.click().await.unwrap();
+    }
+
+    /// Clicks the button whose text is `text` and waits for the page it submits to: until the page
+    /// it was on is gone and the new one has loaded (the driver does not wait for a form's navigation).
+    pub async fn submit(&self, text: &str) {
+        let before = self.client.find(Locator::Css("html")).await.unwrap();
+        self.click_button(text).await;
+        crate::helpers::eventually(10, &format!("the page {text} submits to"), || async {
+            let gone = before.prop("tagName").await.is_err();
+            let ready = self.client.execute("return document.readyState", vec![]).await.ok();
+            (gone && ready == Some(json!("complete"))).then_some(())
+        })
+        .await;
+    }
+
+    /// Presses and releases `key` (a character, or a WebDriver key code such as Tab `\u{E004}`) `times`
+    /// times, on whatever has the focus.
+    pub async fn press(&self, key: char, times: usize) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let mut keys = KeyActions::new("keyboard".into());
+        for _ in 0..times {
+            keys = keys.then(KeyAction::Down { value: key }).then(KeyAction::Up { value: key });
+        }
+        self.client.perform_actions(keys).await.expect("the keys are pressed");
+    }
+
+    /// The `id` of the element that has the focus.
+    pub async fn focused_id(&self) -> Option<String> {
+        self.client.active_element().await.ok()?.attr("id").await.ok()?
     }
 
     /// Whether a button with this text is on the page.
@@ -155,7 +203,7 @@ impl Browser {
         self.goto(&format!("{base}/console/")).await;
         assert_eq!(self.path().await, "/console/sign-in");
         self.fill("API key", key).await;
-        self.click_button("Sign in").await;
+        self.submit("Sign in").await;
     }
 }
 

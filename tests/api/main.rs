@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod axe;
 mod browser;
 
 #[path = "../../examples/counter_driver.rs"]
@@ -14,6 +15,7 @@ mod callouts;
 mod conditions;
 mod config;
 mod console;
+mod console_flows;
 mod console_outbound;
 mod console_triggers;
 mod crash;
