@@ -199,8 +199,9 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(body_timeout)
                 .app_data(web::Data::from(Arc::clone(&outbound)))
-                .configure(crate::console::routes(&console, sessions.clone()))
                 .configure(http::routes)
+                // After the API: a webhook call is routed without looking at the console's routes.
+                .configure(crate::console::routes(&console, sessions.clone()))
         })
         .shutdown_timeout(config.shutdown_timeout_s)
         .listen(listener)?
