@@ -7,7 +7,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::page::{page, select, shell, ConsoleError};
-use super::session::Signed;
+use super::session::{Sessions, Signed};
 use crate::domain::SystemId;
 use crate::http::AppState;
 use crate::outbound::subscription::EventType;
@@ -27,8 +27,17 @@ fn system_of(q: &SystemQuery) -> Option<String> {
     SystemId::parse(&q.system_id).map(|s| s.to_string())
 }
 
-async fn stream(_: Signed, q: web::Query<SystemQuery>, state: web::Data<AppState>) -> HttpResponse {
-    crate::http::events::event_stream(&state, system_of(&q))
+/// Lasts while the session does: it ends at the next event or keep-alive after sign-out, idle expiry
+/// or the deletion of the session's key.
+async fn stream(
+    signed: Signed,
+    q: web::Query<SystemQuery>,
+    state: web::Data<AppState>,
+    sessions: web::Data<Sessions>,
+) -> HttpResponse {
+    let engine = std::sync::Arc::clone(&state.engine);
+    let allowed = move || sessions.key_if_live(&signed.token).is_some_and(|key| engine.authenticate(&key).is_some());
+    crate::http::events::event_stream(&state, system_of(&q), allowed)
 }
 
 async fn tail(

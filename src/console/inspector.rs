@@ -108,15 +108,33 @@ fn time(ms: u64) -> String {
     at.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default()
 }
 
+/// How a replay went, on the replayed call's page.
+#[derive(Deserialize)]
+struct Replayed {
+    replayed: Option<u16>,
+    #[serde(rename = "as")]
+    new: Option<ReceiptId>,
+}
+
 async fn receipt(
     signed: Signed,
     path: web::Path<(String, String, String)>,
+    q: web::Query<Replayed>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (system, instance) = ids(&path.0, &path.1)?;
     let id = ReceiptId::parse(&path.2).ok_or_else(|| ApiError::not_found("receipt"))?;
     let receipt = state.engine.get_receipt(system, instance, id).await?;
-    Ok(page(StatusCode::OK, receipt_page(&signed, &receipt, None)))
+    let base = format!("/console/systems/{}/triggers/{}", receipt.system_id, receipt.trigger_instance);
+    let note = q.replayed.map(|status| {
+        html! {
+            div.result role="status" {
+                p { "Replayed: the call answered " (status) "." }
+                @if let Some(new) = &q.new { p { a href=(format!("{base}/receipts/{new}")) { "Open the replayed call" } } }
+            }
+        }
+    });
+    Ok(page(StatusCode::OK, receipt_page(&signed, &receipt, note)))
 }
 
 fn receipt_page(signed: &Signed, r: &Receipt, replayed: Option<Markup>) -> Markup {
@@ -165,13 +183,13 @@ async fn replay(
     let original = state.engine.get_receipt(system, instance, id).await?;
     let (outcome, new_id) = crate::http::receipts::replay_receipt(&state, &req, original.clone()).await?;
     let status = match &outcome {
-        Ok(res) => res.status().as_u16().to_string(),
-        Err(e) => format!("{} {}", actix_web::ResponseError::status_code(e).as_u16(), e.code()),
+        Ok(res) => res.status().as_u16(),
+        Err(e) => actix_web::ResponseError::status_code(e).as_u16(),
     };
-    let link =
-        format!("/console/systems/{}/triggers/{}/receipts/{new_id}", original.system_id, original.trigger_instance);
-    let note = html! { div.result role="status" { p { "Replayed: answered " (status) ". " a href=(link) { "Open the new call" } } } };
-    Ok(page(StatusCode::OK, receipt_page(&signed, &original, Some(note))))
+    // Back to this call's page saying how the replay went: reloading it shows that, never replays again.
+    // (The new call's receipt is stored a moment later, by the receipt writer.)
+    let base = format!("/console/systems/{}/triggers/{}", original.system_id, original.trigger_instance);
+    Ok(super::page::redirect(&format!("{base}/receipts/{}?replayed={status}&as={new_id}", original.id)))
 }
 
 async fn run(

@@ -1,7 +1,7 @@
 //! Triggers applied to a system: applying one, and an instance's page with its webhook URL, the exec
 //! URL builder, its switches, secret rotation and its state, kept live by the event stream.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -185,7 +185,7 @@ fn live_state(inst: &TriggerInstance, st: &InstanceState) -> Markup {
             dl {
                 dt { "Triggered" } dd data-live="triggered" { (st.triggered) }
                 dt { "Times fired" } dd data-live="trigger_count" { (st.trigger_count) }
-                dt { "Last fired (epoch s)" } dd data-live="last_fired_at" { (st.last_fired_at.map(|t| t.to_string()).unwrap_or_else(|| "never".into())) }
+                dt { "Last fired" } dd data-live="last_fired_at" { (st.last_fired_at.map(utc_seconds).unwrap_or_else(|| "never".into())) }
                 dt { "Action errors" } dd data-live="action_errors" { (st.action_errors) }
             }
             h3 { "Conditions" }
@@ -207,8 +207,7 @@ fn exec_builder(
     modules: &[crate::engine::ModuleView],
     q: &ExecQuery,
 ) -> Markup {
-    let mut names: Vec<String> = modules.iter().map(|m| m.name.clone()).collect();
-    names.dedup();
+    let names: Vec<String> = modules.iter().map(|m| m.name.clone()).collect::<BTreeSet<_>>().into_iter().collect();
     let methods: Vec<String> = modules
         .iter()
         .filter_map(|m| state.engine.drivers().get(&m.module.driver))
@@ -217,8 +216,9 @@ fn exec_builder(
         .into_iter()
         .collect();
     let options = |values: &[String]| values.iter().map(|v| (v.clone(), v.clone())).collect::<Vec<_>>();
-    let chosen = !q.module.is_empty() && !q.method.is_empty();
-    let index = if q.index.is_empty() { "1" } else { q.index.as_str() };
+    // Only choices the pickers offer make URLs; anything else in the query is ignored.
+    let chosen = names.contains(&q.module) && methods.contains(&q.method);
+    let index = q.index.parse::<u32>().ok().filter(|i| *i >= 1).unwrap_or(1);
     let query_form =
         format!("{}&exec=true&mod={}&index={index}&method={}", webhook_url(state, inst), q.module, q.method);
     let path_form = format!(
@@ -237,7 +237,7 @@ fn exec_builder(
                 (select("mod", "Module", &options(&names), &q.module, &None))
                 div.field {
                     label for="f-index" { "Index" }
-                    input id="f-index" name="index" type="number" min="1" value=(index);
+                    input id="f-index" name="index" type="number" min="1" value=(index.to_string());
                 }
                 (select("method", "Webhook method", &options(&methods), &q.method, &None))
                 button type="submit" { "Build exec URLs" }
@@ -284,4 +284,10 @@ async fn rotate(
     let (system, id) = ids(&path)?;
     state.engine.rotate_secret(system.clone(), id.clone()).await?;
     Ok(redirect(&instance_path(&system, &id)))
+}
+
+/// Epoch seconds as a UTC date and time, as the live updates write it too.
+fn utc_seconds(at: u64) -> String {
+    let at = chrono::DateTime::from_timestamp(i64::try_from(at).unwrap_or(0), 0);
+    at.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default()
 }

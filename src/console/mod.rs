@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use maud::html;
 use serde::Deserialize;
 
@@ -46,6 +46,12 @@ pub fn routes(config: &ConsoleConfig, sessions: web::Data<Sessions>) -> impl FnO
                         .add((header::REFERRER_POLICY, "no-referrer"))
                         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")),
                 )
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    ConsoleError::Api(crate::http::errors::ApiError::bad_request("invalid_query", e.to_string())).into()
+                }))
+                .default_service(web::to(|| async {
+                    ConsoleError::Api(crate::http::errors::ApiError::not_found("page")).error_response()
+                }))
                 .route("", web::get().to(|| async { redirect("/console/") }))
                 .route("/", web::get().to(home))
                 .route("/sign-in", web::get().to(sign_in_page))
@@ -114,7 +120,13 @@ async fn sign_in(
     state: web::Data<AppState>,
     sessions: web::Data<Sessions>,
 ) -> HttpResponse {
+    if !session::same_origin(&req) {
+        return ConsoleError::Csrf.error_response();
+    }
     let key = serde_urlencoded::from_bytes::<SignInForm>(&form).map(|f| f.key.trim().to_owned()).unwrap_or_default();
+    if let Some(old) = req.cookie(session::COOKIE) {
+        sessions.end(old.value());
+    }
     if state.engine.authenticate(&key).is_none() {
         let form = sign_in_form(Some("That key is not known. Check it and try again."));
         return page(StatusCode::UNAUTHORIZED, form);

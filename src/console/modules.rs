@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use maud::{html, Markup};
 use serde_json::{Map, Value};
-use switchboard_drivers::sdk::{AccessLevel, DriverDescriptor, JsonType, Param};
+use switchboard_drivers::sdk::{DriverDescriptor, JsonType, Param};
 
 use super::form;
 use super::page::{csrf, form_error, input, page, redirect, refusal, select, shell, ConsoleError, FieldError};
@@ -124,9 +124,9 @@ fn add_form(
 fn param_input(prefix: &str, param: &Param, value: Option<&Value>, error: &FieldError) -> Markup {
     let name = format!("{prefix}.{}", param.name);
     let kind = match param.json_type {
-        JsonType::String => "text",
+        // A shared secret or a URL holding a token is not shown while typed.
+        _ if param.sensitive => "password",
         JsonType::Number | JsonType::Integer => "number",
-        JsonType::Boolean => "text",
         _ => "text",
     };
     let hint = match param.json_type {
@@ -263,11 +263,7 @@ async fn module_page(
     let view =
         views.iter().find(|v| reference_of(v) == reference.to_string()).ok_or_else(|| ApiError::not_found("module"))?;
     let driver = state.engine.drivers().get(&view.module.driver);
-    let functions: Vec<_> = driver
-        .map(|d| {
-            d.functions.iter().filter(|f| !f.webhook && (signed.is_admin() || f.access != AccessLevel::Admin)).collect()
-        })
-        .unwrap_or_default();
+    let functions: Vec<_> = driver.map(|d| d.functions.iter().filter(|f| !f.webhook).collect()).unwrap_or_default();
     Ok(shell(
         &reference.to_string(),
         Some(signed),
@@ -292,10 +288,13 @@ async fn module_page(
                 section.card {
                     h3 { (function.name) }
                     @if !function.description.is_empty() { p { (function.description) } }
-                    form method="post" action=(format!("/console/systems/{system}/{reference}/{}", function.name)) {
-                        (csrf(signed))
-                        @for param in &function.params { (param_input("args", param, None, &None)) }
-                        button type="submit" { (format!("Call {}", function.name)) }
+                    // Support keys read: the console calls nothing for them.
+                    @if signed.is_admin() {
+                        form method="post" action=(format!("/console/systems/{system}/{reference}/{}", function.name)) {
+                            (csrf(signed))
+                            @for param in &function.params { (param_input("args", param, None, &None)) }
+                            button type="submit" { (format!("Call {}", function.name)) }
+                        }
                     }
                 }
             }
@@ -312,6 +311,7 @@ async fn call(
     let fields: Vec<(String, String)> = form(&body)?;
     let csrf = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
     signed.check_csrf(csrf)?;
+    signed.admin()?;
     let (system, module, method) = path.into_inner();
     let reference = ModuleRef::parse(&module).map_err(|_| ApiError::not_found("module"))?;
     let id = system_id(&system)?;

@@ -69,6 +69,13 @@ impl Sessions {
         self.lock().remove(token);
     }
 
+    /// The key of a live session, without keeping it alive (for a stream that outlasts its request).
+    pub fn key_if_live(&self, token: &str) -> Option<String> {
+        let map = self.lock();
+        let session = map.get(token)?;
+        (Instant::now().duration_since(session.last_seen) < self.idle).then(|| session.key.clone())
+    }
+
     /// The key and CSRF token of a live session, which this use keeps alive.
     fn touch(&self, token: &str) -> Option<(String, String)> {
         let mut map = self.lock();
@@ -97,11 +104,30 @@ pub fn cookie(req: &HttpRequest, value: String, max_age: Option<Duration>) -> Co
     cookie
 }
 
+/// Whether a request came from a page of this server. Browsers say where a request came from in
+/// `Sec-Fetch-Site` (and `Origin` on a POST); one from another site is refused even with a valid token,
+/// sign-in included (where there is no token yet). Clients that send neither are not browsers.
+pub fn same_origin(req: &HttpRequest) -> bool {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site") {
+        return matches!(site, "same-origin" | "none");
+    }
+    match header("origin") {
+        Some(origin) => {
+            let info = req.connection_info();
+            origin == format!("{}://{}", info.scheme(), info.host())
+        }
+        None => true,
+    }
+}
+
 /// A signed-in request: who it is, and the token its forms must carry.
 pub struct Signed {
     pub caller: Caller,
     pub csrf: String,
     pub token: String,
+    /// See [`same_origin`].
+    same_origin: bool,
 }
 
 impl Signed {
@@ -111,7 +137,7 @@ impl Signed {
 
     /// Refuses a form whose CSRF token is not this session's.
     pub fn check_csrf(&self, presented: &str) -> Result<(), ConsoleError> {
-        match bool::from(self.csrf.as_bytes().ct_eq(presented.as_bytes())) {
+        match self.same_origin && bool::from(self.csrf.as_bytes().ct_eq(presented.as_bytes())) {
             true => Ok(()),
             false => Err(ConsoleError::Csrf),
         }
@@ -137,7 +163,7 @@ fn signed(req: &HttpRequest) -> Result<Signed, ConsoleError> {
         return Err(ConsoleError::SignIn);
     };
     context::set_actor(actor);
-    Ok(Signed { caller, csrf, token })
+    Ok(Signed { caller, csrf, token, same_origin: same_origin(req) })
 }
 
 impl FromRequest for Signed {

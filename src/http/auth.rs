@@ -11,7 +11,7 @@ use super::AppState;
 use crate::engine::Caller;
 use crate::events::context;
 
-fn presented_key(req: &HttpRequest) -> Option<&str> {
+pub(super) fn presented_key(req: &HttpRequest) -> Option<&str> {
     if let Some(key) = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(key.trim());
     }

@@ -67,27 +67,43 @@ fn frame(event: &EngineEvent) -> Bytes {
 )]
 pub async fn stream(_: Reader, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let q: EventsQuery = query(&req)?;
-    Ok(event_stream(&state, q.system_id.map(|s| s.to_string())))
+    // The stream lasts while the key does: a deleted key's stream ends at its next event or keep-alive.
+    let key = super::auth::presented_key(&req).unwrap_or_default().to_owned();
+    let engine = std::sync::Arc::clone(&state.engine);
+    let allowed = move || engine.authenticate(&key).is_some();
+    Ok(event_stream(&state, q.system_id.map(|s| s.to_string()), allowed))
 }
 
-/// The Server-Sent Events answer: every engine event from now on, or only `system`'s.
-pub(crate) fn event_stream(state: &AppState, system: Option<String>) -> HttpResponse {
+/// The Server-Sent Events answer: every engine event from now on, or only `system`'s, for as long as
+/// `allowed` holds (asked before each event and keep-alive).
+pub(crate) fn event_stream(
+    state: &AppState,
+    system: Option<String>,
+    allowed: impl Fn() -> bool + 'static,
+) -> HttpResponse {
     let events = state.engine.events().subscribe();
     let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
     keep_alive.reset();
     let opening = stream::once(async { Ok::<_, actix_web::Error>(Bytes::from_static(b": connected\n\n")) });
-    let body = stream::unfold((events, keep_alive, system), |(mut events, mut keep_alive, system)| async move {
-        loop {
-            let chunk = tokio::select! {
-                received = events.recv() => match received {
-                    Ok(event) if system.is_none() || event.system_id == system => frame(&event),
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(missed)) => Bytes::from(format!(": missed {missed} events\n\n")),
-                    Err(RecvError::Closed) => return None,
-                },
-                _ = keep_alive.tick() => Bytes::from_static(b": keep-alive\n\n"),
-            };
-            return Some((Ok::<_, actix_web::Error>(chunk), (events, keep_alive, system)));
+    let allowed = std::rc::Rc::new(allowed);
+    let body = stream::unfold((events, keep_alive, system), move |(mut events, mut keep_alive, system)| {
+        let allowed = std::rc::Rc::clone(&allowed);
+        async move {
+            loop {
+                let chunk = tokio::select! {
+                    received = events.recv() => match received {
+                        Ok(event) if system.is_none() || event.system_id == system => frame(&event),
+                        Ok(_) => continue,
+                        Err(RecvError::Lagged(missed)) => Bytes::from(format!(": missed {missed} events\n\n")),
+                        Err(RecvError::Closed) => return None,
+                    },
+                    _ = keep_alive.tick() => Bytes::from_static(b": keep-alive\n\n"),
+                };
+                if !allowed() {
+                    return None;
+                }
+                return Some((Ok::<_, actix_web::Error>(chunk), (events, keep_alive, system)));
+            }
         }
     });
     HttpResponse::Ok()

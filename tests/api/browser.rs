@@ -45,7 +45,7 @@ fn ensure_installed() {
 pub struct Browser {
     pub client: Client,
     driver: Child,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 impl Browser {
@@ -90,7 +90,7 @@ impl Browser {
             }
         })
         .await;
-        Browser { client, driver, _profile: profile }
+        Browser { client, driver, profile }
     }
 
     pub async fn goto(&self, url: &str) {
@@ -170,6 +170,15 @@ impl Browser {
         self.client.current_url().await.unwrap().path().to_owned()
     }
 
+    /// Waits until the page's path is exactly `path`.
+    pub async fn reach_exactly(&self, path: &str) {
+        crate::helpers::eventually(10, &format!("the browser to reach exactly {path}"), || async {
+            let ready = self.client.execute("return document.readyState", vec![]).await.ok();
+            (self.path().await == path && ready == Some(json!("complete"))).then_some(())
+        })
+        .await
+    }
+
     /// Waits until the page's path starts with `prefix` (a click's navigation is not awaited by the
     /// driver); returns it.
     pub async fn reach(&self, prefix: &str) -> String {
@@ -209,8 +218,11 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // The browser goes with its driver; a session left open costs nothing once both are gone.
+        // Killing the driver leaves its Chromium running (it is not the driver's child for long), so
+        // every process started with this browser's own profile directory goes too.
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        let profile = format!("--user-data-dir={}", self.profile.path().display());
+        let _ = Command::new("pkill").args(["-9", "-f", "--", &profile]).status();
     }
 }

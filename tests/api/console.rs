@@ -213,3 +213,40 @@ async fn every_console_answer_carries_the_security_headers_and_the_console_can_b
         assert_eq!(body["error"], "not_found", "[{path}]");
     }
 }
+
+#[tokio::test]
+async fn a_session_ends_on_the_server_at_sign_out_and_when_its_key_is_deleted_and_so_does_its_stream() {
+    // Arrange
+    let app = spawn_app().await;
+    let signed_out = session_cookie(&app, &app.admin_key).await;
+    let csrf = csrf_of(&app, &signed_out, "/console/systems").await;
+    let support = app.create("/api_keys", json!({ "name": "Desk", "role": "support" })).await;
+    let deleted = session_cookie(&app, support["key"].as_str().unwrap()).await;
+    let stream = raw_client().get(app.url("/console/events/stream")).header("cookie", &deleted).send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let mut stream = stream.bytes_stream();
+    use futures_util::StreamExt;
+    assert!(String::from_utf8_lossy(&stream.next().await.unwrap().unwrap()).contains("connected"));
+
+    // Act: sign one out; delete the other's key, then cause an event.
+    let res = raw_client()
+        .post(app.url("/console/sign-out"))
+        .header("cookie", &signed_out)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    app.delete_ok(&format!("/api_keys/{}", id(&support))).await;
+    app.create_system("After").await;
+
+    // Assert: both cookies lead to the sign-in page, and the stream ended instead of sending the event.
+    for (case, cookie) in [("signed out", &signed_out), ("key deleted", &deleted)] {
+        let res = raw_client().get(app.url("/console/systems")).header("cookie", cookie).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "[{case}]");
+        assert_eq!(res.headers()["location"], "/console/sign-in", "[{case}]");
+    }
+    let rest = tokio::time::timeout(std::time::Duration::from_secs(5), stream.collect::<Vec<_>>()).await;
+    let rest = rest.expect("the stream ends");
+    assert!(rest.iter().all(|chunk| !String::from_utf8_lossy(chunk.as_ref().unwrap()).contains("system.created")));
+}

@@ -111,7 +111,7 @@ async fn a_call_is_opened_in_the_inspector_and_replayed_from_the_console() {
     browser.click_button("Replay this call").await;
     browser.client.accept_alert().await.unwrap();
 
-    // Assert: answered like the first, recorded as a new call, and the trigger fired again.
+    // Assert: answered like the first, and the trigger fired again; the new call names the one it replays.
     assert!(browser.text("[role=status]").await.contains("answered 202"));
     assert_eq!(app.trigger_count(&hook).await, 2);
     let calls = app.receipts_eventually(&hook, 2).await;
@@ -192,7 +192,7 @@ async fn modules_are_reordered_called_and_a_system_deleted_after_its_confirmatio
     let question = browser.client.get_alert_text().await.unwrap();
     assert!(question.contains("trigger instances") && question.contains("callouts"), "{question}");
     browser.client.accept_alert().await.unwrap();
-    browser.reach("/console/systems").await;
+    browser.reach_exactly("/console/systems").await;
 
     // Assert
     assert_eq!(app.list("/systems").await.1, 0);

@@ -4,8 +4,14 @@
 for (const button of document.querySelectorAll("button[data-copy]")) {
   button.addEventListener("click", async () => {
     const source = document.getElementById(button.dataset.copy);
-    await navigator.clipboard.writeText(source.textContent.trim());
-    button.textContent = "Copied";
+    // The clipboard API exists only on https and localhost: elsewhere the text is selected to copy by hand.
+    if (navigator.clipboard) {
+      await navigator.clipboard.writeText(source.textContent.trim());
+      button.textContent = "Copied";
+    } else {
+      window.getSelection().selectAllChildren(source);
+      button.textContent = "Selected: press Ctrl+C";
+    }
   });
 }
 
@@ -43,7 +49,7 @@ if (live) {
 function showState(section, state) {
   for (const field of ["triggered", "trigger_count", "last_fired_at", "action_errors"]) {
     const cell = section.querySelector(`[data-live="${field}"]`);
-    if (cell && field in state) cell.textContent = state[field] === null ? "never" : String(state[field]);
+    if (cell && field in state) cell.textContent = shownState(field, state[field]);
   }
   const list = section.querySelector('[data-live="conditions"]');
   if (list && state.conditions) {
@@ -53,6 +59,12 @@ function showState(section, state) {
       return item;
     }));
   }
+}
+
+function shownState(field, value) {
+  if (value === null) return "never";
+  if (field === "last_fired_at") return new Date(value * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+  return String(value);
 }
 
 function showStatus(section, key, value) {
