@@ -511,10 +511,13 @@ async fn a_support_key_reads_subscriptions_and_callouts_without_secrets_or_contr
     for (case, path, name, url) in pages {
         // Act
         browser.goto(&app.url(&path)).await;
+        browser.reach_exactly(&path).await;
 
         // Assert: what it is, its URL without credentials, no secret, no control but signing out.
-        let html = source(&browser).await;
-        assert!(html.contains(name), "[{case}] shows {name}");
+        let html = eventually(10, &format!("[{case}] the page to show {name}"), || async {
+            Some(source(&browser).await).filter(|html| html.contains(name))
+        })
+        .await;
         assert!(browser.text("main").await.contains(url), "[{case}] the URL as support keys see it");
         for secret in secrets {
             assert!(!html.contains(secret), "[{case}] {secret} is not on the page");
