@@ -1,37 +1,11 @@
 //! The console, in Debian's headless Chromium against the real server, and its protections over HTTP.
 
-use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::browser::Browser;
+use crate::console_http::*;
 use crate::helpers::*;
-
-/// Both widths every page must work at.
-const WIDTHS: [u32; 2] = [1280, 390];
-
-/// A client that shows redirects instead of following them, for the protections below.
-fn raw_client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
-}
-
-/// Signs in over HTTP; returns the session cookie (`name=value`).
-async fn session_cookie(app: &TestApp, key: &str) -> String {
-    let res = raw_client().post(app.url("/console/sign-in")).form(&[("key", key)]).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER, "a known key signs in");
-    let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
-    for part in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
-        assert!(set.contains(part), "the cookie is {part}: {set}");
-    }
-    set.split(';').next().unwrap().to_owned()
-}
-
-/// The CSRF token the page at `path` carries for its forms.
-async fn csrf_of(app: &TestApp, cookie: &str, path: &str) -> String {
-    let page = raw_client().get(app.url(path)).header("cookie", cookie).send().await.unwrap().text().await.unwrap();
-    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
-    page[at..at + 64].to_owned()
-}
 
 #[tokio::test]
 async fn an_admin_signs_in_creates_a_system_by_typing_and_signs_out_at_both_widths() {

@@ -2,39 +2,16 @@
 //! the real server, and their protections over plain HTTP.
 
 use fantoccini::Locator;
-use reqwest::redirect::Policy;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::browser::Browser;
+use crate::console_http::*;
 use crate::helpers::*;
-
-/// Both widths every page must work at.
-const WIDTHS: [u32; 2] = [1280, 390];
-
-/// A client that shows redirects instead of following them.
-fn raw_client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
-}
 
 /// An app that may deliver to (and ask) 127.0.0.1.
 async fn private_app() -> TestApp {
     spawn_app_with(|c| c.outbound.allow_private_networks = true).await
-}
-
-/// Signs in over HTTP; returns the session cookie (`name=value`).
-async fn session_cookie(app: &TestApp, key: &str) -> String {
-    let res = raw_client().post(app.url("/console/sign-in")).form(&[("key", key)]).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER, "a known key signs in");
-    let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
-    set.split(';').next().unwrap().to_owned()
-}
-
-/// The CSRF token of the session, as the page at `path` carries it.
-async fn csrf_of(app: &TestApp, cookie: &str, path: &str) -> String {
-    let page = raw_client().get(app.url(path)).header("cookie", cookie).send().await.unwrap().text().await.unwrap();
-    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
-    page[at..at + 64].to_owned()
 }
 
 /// GETs a console page over HTTP: its status and body.

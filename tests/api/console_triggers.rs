@@ -2,35 +2,12 @@
 //! typing), and their protections over HTTP.
 
 use fantoccini::Locator;
-use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::browser::Browser;
+use crate::console_http::*;
 use crate::helpers::*;
-
-/// Both widths every page must work at.
-const WIDTHS: [u32; 2] = [1280, 390];
-
-/// A client that shows redirects instead of following them.
-fn raw_client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
-}
-
-/// Signs in over HTTP; returns the session cookie (`name=value`).
-async fn session_cookie(app: &TestApp, key: &str) -> String {
-    let res = raw_client().post(app.url("/console/sign-in")).form(&[("key", key)]).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER, "a known key signs in");
-    let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
-    set.split(';').next().unwrap().to_owned()
-}
-
-/// The CSRF token the page at `path` carries for its forms.
-async fn csrf_of(app: &TestApp, cookie: &str, path: &str) -> String {
-    let page = raw_client().get(app.url(path)).header("cookie", cookie).send().await.unwrap().text().await.unwrap();
-    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
-    page[at..at + 64].to_owned()
-}
 
 /// Clicks the element matching `css`.
 async fn click(browser: &Browser, css: &str) {

@@ -16,6 +16,7 @@ mod conditions;
 mod config;
 mod console;
 mod console_flows;
+mod console_http;
 mod console_outbound;
 mod console_triggers;
 mod crash;
