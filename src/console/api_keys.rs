@@ -7,7 +7,7 @@ use maud::{html, Markup};
 
 use super::outbound::{not_saved, refused, secret_once, when, Fields};
 use super::page::{
-    action_button, csrf, form_error, page, redirect, select, shell, text_field, ConsoleError, FieldError,
+    action_button, count, csrf, form_error, page, redirect, select, shell, text_field, ConsoleError, FieldError,
 };
 use super::session::Signed;
 use crate::domain::api_key::{ApiKey, Role};
@@ -62,10 +62,7 @@ async fn list_page(
                 div.result role="status" { p { "Created the " (key.role) " key " strong { (key.name) } "." } }
                 (secret_once("API key", plaintext, "/console/api-keys"))
             }
-            p.count {
-                (found.total) " stored key" @if found.total != 1 { "s" }
-                @if found.total > found.items.len() { " (the first " (found.items.len()) " shown)" }
-            }
+            (count(found.total, found.items.len(), "stored key"))
             @if found.items.is_empty() {
                 p.empty { "No stored keys (a configured admin key is not listed)." }
             } @else {

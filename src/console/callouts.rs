@@ -8,7 +8,8 @@ use maud::{html, Markup};
 
 use super::outbound::{list_items, not_saved, parse_system, refused, secret_once, when, when_ms, Fields, Systems};
 use super::page::{
-    action_button, checkbox, csrf, form_error, page, redirect, select, shell, text_field, ConsoleError, FieldError,
+    action_button, checkbox, count, csrf, form_error, page, redirect, select, shell, text_field, ConsoleError,
+    FieldError,
 };
 use super::session::Signed;
 use crate::domain::callout::{Callout, CalloutMatch, CalloutOn, CalloutSpec, FailurePolicy, ModulePattern};
@@ -219,10 +220,7 @@ async fn list_page(signed: &Signed, state: &AppState, draft: &Draft) -> Result<M
             h1 { "Callouts" }
             (not_saved(&draft.error, &FIELDS))
             p { "Outside services asked, before an exec or a run of actions goes ahead, whether it may." }
-            p.count {
-                (found.total) " callout" @if found.total != 1 { "s" }
-                @if found.total > found.items.len() { " (the first " (found.items.len()) " shown)" }
-            }
+            (count(found.total, found.items.len(), "callout"))
             @if found.items.is_empty() {
                 p.empty { "No callouts yet." }
             } @else {

@@ -15,8 +15,8 @@ use serde::Deserialize;
 
 use super::form;
 use super::page::{
-    action_button, checkbox, copyable, csrf, form_error, page, redirect, select, shell, text_field, ConsoleError,
-    FieldError,
+    action_button, checkbox, copyable, count, csrf, form_error, page, redirect, select, shell, text_field,
+    ConsoleError, FieldError,
 };
 use super::session::Signed;
 use crate::domain::ids::SubscriptionId;
@@ -211,10 +211,7 @@ async fn list_page(
             h1 { "Outbound webhooks" }
             (not_saved(&draft.error, &CREATE_FIELDS))
             p { "Subscriptions receive the engine's events as signed POSTs, in order, retried after failures." }
-            p.count {
-                (found.total) " subscription" @if found.total != 1 { "s" }
-                @if found.total > found.items.len() { " (the first " (found.items.len()) " shown)" }
-            }
+            (count(found.total, found.items.len(), "subscription"))
             @if found.items.is_empty() {
                 p.empty { "No subscriptions yet." }
             } @else {

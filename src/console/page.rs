@@ -238,3 +238,13 @@ pub fn refusal(e: crate::engine::EngineError) -> Result<(String, String), Consol
         other => Err(other.into()),
     }
 }
+
+/// How many `noun`s a list holds, and, when it is cut short, how many it shows.
+pub fn count(total: usize, shown: usize, noun: &str) -> Markup {
+    html! {
+        p.count {
+            (total) " " (noun) @if total != 1 { "s" }
+            @if total > shown { " (the first " (shown) " shown)" }
+        }
+    }
+}
