@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
@@ -90,6 +91,9 @@ impl Browser {
             }
         })
         .await;
+        // A loaded CI machine runs axe-core slower than WebDriver's default script limit of 30 s.
+        let limits = fantoccini::wd::TimeoutConfiguration::new(Some(Duration::from_secs(120)), None, None);
+        client.update_timeouts(limits).await.expect("the browser takes its time limits");
         Browser { client, driver, profile }
     }
 
