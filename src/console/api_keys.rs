@@ -5,17 +5,18 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use maud::{html, Markup};
 
-use super::outbound::{not_saved, refused, secret_once, when, Fields};
+use super::display::{secret_once, when};
+use super::forms::{admin_action, not_saved, refused, Fields};
 use super::page::{
-    action_button, count, csrf, form_error, page, redirect, select, shell, text_field, ConsoleError, FieldError,
+    action_button, csrf, form_error, page, redirect, select, shell, text_field, ConsoleError, FieldError,
 };
+use super::paging::{Offset, Pager};
 use super::session::Signed;
 use crate::domain::api_key::{ApiKey, Role};
 use crate::domain::{ApiKeyId, ValidationError};
 use crate::engine::inputs::ApiKeyIn;
 use crate::http::errors::ApiError;
 use crate::http::AppState;
-use crate::store::PageRequest;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api-keys", web::get().to(list))
@@ -23,8 +24,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api-keys/{id}/delete", web::post().to(delete));
 }
 
-/// Keys listed.
-const SHOWN: usize = 500;
+/// Keys listed a page at a time.
+const PER_PAGE: usize = 500;
 
 const FIELDS: [&str; 2] = ["name", "role"];
 
@@ -35,10 +36,20 @@ struct Draft {
     error: FieldError,
 }
 
-async fn list(signed: Signed, state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {
+impl Draft {
+    /// The form of a new key: a support key.
+    fn blank() -> Self {
+        Self { name: String::new(), role: "support".to_owned(), error: None }
+    }
+}
+
+async fn list(
+    signed: Signed,
+    at: web::Query<Offset>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
     signed.admin()?;
-    let draft = Draft { name: String::new(), role: "support".to_owned(), error: None };
-    Ok(page(StatusCode::OK, list_page(&signed, &state, &draft, None).await?))
+    Ok(page(StatusCode::OK, list_page(&signed, &state, &Draft::blank(), None, *at).await?))
 }
 
 async fn list_page(
@@ -46,10 +57,17 @@ async fn list_page(
     state: &AppState,
     draft: &Draft,
     created: Option<(&ApiKey, &str)>,
+    at: Offset,
 ) -> Result<Markup, ConsoleError> {
-    let found = state.engine.list_api_keys(PageRequest { offset: 0, limit: SHOWN }).await?;
-    let roles = [("support", "support (read only)"), ("admin", "admin (may change everything)")]
-        .map(|(v, t)| (v.to_owned(), t.to_owned()));
+    let found = state.engine.list_api_keys(at.request(PER_PAGE)).await?;
+    let pager = Pager {
+        path: "/console/api-keys",
+        query: &[],
+        total: found.total,
+        offset: at.offset,
+        limit: PER_PAGE,
+        noun: "stored key",
+    };
     Ok(shell(
         "API keys",
         Some(signed),
@@ -62,36 +80,51 @@ async fn list_page(
                 div.result role="status" { p { "Created the " (key.role) " key " strong { (key.name) } "." } }
                 (secret_once("API key", plaintext, "/console/api-keys"))
             }
-            (count(found.total, found.items.len(), "stored key"))
-            @if found.items.is_empty() {
+            (pager.render())
+            @if found.total == 0 {
                 p.empty { "No stored keys (a configured admin key is not listed)." }
-            } @else {
+            } @else if !found.items.is_empty() {
                 table {
                     thead { tr { th scope="col" { "Key" } th scope="col" { "Role" } th scope="col" { "Actions" } } }
-                    tbody {
-                        @for key in &found.items {
-                            tr {
-                                td { strong { (key.name) } br; small { "created " (when(key.created_at)) } br; code { (key.id) } }
-                                td { (key.role) }
-                                td { (action_button(signed, &format!("/console/api-keys/{}/delete", key.id), "Delete",
-                                    Some(&format!("Delete the key {}? Anything using it stops working at once.", key.name)))) }
-                            }
-                        }
-                    }
+                    tbody { @for key in &found.items { (key_row(signed, key)) } }
                 }
             }
-            section.card aria-labelledby="new-key" {
-                h2 id="new-key" { "New key" }
-                (form_error(&draft.error, &FIELDS))
-                form method="post" action="/console/api-keys" {
-                    (csrf(signed))
-                    (text_field("name", "Name", &draft.name, &draft.error))
-                    (select("role", "Role", &roles, &draft.role, &draft.error))
-                    button type="submit" { "Create key" }
-                }
-            }
+            (new_key_form(signed, draft))
         },
     ))
+}
+
+/// A stored key: its name, when it was made, its id, its role, and its delete button.
+fn key_row(signed: &Signed, key: &ApiKey) -> Markup {
+    let confirm = format!("Delete the key {}? Anything using it stops working at once.", key.name);
+    html! {
+        tr {
+            td { strong { (key.name) } br; small { "created " (when(key.created_at)) } br; code { (key.id) } }
+            td { (key.role) }
+            td { (action_button(signed, &format!("/console/api-keys/{}/delete", key.id), "Delete", Some(&confirm))) }
+        }
+    }
+}
+
+fn new_key_form(signed: &Signed, draft: &Draft) -> Markup {
+    let roles = [("support", "support (read only)"), ("admin", "admin (may change everything)")]
+        .map(|(v, t)| (v.to_owned(), t.to_owned()));
+    html! {
+        section.card aria-labelledby="new-key" {
+            h2 id="new-key" { "New key" }
+            (form_error(&draft.error, &FIELDS))
+            form method="post" action="/console/api-keys" {
+                (csrf(signed))
+                (text_field("name", "Name", &draft.name, &draft.error))
+                (select("role", "Role", &roles, &draft.role, &draft.error))
+                button type="submit" { "Create key" }
+            }
+        }
+    }
+}
+
+fn api_key_id(raw: &str) -> Result<ApiKeyId, ConsoleError> {
+    ApiKeyId::parse(raw).ok_or_else(|| ApiError::not_found("API key").into())
 }
 
 fn parse_role(raw: &str) -> Result<Role, ValidationError> {
@@ -103,23 +136,22 @@ fn parse_role(raw: &str) -> Result<Role, ValidationError> {
 }
 
 async fn create(signed: Signed, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {
-    let fields = Fields::parse(&body)?;
-    fields.check_csrf(&signed)?;
-    signed.admin()?;
+    let fields = Fields::for_admin(&body, &signed)?;
     let created = async {
         let input = ApiKeyIn { name: fields.get("name").to_owned(), role: parse_role(fields.get("role"))? };
         Ok::<_, ApiError>(state.engine.create_api_key(input).await?)
     }
     .await;
-    let fresh = Draft { name: String::new(), role: "support".to_owned(), error: None };
+    let first = Offset::default();
     match created {
         Ok((key, plaintext)) => {
-            Ok(page(StatusCode::CREATED, list_page(&signed, &state, &fresh, Some((&key, &plaintext))).await?))
+            let body = list_page(&signed, &state, &Draft::blank(), Some((&key, &plaintext)), first).await?;
+            Ok(page(StatusCode::CREATED, body))
         }
         Err(e) => {
             let error = Some(refused(e, &FIELDS)?);
             let draft = Draft { name: fields.get("name").to_owned(), role: fields.get("role").to_owned(), error };
-            Ok(page(StatusCode::UNPROCESSABLE_ENTITY, list_page(&signed, &state, &draft, None).await?))
+            Ok(page(StatusCode::UNPROCESSABLE_ENTITY, list_page(&signed, &state, &draft, None, first).await?))
         }
     }
 }
@@ -130,9 +162,7 @@ async fn delete(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    Fields::parse(&body)?.check_csrf(&signed)?;
-    signed.admin()?;
-    let id = ApiKeyId::parse(&id).ok_or_else(|| ApiError::not_found("API key"))?;
+    let id = admin_action(&signed, &body, &id, api_key_id)?;
     state.engine.delete_api_key(id).await?;
     Ok(redirect("/console/api-keys"))
 }

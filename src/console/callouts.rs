@@ -6,11 +6,12 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use maud::{html, Markup};
 
-use super::outbound::{list_items, not_saved, parse_system, refused, secret_once, when, when_ms, Fields, Systems};
+use super::display::{log_page, secret_once, shown_url, when, when_ms};
+use super::forms::{admin_action, list_items, not_saved, parse_system, refused, CheckGroup, Fields, Systems};
 use super::page::{
-    action_button, checkbox, count, csrf, form_error, page, redirect, select, shell, text_field, ConsoleError,
-    FieldError,
+    action_button, checkbox, csrf, form_error, page, redirect, select, shell, text_field, ConsoleError, FieldError,
 };
+use super::paging::{Offset, Pager};
 use super::session::Signed;
 use crate::domain::callout::{Callout, CalloutMatch, CalloutOn, CalloutSpec, FailurePolicy, ModulePattern};
 use crate::domain::callout_input::CalloutPatch;
@@ -19,8 +20,6 @@ use crate::domain::ids::CalloutId;
 use crate::domain::{parse_http_url, parse_name, TriggerId, ValidationError};
 use crate::http::errors::ApiError;
 use crate::http::AppState;
-use crate::outbound::subscription::url_for_support;
-use crate::store::PageRequest;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/callouts", web::get().to(list))
@@ -31,8 +30,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/callouts/{id}/delete", web::post().to(delete));
 }
 
-/// Callouts listed, and log entries shown on a callout's page.
-const SHOWN: usize = 200;
+/// Callouts listed, and log entries shown on a callout's page, a page at a time.
+const PER_PAGE: usize = 200;
 
 /// The form's fields, by the names a refusal gives them.
 const FIELDS: [&str; 10] = [
@@ -193,26 +192,29 @@ fn spec_of(fields: &Fields) -> Result<CalloutSpec, ValidationError> {
     .validated()
 }
 
-/// The URL as this caller may see it.
-fn shown_url(signed: &Signed, callout: &Callout) -> String {
-    if signed.is_admin() {
-        callout.spec.url.clone()
-    } else {
-        url_for_support(&callout.spec.url)
-    }
-}
-
 fn on_text(spec: &CalloutSpec) -> String {
     spec.on.iter().map(|o| on_name(*o)).collect::<Vec<_>>().join(", ")
 }
 
-async fn list(signed: Signed, state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {
-    Ok(page(StatusCode::OK, list_page(&signed, &state, &Draft::blank()).await?))
+async fn list(
+    signed: Signed,
+    at: web::Query<Offset>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    Ok(page(StatusCode::OK, list_page(&signed, &state, &Draft::blank(), *at).await?))
 }
 
-async fn list_page(signed: &Signed, state: &AppState, draft: &Draft) -> Result<Markup, ConsoleError> {
-    let found = state.engine.list_callouts(PageRequest { offset: 0, limit: SHOWN }).await?;
+async fn list_page(signed: &Signed, state: &AppState, draft: &Draft, at: Offset) -> Result<Markup, ConsoleError> {
+    let found = state.engine.list_callouts(at.request(PER_PAGE)).await?;
     let systems = Systems::load(state).await?;
+    let pager = Pager {
+        path: "/console/callouts",
+        query: &[],
+        total: found.total,
+        offset: at.offset,
+        limit: PER_PAGE,
+        noun: "callout",
+    };
     Ok(shell(
         "Callouts",
         Some(signed),
@@ -220,16 +222,16 @@ async fn list_page(signed: &Signed, state: &AppState, draft: &Draft) -> Result<M
             h1 { "Callouts" }
             (not_saved(&draft.error, &FIELDS))
             p { "Outside services asked, before an exec or a run of actions goes ahead, whether it may." }
-            (count(found.total, found.items.len(), "callout"))
-            @if found.items.is_empty() {
+            (pager.render())
+            @if found.total == 0 {
                 p.empty { "No callouts yet." }
-            } @else {
+            } @else if !found.items.is_empty() {
                 table {
                     thead { tr { th scope="col" { "Callout" } th scope="col" { "Asked before" } th scope="col" { "State" } } }
                     tbody {
                         @for callout in &found.items {
                             tr {
-                                td { a href=(path_of(&callout.id)) { (callout.spec.name) } br; code { (shown_url(signed, callout)) } }
+                                td { a href=(path_of(&callout.id)) { (callout.spec.name) } br; code { (shown_url(signed, &callout.spec.url)) } }
                                 td { (on_text(&callout.spec)) br; (systems.show(callout.spec.system_id.as_ref())) }
                                 td { (if callout.spec.enabled { "Enabled" } else { "Disabled" }) }
                             }
@@ -250,7 +252,12 @@ async fn list_page(signed: &Signed, state: &AppState, draft: &Draft) -> Result<M
 /// The create and the edit form: the same fields.
 fn callout_form(signed: &Signed, action: &str, systems: &Systems, draft: &Draft, submit: &str) -> Markup {
     let error = &draft.error;
-    let on_error = error.as_ref().filter(|(field, _)| field == "on").map(|(_, m)| m.as_str());
+    let on = CheckGroup {
+        name: "on",
+        legend: "Asked before",
+        choices: &[("exec", "An exec (a webhook exec or an admin module call)"), ("actions", "A run of actions")],
+        class: None,
+    };
     let policies = [("deny", "Deny the call"), ("allow", "Allow the call")].map(|(v, t)| (v.to_owned(), t.to_owned()));
     html! {
         (form_error(error, &FIELDS))
@@ -258,17 +265,7 @@ fn callout_form(signed: &Signed, action: &str, systems: &Systems, draft: &Draft,
             (csrf(signed))
             (text_field("name", "Name", &draft.name, error))
             (text_field("url", "URL", &draft.url, error))
-            fieldset id="f-on" aria-describedby=[on_error.map(|_| "f-on-error")] {
-                legend { "Asked before" }
-                @if let Some(message) = on_error { p.field-error id="f-on-error" { (message) } }
-                @for (value, label) in [("exec", "An exec (a webhook exec or an admin module call)"), ("actions", "A run of actions")] {
-                    @let id = format!("f-on-{value}");
-                    div.field.check {
-                        input id=(id) name="on" type="checkbox" value=(value) checked[draft.on.iter().any(|o| o == value)];
-                        label for=(id) { (label) }
-                    }
-                }
-            }
+            (on.render(&draft.on, error))
             (select("system_id", "System", &systems.options(), &draft.system_id, error))
             p { small { "Each list is comma-separated; an empty list does not narrow. Modules are references, \
                 where * stands for any run of characters (Display_*)." } }
@@ -284,34 +281,40 @@ fn callout_form(signed: &Signed, action: &str, systems: &Systems, draft: &Draft,
 }
 
 async fn create(signed: Signed, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {
-    let fields = Fields::parse(&body)?;
-    fields.check_csrf(&signed)?;
-    signed.admin()?;
+    let fields = Fields::for_admin(&body, &signed)?;
     let created = async { Ok::<_, ApiError>(state.engine.create_callout(spec_of(&fields)?).await?) }.await;
     match created {
         Ok(callout) => {
-            let view = View { secret: Some(("Signing secret", callout.secret.expose())), draft: None };
+            let view = View { secret: Some(("Signing secret", callout.secret.expose())), ..View::default() };
             Ok(page(StatusCode::CREATED, callout_page(&signed, &state, &callout, view).await?))
         }
         Err(e) => {
             let draft = Draft::sent(&fields, refused(e, &FIELDS)?);
-            Ok(page(StatusCode::UNPROCESSABLE_ENTITY, list_page(&signed, &state, &draft).await?))
+            Ok(page(StatusCode::UNPROCESSABLE_ENTITY, list_page(&signed, &state, &draft, Offset::default()).await?))
         }
     }
 }
 
-async fn show(signed: Signed, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {
+async fn show(
+    signed: Signed,
+    id: web::Path<String>,
+    at: web::Query<Offset>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
     let callout = state.engine.get_callout(callout_id(&id)?).await?;
-    let view = View { secret: None, draft: None };
+    let view = View { log_at: *at, ..View::default() };
     Ok(page(StatusCode::OK, callout_page(&signed, &state, &callout, view).await?))
 }
 
 /// What a callout's page shows besides the callout.
+#[derive(Default)]
 struct View {
     /// A secret just made, shown this once: its label and value.
     secret: Option<(&'static str, String)>,
     /// The edit form as a refused POST sent it.
     draft: Option<Draft>,
+    /// Which page of the log.
+    log_at: Offset,
 }
 
 async fn callout_page(
@@ -320,67 +323,67 @@ async fn callout_page(
     callout: &Callout,
     view: View,
 ) -> Result<Markup, ConsoleError> {
-    let log = state.engine.callout_log(callout.id.clone(), PageRequest { offset: 0, limit: SHOWN }).await?;
+    let log = state.engine.callout_log(callout.id.clone(), view.log_at.request(PER_PAGE)).await?;
     let systems = Systems::load(state).await?;
-    let s = &callout.spec;
     let draft = view.draft.unwrap_or_else(|| Draft::of(callout));
-    let listed = |items: Vec<String>| if items.is_empty() { "any".to_owned() } else { items.join(", ") };
+    let path = path_of(&callout.id);
+    let at = view.log_at;
+    let pager =
+        Pager { path: &path, query: &[], total: log.total, offset: at.offset, limit: PER_PAGE, noun: "request" };
     Ok(shell(
-        &s.name,
+        &callout.spec.name,
         Some(signed),
         html! {
             p.crumbs { a href="/console/callouts" { "Callouts" } " / " }
-            h1 { (s.name) }
+            h1 { (callout.spec.name) }
             (not_saved(&draft.error, &FIELDS))
             @if let Some((label, secret)) = &view.secret {
-                (secret_once(label, secret, &path_of(&callout.id)))
+                (secret_once(label, secret, &path))
             }
-            dl.facts {
-                dt { "Id" } dd { code { (callout.id) } }
-                dt { "URL" } dd { code { (shown_url(signed, callout)) } }
-                dt { "Asked before" } dd { (on_text(s)) }
-                dt { "System" } dd { (systems.show(s.system_id.as_ref())) }
-                dt { "Modules" } dd { (listed(modules_of(&s.matching))) }
-                dt { "Methods" } dd { (listed(s.matching.methods.clone())) }
-                dt { "Triggers" } dd {
-                    (listed(s.matching.triggers.iter().map(ToString::to_string).collect()))
-                }
-                dt { "Timeout" } dd { (s.timeout_ms) " ms" }
-                dt { "When it cannot be asked" } dd { (policy_name(s.failure_policy)) " the call" }
-                dt { "State" } dd { (if s.enabled { "Enabled" } else { "Disabled" }) }
-                dt { "Created" } dd { (when(callout.created_at)) }
-                dt { "Updated" } dd { (when(callout.updated_at)) }
-            }
+            (facts(signed, callout, &systems))
             @if signed.is_admin() {
                 section aria-labelledby="actions" {
                     h2 id="actions" { "Actions" }
-                    (action_button(signed, &format!("{}/rotate-secret", path_of(&callout.id)), "Rotate secret",
+                    (action_button(signed, &format!("{path}/rotate-secret"), "Rotate secret",
                         Some("Rotate the signing secret? The new one is shown once; the old one keeps signing for the grace period.")))
-                    (action_button(signed, &format!("{}/delete", path_of(&callout.id)), "Delete callout",
+                    (action_button(signed, &format!("{path}/delete"), "Delete callout",
                         Some("Delete this callout? Its log goes with it, and calls are no longer asked about.")))
                 }
             }
             h2 id="log" { "Log" }
-            p.count {
-                (log.total) " request" @if log.total != 1 { "s" } ", newest first"
-                @if log.total > log.items.len() { " (the newest " (log.items.len()) " shown)" }
-            }
-            @if log.items.is_empty() {
-                p.empty { "It has not been asked yet." }
-            } @else {
-                table.log {
-                    thead { tr { th scope="col" { "Time" } th scope="col" { "Call" } th scope="col" { "Outcome" } } }
-                    tbody { @for entry in &log.items { (log_row(entry)) } }
-                }
-            }
+            (log_page(&pager, &log.items, ["Time", "Call", "Outcome"], log_row, "It has not been asked yet."))
             @if signed.is_admin() {
                 section.card aria-labelledby="edit" {
                     h2 id="edit" { "Edit" }
-                    (callout_form(signed, &path_of(&callout.id), &systems, &draft, "Save changes"))
+                    (callout_form(signed, &path, &systems, &draft, "Save changes"))
                 }
             }
         },
     ))
+}
+
+/// What a callout is.
+fn facts(signed: &Signed, callout: &Callout, systems: &Systems) -> Markup {
+    let s = &callout.spec;
+    let listed = |items: Vec<String>| if items.is_empty() { "any".to_owned() } else { items.join(", ") };
+    html! {
+        dl.facts {
+            dt { "Id" } dd { code { (callout.id) } }
+            dt { "URL" } dd { code { (shown_url(signed, &s.url)) } }
+            dt { "Asked before" } dd { (on_text(s)) }
+            dt { "System" } dd { (systems.show(s.system_id.as_ref())) }
+            dt { "Modules" } dd { (listed(modules_of(&s.matching))) }
+            dt { "Methods" } dd { (listed(s.matching.methods.clone())) }
+            dt { "Triggers" } dd {
+                (listed(s.matching.triggers.iter().map(ToString::to_string).collect()))
+            }
+            dt { "Timeout" } dd { (s.timeout_ms) " ms" }
+            dt { "When it cannot be asked" } dd { (policy_name(s.failure_policy)) " the call" }
+            dt { "State" } dd { (if s.enabled { "Enabled" } else { "Disabled" }) }
+            dt { "Created" } dd { (when(callout.created_at)) }
+            dt { "Updated" } dd { (when(callout.updated_at)) }
+        }
+    }
 }
 
 /// One request to the callout: when, about what, what came back, what was decided, and for whom.
@@ -418,9 +421,7 @@ async fn update(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let fields = Fields::parse(&body)?;
-    fields.check_csrf(&signed)?;
-    signed.admin()?;
+    let fields = Fields::for_admin(&body, &signed)?;
     let id = callout_id(&id)?;
     let updated = async {
         let s = spec_of(&fields)?;
@@ -442,17 +443,10 @@ async fn update(
         Err(e) => {
             let draft = Draft::sent(&fields, refused(e, &FIELDS)?);
             let callout = state.engine.get_callout(id).await?;
-            let view = View { secret: None, draft: Some(draft) };
+            let view = View { draft: Some(draft), ..View::default() };
             Ok(page(StatusCode::UNPROCESSABLE_ENTITY, callout_page(&signed, &state, &callout, view).await?))
         }
     }
-}
-
-/// Reads an action's form: its CSRF token first, then that the key may change things.
-fn admin_action(signed: &Signed, body: &[u8], id: &str) -> Result<CalloutId, ConsoleError> {
-    Fields::parse(body)?.check_csrf(signed)?;
-    signed.admin()?;
-    callout_id(id)
 }
 
 async fn rotate_secret(
@@ -461,9 +455,9 @@ async fn rotate_secret(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let id = admin_action(&signed, &body, &id)?;
+    let id = admin_action(&signed, &body, &id, callout_id)?;
     let callout = state.engine.rotate_callout_secret(id).await?;
-    let view = View { secret: Some(("New signing secret", callout.secret.expose())), draft: None };
+    let view = View { secret: Some(("New signing secret", callout.secret.expose())), ..View::default() };
     Ok(page(StatusCode::OK, callout_page(&signed, &state, &callout, view).await?))
 }
 
@@ -473,7 +467,7 @@ async fn delete(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let id = admin_action(&signed, &body, &id)?;
+    let id = admin_action(&signed, &body, &id, callout_id)?;
     state.engine.delete_callout(id).await?;
     Ok(redirect("/console/callouts"))
 }

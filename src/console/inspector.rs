@@ -6,11 +6,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::form;
+use super::forms::Fields;
 use super::page::{action_button, page, select, shell, ConsoleError};
+use super::paging::Pager;
 use super::session::Signed;
 use crate::domain::receipt::{Receipt, ReceiptFilter};
-use crate::domain::run::{Run, RunFilter};
+use crate::domain::run::{ActionStatus, Run, RunFilter};
 use crate::domain::{InstanceId, ReceiptId, RunId, SystemId};
 use crate::http::errors::ApiError;
 use crate::http::AppState;
@@ -19,7 +20,8 @@ use crate::store::PageRequest;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/systems/{id}/triggers/{trig}/receipts/{rcpt}", web::get().to(receipt))
         .route("/systems/{id}/triggers/{trig}/receipts/{rcpt}/replay", web::post().to(replay))
-        .route("/systems/{id}/triggers/{trig}/runs/{run}", web::get().to(run));
+        .route("/systems/{id}/triggers/{trig}/runs/{run}", web::get().to(run))
+        .route("/systems/{id}/triggers/{trig}/runs/{run}/retry", web::post().to(retry));
 }
 
 type Ids = (SystemId, InstanceId);
@@ -37,7 +39,14 @@ pub struct CallFilter {
     status: String,
     #[serde(default)]
     fired: String,
+    #[serde(default)]
+    calls_from: usize,
+    #[serde(default)]
+    runs_from: usize,
 }
+
+/// Calls and runs shown a page at a time.
+const PER_PAGE: usize = 25;
 
 /// The instance page's section: the newest calls (filterable) and runs.
 pub async fn section(state: &AppState, (system, instance): &Ids, q: &CallFilter) -> Result<Markup, ConsoleError> {
@@ -50,10 +59,29 @@ pub async fn section(state: &AppState, (system, instance): &Ids, q: &CallFilter)
         },
         since: None,
     };
-    let page = PageRequest { offset: 0, limit: 25 };
-    let calls = state.engine.list_receipts(system.clone(), instance.clone(), filter, page).await?;
-    let runs = state.engine.list_runs(system.clone(), instance.clone(), RunFilter::default(), page).await?;
+    let calls_page = PageRequest { offset: q.calls_from, limit: PER_PAGE };
+    let calls = state.engine.list_receipts(system.clone(), instance.clone(), filter, calls_page).await?;
+    let runs_page = PageRequest { offset: q.runs_from, limit: PER_PAGE };
+    let runs = state.engine.list_runs(system.clone(), instance.clone(), RunFilter::default(), runs_page).await?;
     let base = format!("/console/systems/{system}/triggers/{instance}");
+    let (calls_from, runs_from) = (q.calls_from.to_string(), q.runs_from.to_string());
+    let kept = [("status", q.status.as_str()), ("fired", q.fired.as_str())];
+    let calls_pager = Pager {
+        path: &base,
+        query: &[kept[0], kept[1], ("runs_from", &runs_from)],
+        total: calls.total,
+        offset: q.calls_from,
+        limit: PER_PAGE,
+        noun: "matching call",
+    };
+    let runs_pager = Pager {
+        path: &base,
+        query: &[kept[0], kept[1], ("calls_from", &calls_from)],
+        total: runs.total,
+        offset: q.runs_from,
+        limit: PER_PAGE,
+        noun: "run",
+    };
     let fired_options: Vec<(String, String)> = [("", "Any"), ("yes", "Fired"), ("no", "Did not fire")]
         .iter()
         .map(|(v, t)| (v.to_string(), t.to_string()))
@@ -68,7 +96,7 @@ pub async fn section(state: &AppState, (system, instance): &Ids, q: &CallFilter)
             (select("fired", "Fired", &fired_options, &q.fired, &None))
             button type="submit" { "Filter calls" }
         }
-        p.count { (calls.total) " matching" }
+        (calls_pager.render_as("calls_from"))
         @if !calls.items.is_empty() {
             table aria-labelledby="calls" {
                 thead { tr { th scope="col" { "Received" } th scope="col" { "Call" } th scope="col" { "Answer" } th scope="col" { "Fired" } } }
@@ -85,7 +113,8 @@ pub async fn section(state: &AppState, (system, instance): &Ids, q: &CallFilter)
             }
         }
         h2 id="runs" { "Action runs" }
-        @if runs.items.is_empty() { p.empty { "No runs." } } @else {
+        (runs_pager.render_as("runs_from"))
+        @if !runs.items.is_empty() {
             table aria-labelledby="runs" {
                 thead { tr { th scope="col" { "Fire" } th scope="col" { "Status" } th scope="col" { "Actions" } } }
                 tbody {
@@ -100,6 +129,14 @@ pub async fn section(state: &AppState, (system, instance): &Ids, q: &CallFilter)
             }
         }
     })
+}
+
+fn action_status(status: ActionStatus) -> &'static str {
+    match status {
+        ActionStatus::Pending => "pending",
+        ActionStatus::Succeeded => "succeeded",
+        ActionStatus::GivenUp => "given up",
+    }
 }
 
 /// Epoch milliseconds as UTC date and time.
@@ -175,9 +212,7 @@ async fn replay(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let f: super::CsrfForm = form(&body)?;
-    signed.check_csrf(&f.csrf)?;
-    signed.admin()?;
+    Fields::for_admin(&body, &signed)?;
     let (system, instance) = ids(&path.0, &path.1)?;
     let id = ReceiptId::parse(&path.2).ok_or_else(|| ApiError::not_found("receipt"))?;
     let original = state.engine.get_receipt(system, instance, id).await?;
@@ -203,6 +238,20 @@ async fn run(
     Ok(page(StatusCode::OK, run_page(&signed, &run)))
 }
 
+async fn retry(
+    signed: Signed,
+    path: web::Path<(String, String, String)>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    Fields::for_admin(&body, &signed)?;
+    let (system, instance) = ids(&path.0, &path.1)?;
+    let id = RunId::parse(&path.2).ok_or_else(|| ApiError::not_found("run"))?;
+    let run = state.engine.retry_run(system, instance, id).await?;
+    let base = format!("/console/systems/{}/triggers/{}", run.system_id, run.trigger_instance);
+    Ok(super::page::redirect(&format!("{base}/runs/{}", run.id)))
+}
+
 fn run_page(signed: &Signed, run: &Run) -> Markup {
     let base = format!("/console/systems/{}/triggers/{}", run.system_id, run.trigger_instance);
     shell(
@@ -216,10 +265,13 @@ fn run_page(signed: &Signed, run: &Run) -> Markup {
                 dt { "Fired" } dd { (time(run.fired_at)) }
                 @if let Some(c) = &run.callout { dt { "Callouts" } dd { (format!("{:?}", c.state).to_lowercase()) @if let Some(r) = &c.reason { " — " (r) } } }
             }
+            @if signed.is_admin() && run.actions.iter().any(|a| a.status == ActionStatus::GivenUp) {
+                (action_button(signed, &format!("{base}/runs/{}/retry", run.id), "Retry the failed actions", None))
+            }
             @for action in &run.actions {
                 section.card {
                     h2 { "Action " (action.index) ": " (action.action.kind()) }
-                    p { (format!("{:?}", action.status).to_lowercase()) ", " (action.attempt_count) " attempts" }
+                    p { (action_status(action.status)) ", " (action.attempt_count) " attempts" }
                     @if !action.attempts.is_empty() {
                         table {
                             thead { tr { th scope="col" { "Started" } th scope="col" { "Took" } th scope="col" { "Outcome" } } }

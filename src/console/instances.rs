@@ -8,10 +8,13 @@ use actix_web::{web, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
 
+use super::display::secret_once;
 use super::form;
-use super::page::{action_button, checkbox, copyable, csrf, page, redirect, select, shell, ConsoleError};
+use super::forms::Fields;
+use super::page::{action_button, checkbox, copyable, csrf, input, page, redirect, select, shell, ConsoleError};
 use super::session::Signed;
 use crate::domain::instance::{InstanceState, TriggerInstance};
+use crate::domain::trigger::Trigger;
 use crate::domain::{InstanceId, SystemId, TriggerId};
 use crate::engine::inputs::{InstanceIn, InstancePatch};
 use crate::engine::InstanceRecord;
@@ -23,7 +26,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/systems/{id}/triggers", web::post().to(apply))
         .route("/systems/{id}/triggers/{trig}", web::get().to(show))
         .route("/systems/{id}/triggers/{trig}/switch", web::post().to(switch))
-        .route("/systems/{id}/triggers/{trig}/rotate", web::post().to(rotate));
+        .route("/systems/{id}/triggers/{trig}/rotate", web::post().to(rotate))
+        .route("/systems/{id}/triggers/{trig}/delete", web::post().to(delete))
+        .route("/systems/{id}/triggers/{trig}/signing-secret", web::post().to(set_signing_secret));
 }
 
 fn ids(path: &(String, String)) -> Result<(SystemId, InstanceId), ConsoleError> {
@@ -80,7 +85,8 @@ pub async fn section(signed: &Signed, state: &AppState, system: &SystemId) -> Re
 fn switches_text(inst: &TriggerInstance) -> String {
     let enabled = if inst.enabled { "enabled" } else { "disabled" };
     let exec = if inst.exec_enabled { ", exec enabled" } else { "" };
-    format!("{enabled}{exec}")
+    let important = if inst.important { ", important" } else { "" };
+    format!("{enabled}{exec}{important}")
 }
 
 #[derive(Deserialize)]
@@ -133,24 +139,40 @@ async fn show(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (system, id) = ids(&path)?;
+    render(&signed, &state, (system, id), &exec, &calls, None).await
+}
+
+/// The instance's page; `new_secret` is a signing secret just generated, shown on this answer only.
+async fn render(
+    signed: &Signed,
+    state: &AppState,
+    (system, id): (SystemId, InstanceId),
+    exec: &ExecQuery,
+    calls: &super::inspector::CallFilter,
+    new_secret: Option<&str>,
+) -> Result<HttpResponse, ConsoleError> {
     let record = state.engine.get_instance(system.clone(), id.clone()).await?;
     let trigger = state.engine.get_trigger(record.0.trigger_id.clone()).await?;
     let modules = state.engine.system_modules(system.clone()).await?;
-    let inspector = super::inspector::section(&state, &(system, id), &calls).await?;
-    let body = instance_page(&signed, &state, &record, &trigger.spec.name, &modules, &exec, inspector);
-    Ok(page(StatusCode::OK, body))
+    let inspector = super::inspector::section(state, &(system, id), calls).await?;
+    let view = InstanceView { record: &record, trigger: &trigger, modules: &modules, exec, new_secret };
+    Ok(page(StatusCode::OK, instance_page(signed, state, &view, inspector)))
 }
 
-fn instance_page(
-    signed: &Signed,
-    state: &AppState,
-    (inst, st): &InstanceRecord,
-    name: &str,
-    modules: &[crate::engine::ModuleView],
-    exec: &ExecQuery,
-    inspector: Markup,
-) -> Markup {
-    let base = format!("/console/systems/{}/triggers/{}", inst.control_system_id, inst.id);
+/// What an instance's page shows.
+struct InstanceView<'a> {
+    record: &'a InstanceRecord,
+    trigger: &'a Trigger,
+    modules: &'a [crate::engine::ModuleView],
+    exec: &'a ExecQuery,
+    /// A signing secret Switchboard just generated, shown this once.
+    new_secret: Option<&'a str>,
+}
+
+fn instance_page(signed: &Signed, state: &AppState, view: &InstanceView, inspector: Markup) -> Markup {
+    let (inst, st) = view.record;
+    let name = view.trigger.spec.name.as_str();
+    let base = instance_path(&inst.control_system_id, &inst.id);
     shell(
         name,
         Some(signed),
@@ -160,9 +182,12 @@ fn instance_page(
             p.id { "Instance " code { (inst.id) } " · " (switches_text(inst)) }
             (live_state(inst, st))
             h2 { "Webhook" }
+            @if let Some(secret) = view.new_secret {
+                (secret_once("Signing secret", secret, &base))
+            }
             @if signed.is_admin() {
                 (copyable("webhook-url", "Webhook URL", &webhook_url(state, inst)))
-                (exec_builder(state, inst, modules, exec))
+                (exec_builder(state, inst, view.modules, view.exec))
             } @else {
                 p { "The webhook URL holds the instance's secret: only admin keys see it." }
             }
@@ -170,11 +195,37 @@ fn instance_page(
                 h2 { "Switches" }
                 (action_button(signed, &format!("{base}/switch?enabled={}", !inst.enabled), if inst.enabled { "Disable" } else { "Enable" }, None))
                 (action_button(signed, &format!("{base}/switch?exec_enabled={}", !inst.exec_enabled), if inst.exec_enabled { "Turn exec off" } else { "Turn exec on" }, None))
+                (action_button(signed, &format!("{base}/switch?important={}", !inst.important), if inst.important { "Mark not important" } else { "Mark important" }, None))
                 (action_button(signed, &format!("{base}/rotate"), "Rotate the webhook secret", Some("Rotate the secret? Callers using the current URL are refused from now on.")))
+                (action_button(signed, &format!("{base}/delete"), "Remove from system", Some(&format!("Remove {name} from this system? Its webhook URL stops working, and its calls and runs are deleted with it."))))
             }
+            @if view.trigger.spec.webhook_verification.is_some() { (signing_secret(signed, inst, &base)) }
             (inspector)
         },
     )
+}
+
+/// Whether the instance has the secret its trigger's signature scheme needs; an admin sets one.
+fn signing_secret(signed: &Signed, inst: &TriggerInstance, base: &str) -> Markup {
+    html! {
+        section.card aria-labelledby="signing" {
+            h2 id="signing" { "Signature verification" }
+            p {
+                @if inst.signing_secret.is_some() { "A signing secret is set: calls must carry the sender's signature." }
+                @else { "No signing secret is set yet: calls are refused until one is." }
+            }
+            @if let Some(until) = inst.previous_signing_secret.as_ref().map(|p| p.valid_until) {
+                p { "The secret it replaced still verifies until " (utc_seconds(until)) "." }
+            }
+            @if signed.is_admin() {
+                form method="post" action=(format!("{base}/signing-secret")) data-confirm="Replace the signing secret? The current one keeps verifying for the grace period." {
+                    (csrf(signed))
+                    (input("password", "secret", "Signing secret from the sender (blank: Switchboard generates one)", "", &None))
+                    button type="submit" { "Set signing secret" }
+                }
+            }
+        }
+    }
 }
 
 /// The instance's state, with `data-live` hooks the script updates from the event stream.
@@ -254,6 +305,7 @@ fn exec_builder(
 struct SwitchQuery {
     enabled: Option<bool>,
     exec_enabled: Option<bool>,
+    important: Option<bool>,
 }
 
 async fn switch(
@@ -263,11 +315,9 @@ async fn switch(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let f: super::CsrfForm = form(&body)?;
-    signed.check_csrf(&f.csrf)?;
-    signed.admin()?;
+    Fields::for_admin(&body, &signed)?;
     let (system, id) = ids(&path)?;
-    let patch = InstancePatch { enabled: q.enabled, exec_enabled: q.exec_enabled, important: None };
+    let patch = InstancePatch { enabled: q.enabled, exec_enabled: q.exec_enabled, important: q.important };
     state.engine.update_instance(system.clone(), id.clone(), patch).await?;
     Ok(redirect(&instance_path(&system, &id)))
 }
@@ -278,12 +328,49 @@ async fn rotate(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let f: super::CsrfForm = form(&body)?;
-    signed.check_csrf(&f.csrf)?;
-    signed.admin()?;
+    Fields::for_admin(&body, &signed)?;
     let (system, id) = ids(&path)?;
     state.engine.rotate_secret(system.clone(), id.clone()).await?;
     Ok(redirect(&instance_path(&system, &id)))
+}
+
+async fn delete(
+    signed: Signed,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    Fields::for_admin(&body, &signed)?;
+    let (system, id) = ids(&path)?;
+    state.engine.delete_instance(system.clone(), id).await?;
+    Ok(redirect(&format!("/console/systems/{system}")))
+}
+
+#[derive(Deserialize)]
+struct SecretForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    secret: String,
+}
+
+async fn set_signing_secret(
+    signed: Signed,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let f: SecretForm = form(&body)?;
+    signed.check_csrf(&f.csrf)?;
+    signed.admin()?;
+    let (system, id) = ids(&path)?;
+    let provided = Some(f.secret.trim().to_owned()).filter(|s| !s.is_empty());
+    let set = state.engine.set_signing_secret(system.clone(), id.clone(), provided).await?;
+    let Some(secret) = set.secret else {
+        return Ok(redirect(&instance_path(&system, &id)));
+    };
+    // Generated: shown on this answer only, never kept in a URL or the session.
+    render(&signed, &state, (system, id), &ExecQuery::default(), &Default::default(), Some(&secret)).await
 }
 
 /// Epoch seconds as a UTC date and time, as the live updates write it too.

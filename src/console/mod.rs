@@ -4,12 +4,16 @@
 
 mod api_keys;
 mod callouts;
+mod display;
 mod events;
+mod forms;
 mod inspector;
 mod instances;
+mod module_settings;
 mod modules;
 mod outbound;
 mod page;
+mod paging;
 mod session;
 mod systems;
 mod triggers;
@@ -62,6 +66,7 @@ pub fn routes(config: &ConsoleConfig, sessions: web::Data<Sessions>) -> impl FnO
                 .configure(instances::routes)
                 .configure(inspector::routes)
                 .configure(modules::routes)
+                .configure(module_settings::routes)
                 .configure(events::routes)
                 .configure(triggers::routes)
                 .configure(outbound::routes)

@@ -7,7 +7,7 @@ use maud::{html, Markup};
 use serde_json::{Map, Value};
 use switchboard_drivers::sdk::{DriverDescriptor, JsonType, Param};
 
-use super::form;
+use super::forms::Fields;
 use super::page::{csrf, form_error, input, page, redirect, refusal, select, shell, ConsoleError, FieldError};
 use super::session::Signed;
 use crate::domain::module::{ModuleName, ModuleRef};
@@ -57,13 +57,13 @@ pub fn section(signed: &Signed, state: &AppState, system: &System, modules: &[Mo
         }
         @if signed.is_admin() {
             @if let Some(driver) = chosen {
-                (add_form(signed, &system.id, &drivers, driver, &q.error, &q.values))
+                (add_form(signed, &system.id, &drivers, driver, q))
             }
         }
     }
 }
 
-fn reference_of(view: &ModuleView) -> String {
+pub fn reference_of(view: &ModuleView) -> String {
     format!("{}_{}", view.name, view.index.unwrap_or(1))
 }
 
@@ -82,8 +82,11 @@ fn move_button(signed: &Signed, base: &str, to: &str, reference: &str) -> Markup
 pub struct AddQuery {
     #[serde(default)]
     pub driver: String,
+    /// The refused form's settings, as typed.
     #[serde(skip)]
     pub values: Map<String, Value>,
+    #[serde(skip)]
+    pub custom_name: String,
     #[serde(skip)]
     pub error: FieldError,
 }
@@ -93,9 +96,9 @@ fn add_form(
     system: &SystemId,
     drivers: &[(String, String)],
     driver: &DriverDescriptor,
-    error: &FieldError,
-    values: &Map<String, Value>,
+    q: &AddQuery,
 ) -> Markup {
+    let (error, values) = (&q.error, &q.values);
     let fields: Vec<String> = driver.settings.iter().map(|p| format!("settings.{}", p.name)).collect();
     let names: Vec<&str> = fields.iter().map(String::as_str).chain(["custom_name", "driver"]).collect();
     html! {
@@ -109,9 +112,11 @@ fn add_form(
             form method="post" action=(format!("/console/systems/{system}/modules")) {
                 (csrf(signed))
                 input type="hidden" name="driver" value=(driver.name);
-                (input("text", "custom_name", &format!("Name (default {})", driver.default_module_name), "", error))
+                (input("text", "custom_name", &format!("Name (default {})", driver.default_module_name), &q.custom_name, error))
                 @for param in &driver.settings {
-                    (param_input("settings", param, values.get(&param.name), error))
+                    // A secret typed into a refused form is not sent back in the page.
+                    @let value = if param.sensitive { None } else { values.get(&param.name) };
+                    (param_input("settings", param, value, error))
                 }
                 button type="submit" { (format!("Add {} module", driver.name)) }
             }
@@ -121,7 +126,7 @@ fn add_form(
 
 /// An input for a setting or an argument, named `{prefix}.{name}`: JSON for objects, arrays and
 /// anything; text otherwise, read by the parameter's type when the form arrives.
-fn param_input(prefix: &str, param: &Param, value: Option<&Value>, error: &FieldError) -> Markup {
+pub fn param_input(prefix: &str, param: &Param, value: Option<&Value>, error: &FieldError) -> Markup {
     let name = format!("{prefix}.{}", param.name);
     let kind = match param.json_type {
         // A shared secret or a URL holding a token is not shown while typed.
@@ -143,13 +148,18 @@ fn param_input(prefix: &str, param: &Param, value: Option<&Value>, error: &Field
     input(kind, &name, &label, &shown, error)
 }
 
+/// The fields named `{prefix}.…` as they were typed, to show a refused form again.
+pub fn as_typed(fields: &Fields, prefix: &str) -> Map<String, Value> {
+    fields.under(prefix).map(|(name, value)| (name.to_owned(), Value::String(value.to_owned()))).collect()
+}
+
 /// The typed values of the fields named `{prefix}.…`, by the parameters' types; blank optional ones
 /// are left out.
-fn typed(fields: &[(String, String)], prefix: &str, params: &[Param]) -> Result<Map<String, Value>, (String, String)> {
+pub fn typed(fields: &Fields, prefix: &str, params: &[Param]) -> Result<Map<String, Value>, (String, String)> {
     let mut out = Map::new();
     for param in params {
         let name = format!("{prefix}.{}", param.name);
-        let raw = fields.iter().find(|(k, _)| *k == name).map(|(_, v)| v.trim()).unwrap_or("");
+        let raw = fields.get(&name).trim();
         if raw.is_empty() {
             continue;
         }
@@ -170,16 +180,20 @@ async fn add(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let fields: Vec<(String, String)> = form(&body)?;
-    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
-    signed.check_csrf(&field("csrf"))?;
-    signed.admin()?;
+    let fields = Fields::for_admin(&body, &signed)?;
+    let field = |name: &str| fields.get(name).to_owned();
     let system = system_id(&path)?;
     let driver_name = field("driver");
     let driver = state.engine.drivers().get(&driver_name).ok_or_else(|| ApiError::not_found("driver"))?;
+    let typed_values = as_typed(&fields, "settings");
     let refused = |error: (String, String)| {
-        let q = AddQuery { driver: driver_name.clone(), values: Map::new(), error: Some(error) };
-        super::systems::system_page_with(&signed, &state, system.clone(), q, StatusCode::UNPROCESSABLE_ENTITY)
+        let q = AddQuery {
+            driver: driver_name.clone(),
+            values: typed_values.clone(),
+            custom_name: field("custom_name"),
+            error: Some(error),
+        };
+        super::systems::system_page_with(&signed, &state, system.clone(), q, None, StatusCode::UNPROCESSABLE_ENTITY)
     };
     let settings = match typed(&fields, "settings", &driver.settings) {
         Ok(settings) => settings,
@@ -212,9 +226,7 @@ async fn move_module(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let f: super::CsrfForm = form(&body)?;
-    signed.check_csrf(&f.csrf)?;
-    signed.admin()?;
+    Fields::for_admin(&body, &signed)?;
     let system = system_id(&path.0)?;
     let module = ModuleId::parse(&path.1).ok_or_else(|| ApiError::not_found("module"))?;
     let mut order = state.engine.get_system(system.clone()).await?.modules;
@@ -270,7 +282,7 @@ async fn module_page(
         html! {
             p.crumbs { a href="/console/systems" { "Systems" } " / " a href=(format!("/console/systems/{system}")) { "System" } " / " }
             h1 { (reference.to_string()) }
-            p.id { (view.module.driver) " · " code { (view.module.id) } }
+            p.id { (view.module.driver) " · " code { (view.module.id) } " · " a href=(format!("/console/modules/{}", view.module.id)) { "Settings" } }
             section.card.live aria-labelledby="status" data-live-module=(view.module.id) data-live-system=(system) {
                 h2 id="status" { "Status" }
                 dl data-live="status" {
@@ -308,10 +320,7 @@ async fn call(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let fields: Vec<(String, String)> = form(&body)?;
-    let csrf = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
-    signed.check_csrf(csrf)?;
-    signed.admin()?;
+    let fields = Fields::for_admin(&body, &signed)?;
     let (system, module, method) = path.into_inner();
     let reference = ModuleRef::parse(&module).map_err(|_| ApiError::not_found("module"))?;
     let id = system_id(&system)?;

@@ -3,33 +3,32 @@
 //!
 //! The signing secret appears only in the answer to the POST that made it (create, rotate): it is
 //! never kept in the session or put in a URL. Support keys read everything, URLs as
-//! [`url_for_support`] shows them, and are offered no control.
-//!
-//! The small helpers at the end (form fields with repeated names, times, refusals at their field, the
-//! system drop-down, the secret shown once) are shared with `callouts.rs` and `api_keys.rs`.
+//! [`url_for_support`](crate::outbound::subscription::url_for_support) shows them, and are offered no
+//! control.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::form;
+use super::display::{log_page, plural, secret_once, shown_url, when};
+use super::forms::{admin_action, not_saved, parse_system, refused, secret_field, CheckGroup, Fields, Systems};
 use super::page::{
-    action_button, checkbox, copyable, count, csrf, form_error, page, redirect, select, shell, text_field,
-    ConsoleError, FieldError,
+    action_button, checkbox, csrf, form_error, page, redirect, select, shell, text_field, ConsoleError, FieldError,
 };
+use super::paging::{Offset, Pager};
 use super::session::Signed;
 use crate::domain::ids::SubscriptionId;
-use crate::domain::{parse_name, SystemId, ValidationError};
+use crate::domain::{parse_name, ValidationError};
 use crate::http::errors::ApiError;
 use crate::http::AppState;
 use crate::outbound::store::DeliveryAttempt;
 use crate::outbound::subscription::{
-    url_for_support, AuthHeader, AuthHeaderName, AuthHeaderValue, EventFilter, EventPattern, EventType,
-    NewSubscription, Subscription, SubscriptionPatch, WebhookUrl,
+    AuthHeader, AuthHeaderName, AuthHeaderValue, EventFilter, EventPattern, EventType, NewSubscription, Subscription,
+    SubscriptionPatch, WebhookUrl,
 };
 use crate::outbound::{catalog, Outbound, OutboundError};
-use crate::store::PageRequest;
+use crate::store::Page;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/webhooks", web::get().to(list))
@@ -42,8 +41,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/webhooks/{id}/delete", web::post().to(delete));
 }
 
-/// Subscriptions listed, and delivery attempts shown on a subscription's page.
-const SHOWN: usize = 200;
+/// Subscriptions listed, and delivery attempts shown on a subscription's page, a page at a time.
+const PER_PAGE: usize = 200;
 
 /// The create form's fields, by the names a refusal gives them.
 const CREATE_FIELDS: [&str; 7] =
@@ -189,10 +188,11 @@ fn patch_of(fields: &Fields) -> Result<SubscriptionPatch, ValidationError> {
 
 async fn list(
     signed: Signed,
+    at: web::Query<Offset>,
     state: web::Data<AppState>,
     outbound: web::Data<Outbound>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let body = list_page(&signed, &state, &outbound, &Draft::blank()).await?;
+    let body = list_page(&signed, &state, &outbound, &Draft::blank(), *at).await?;
     Ok(page(StatusCode::OK, body))
 }
 
@@ -201,9 +201,18 @@ async fn list_page(
     state: &AppState,
     outbound: &Outbound,
     draft: &Draft,
+    at: Offset,
 ) -> Result<Markup, ConsoleError> {
-    let found = outbound.list(None, PageRequest { offset: 0, limit: SHOWN }).await.map_err(api)?;
+    let found = outbound.list(None, at.request(PER_PAGE)).await.map_err(api)?;
     let systems = Systems::load(state).await?;
+    let pager = Pager {
+        path: "/console/webhooks",
+        query: &[],
+        total: found.total,
+        offset: at.offset,
+        limit: PER_PAGE,
+        noun: "subscription",
+    };
     Ok(shell(
         "Outbound webhooks",
         Some(signed),
@@ -211,16 +220,16 @@ async fn list_page(
             h1 { "Outbound webhooks" }
             (not_saved(&draft.error, &CREATE_FIELDS))
             p { "Subscriptions receive the engine's events as signed POSTs, in order, retried after failures." }
-            (count(found.total, found.items.len(), "subscription"))
-            @if found.items.is_empty() {
+            (pager.render())
+            @if found.total == 0 {
                 p.empty { "No subscriptions yet." }
-            } @else {
+            } @else if !found.items.is_empty() {
                 table {
                     thead { tr { th scope="col" { "Subscription" } th scope="col" { "Events" } th scope="col" { "State" } } }
                     tbody {
                         @for sub in &found.items {
                             tr {
-                                td { a href=(path_of(&sub.id)) { (sub.name) } br; code { (shown_url(signed, sub)) } }
+                                td { a href=(path_of(&sub.id)) { (sub.name) } br; code { (shown_url(signed, sub.url.as_str())) } }
                                 td { (events_text(&sub.events)) }
                                 td { (state_of(sub)) }
                             }
@@ -233,15 +242,6 @@ async fn list_page(
     ))
 }
 
-/// The URL as this caller may see it.
-fn shown_url(signed: &Signed, sub: &Subscription) -> String {
-    if signed.is_admin() {
-        sub.url.as_str().to_owned()
-    } else {
-        url_for_support(sub.url.as_str())
-    }
-}
-
 /// Enabled, disabled or paused (since when, and why).
 fn state_of(sub: &Subscription) -> Markup {
     html! {
@@ -249,7 +249,7 @@ fn state_of(sub: &Subscription) -> Markup {
         @if let Some(at) = sub.paused_at {
             @if !sub.enabled { ", " }
             strong { "Paused" } " since " (when(at))
-            " after " (sub.consecutive_failures) " failure" @if sub.consecutive_failures != 1 { "s" }
+            " after " (plural(sub.consecutive_failures as usize, "failure"))
             @if let Some(reason) = &sub.last_failure_reason { ": " span.reason { (reason) } }
         }
     }
@@ -257,22 +257,10 @@ fn state_of(sub: &Subscription) -> Markup {
 
 /// Check boxes for every event type of the catalogue, with "All events" first.
 fn events_fieldset(chosen: &[String], error: &FieldError) -> Markup {
-    let message = error.as_ref().filter(|(field, _)| field == "events").map(|(_, m)| m.as_str());
-    let choices = std::iter::once(("*", "All events (*)".to_owned()))
-        .chain(catalog::event_types().into_iter().map(|t| (t.event, t.event.to_owned())));
-    html! {
-        fieldset.events id="f-events" aria-describedby=[message.map(|_| "f-events-error")] {
-            legend { "Events" }
-            @if let Some(message) = message { p.field-error id="f-events-error" { (message) } }
-            @for (value, label) in choices {
-                @let id = format!("f-events-{}", if value == "*" { "all".to_owned() } else { value.replace('.', "-") });
-                div.field.check {
-                    input id=(id) name="events" type="checkbox" value=(value) checked[chosen.iter().any(|c| c == value)];
-                    label for=(id) { (label) }
-                }
-            }
-        }
-    }
+    let types = catalog::event_types();
+    let choices: Vec<(&str, &str)> =
+        std::iter::once(("*", "All events (*)")).chain(types.iter().map(|t| (t.event, t.event))).collect();
+    CheckGroup { name: "events", legend: "Events", choices: &choices, class: Some("events") }.render(chosen, error)
 }
 
 fn create_form(signed: &Signed, systems: &Systems, draft: &Draft) -> Markup {
@@ -303,9 +291,7 @@ async fn create(
     state: web::Data<AppState>,
     outbound: web::Data<Outbound>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let fields = Fields::parse(&body)?;
-    fields.check_csrf(&signed)?;
-    signed.admin()?;
+    let fields = Fields::for_admin(&body, &signed)?;
     let created = async { Ok::<_, ApiError>(outbound.create(new_subscription(&fields)?).await?) }.await;
     match created {
         Ok(sub) => {
@@ -316,7 +302,7 @@ async fn create(
         }
         Err(e) => {
             let draft = Draft::sent(&fields, refused(e, &CREATE_FIELDS)?);
-            let body = list_page(&signed, &state, &outbound, &draft).await?;
+            let body = list_page(&signed, &state, &outbound, &draft, Offset::default()).await?;
             Ok(page(StatusCode::UNPROCESSABLE_ENTITY, body))
         }
     }
@@ -332,6 +318,7 @@ struct ShowQuery {
 async fn show(
     signed: Signed,
     id: web::Path<String>,
+    at: web::Query<Offset>,
     req: HttpRequest,
     state: web::Data<AppState>,
     outbound: web::Data<Outbound>,
@@ -339,7 +326,7 @@ async fn show(
     let sub = outbound.get(subscription_id(&id)?).await.map_err(api)?;
     // A query that cannot be read announces nothing.
     let tested = serde_urlencoded::from_str::<ShowQuery>(req.query_string()).map(|q| q.tested).unwrap_or_default();
-    let view = View { tested: Some(tested).filter(|t| !t.is_empty()), ..View::default() };
+    let view = View { tested: Some(tested).filter(|t| !t.is_empty()), log_at: *at, ..View::default() };
     Ok(page(StatusCode::OK, subscription_page(&signed, &state, &outbound, &sub, view).await?))
 }
 
@@ -351,6 +338,8 @@ struct View {
     /// The edit form as a refused POST sent it.
     draft: Option<Draft>,
     tested: Option<String>,
+    /// Which page of the delivery log.
+    log_at: Offset,
 }
 
 async fn subscription_page(
@@ -360,11 +349,10 @@ async fn subscription_page(
     sub: &Subscription,
     view: View,
 ) -> Result<Markup, ConsoleError> {
-    let log = outbound.deliveries(sub.id.clone(), PageRequest { offset: 0, limit: SHOWN }).await.map_err(api)?;
+    let log = outbound.deliveries(sub.id.clone(), view.log_at.request(PER_PAGE)).await.map_err(api)?;
     let systems = Systems::load(state).await?;
     let tested = view.tested.as_deref().and_then(|t| log.items.iter().find(|a| a.event_id == t));
     let draft = view.draft.unwrap_or_else(|| Draft::of(sub));
-    let paused_or_off = sub.paused_at.is_some() || !sub.enabled;
     Ok(shell(
         &sub.name,
         Some(signed),
@@ -378,74 +366,85 @@ async fn subscription_page(
             @if let Some(attempt) = tested {
                 div.result role="status" { p { "Test event sent: " (outcome(attempt)) "." } }
             }
-            dl.facts {
-                dt { "Id" } dd { code { (sub.id) } }
-                dt { "URL" } dd { code { (shown_url(signed, sub)) } }
-                dt { "Events" } dd { (events_text(&sub.events)) }
-                dt { "System" } dd { (systems.show(sub.system_id.as_ref())) }
-                dt { "Auth header" } dd {
-                    @match &sub.auth_header {
-                        Some(h) => { code { (h.name.as_str()) } " (its value is never shown)" }
-                        None => { "None" }
-                    }
-                }
-                dt { "State" } dd { (state_of(sub)) }
-                dt { "Created" } dd { (when(sub.created_at)) }
-                dt { "Updated" } dd { (when(sub.updated_at)) }
-            }
-            @if signed.is_admin() {
-                @if paused_or_off {
-                    section.card aria-labelledby="resume" {
-                        h2 id="resume" { "Deliveries are held" }
-                        @if let (Some(at), reason) = (sub.paused_at, &sub.last_failure_reason) {
-                            p { "Paused at " (when(at)) " after " (sub.consecutive_failures) " consecutive failure"
-                                @if sub.consecutive_failures != 1 { "s" } ": "
-                                (reason.as_deref().unwrap_or("no reason was recorded")) }
-                            p { "Events keep queueing while it is paused. Enabling it delivers them, oldest first." }
-                        } @else {
-                            p { "It is disabled: no events are queued for it." }
-                        }
-                        (action_button(signed, &format!("{}/enable", path_of(&sub.id)), "Enable", None))
-                    }
-                }
-                section aria-labelledby="actions" {
-                    h2 id="actions" { "Actions" }
-                    (action_button(signed, &format!("{}/test", path_of(&sub.id)), "Send test event", None))
-                    (action_button(signed, &format!("{}/rotate-secret", path_of(&sub.id)), "Rotate secret",
-                        Some("Rotate the signing secret? The new one is shown once; the old one keeps signing for the grace period.")))
-                    (action_button(signed, &format!("{}/delete", path_of(&sub.id)), "Delete subscription",
-                        Some("Delete this subscription? Its queued events and delivery log go with it.")))
-                }
-            }
+            (facts(signed, sub, &systems))
+            @if signed.is_admin() { (controls(signed, sub)) }
             h2 id="deliveries" { "Delivery log" }
-            p.count {
-                (log.total) " attempt" @if log.total != 1 { "s" } ", newest first"
-                @if log.total > log.items.len() { " (the newest " (log.items.len()) " shown)" }
-            }
-            @if log.items.is_empty() {
-                p.empty { "No delivery attempted yet." }
-            } @else {
-                table.log {
-                    thead { tr { th scope="col" { "Time" } th scope="col" { "Event" } th scope="col" { "Outcome" } } }
-                    tbody {
-                        @for attempt in &log.items {
-                            tr {
-                                td { (when(attempt.attempted_at)) }
-                                td { code { (attempt.event_type) } @if attempt.attempt > 1 { " (attempt " (attempt.attempt) ")" } }
-                                td {
-                                    @match attempt.status_code { Some(code) => { "HTTP " (code) } None => { "no answer" } }
-                                    " · " (if attempt.success { "delivered" } else { "failed" })
-                                    " · " (attempt.duration_ms) " ms"
-                                    @if let Some(error) = &attempt.error { br; (error) }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            (delivery_log(sub, &log, view.log_at))
             @if signed.is_admin() { (edit_form(signed, sub, &systems, &draft)) }
         },
     ))
+}
+
+/// What a subscription is.
+fn facts(signed: &Signed, sub: &Subscription, systems: &Systems) -> Markup {
+    html! {
+        dl.facts {
+            dt { "Id" } dd { code { (sub.id) } }
+            dt { "URL" } dd { code { (shown_url(signed, sub.url.as_str())) } }
+            dt { "Events" } dd { (events_text(&sub.events)) }
+            dt { "System" } dd { (systems.show(sub.system_id.as_ref())) }
+            dt { "Auth header" } dd {
+                @match &sub.auth_header {
+                    Some(h) => { code { (h.name.as_str()) } " (its value is never shown)" }
+                    None => { "None" }
+                }
+            }
+            dt { "State" } dd { (state_of(sub)) }
+            dt { "Created" } dd { (when(sub.created_at)) }
+            dt { "Updated" } dd { (when(sub.updated_at)) }
+        }
+    }
+}
+
+/// An admin's buttons: enable when deliveries are held, send a test, rotate the secret, delete.
+fn controls(signed: &Signed, sub: &Subscription) -> Markup {
+    let path = path_of(&sub.id);
+    html! {
+        @if sub.paused_at.is_some() || !sub.enabled {
+            section.card aria-labelledby="resume" {
+                h2 id="resume" { "Deliveries are held" }
+                @if let (Some(at), reason) = (sub.paused_at, &sub.last_failure_reason) {
+                    p { "Paused at " (when(at)) " after " (plural(sub.consecutive_failures as usize, "consecutive failure")) ": "
+                        (reason.as_deref().unwrap_or("no reason was recorded")) }
+                    p { "Events keep queueing while it is paused. Enabling it delivers them, oldest first." }
+                } @else {
+                    p { "It is disabled: no events are queued for it." }
+                }
+                (action_button(signed, &format!("{path}/enable"), "Enable", None))
+            }
+        }
+        section aria-labelledby="actions" {
+            h2 id="actions" { "Actions" }
+            (action_button(signed, &format!("{path}/test"), "Send test event", None))
+            (action_button(signed, &format!("{path}/rotate-secret"), "Rotate secret",
+                Some("Rotate the signing secret? The new one is shown once; the old one keeps signing for the grace period.")))
+            (action_button(signed, &format!("{path}/delete"), "Delete subscription",
+                Some("Delete this subscription? Its queued events and delivery log go with it.")))
+        }
+    }
+}
+
+/// One page of the delivery attempts, newest first, with links to the other pages.
+fn delivery_log(sub: &Subscription, log: &Page<DeliveryAttempt>, at: Offset) -> Markup {
+    let path = path_of(&sub.id);
+    let pager =
+        Pager { path: &path, query: &[], total: log.total, offset: at.offset, limit: PER_PAGE, noun: "attempt" };
+    log_page(&pager, &log.items, ["Time", "Event", "Outcome"], attempt_row, "No delivery attempted yet.")
+}
+
+fn attempt_row(attempt: &DeliveryAttempt) -> Markup {
+    html! {
+        tr {
+            td { (when(attempt.attempted_at)) }
+            td { code { (attempt.event_type) } @if attempt.attempt > 1 { " (attempt " (attempt.attempt) ")" } }
+            td {
+                @match attempt.status_code { Some(code) => { "HTTP " (code) } None => { "no answer" } }
+                " · " (if attempt.success { "delivered" } else { "failed" })
+                " · " (attempt.duration_ms) " ms"
+                @if let Some(error) = &attempt.error { br; (error) }
+            }
+        }
+    }
 }
 
 /// An attempt's outcome in words.
@@ -476,13 +475,6 @@ fn edit_form(signed: &Signed, sub: &Subscription, systems: &Systems, draft: &Dra
     }
 }
 
-/// Reads an action's form: its CSRF token first, then that the key may change things.
-fn admin_action(signed: &Signed, body: &[u8], id: &str) -> Result<SubscriptionId, ConsoleError> {
-    Fields::parse(body)?.check_csrf(signed)?;
-    signed.admin()?;
-    subscription_id(id)
-}
-
 async fn update(
     signed: Signed,
     id: web::Path<String>,
@@ -490,9 +482,7 @@ async fn update(
     state: web::Data<AppState>,
     outbound: web::Data<Outbound>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let fields = Fields::parse(&body)?;
-    fields.check_csrf(&signed)?;
-    signed.admin()?;
+    let fields = Fields::for_admin(&body, &signed)?;
     let id = subscription_id(&id)?;
     let updated = async { Ok::<_, ApiError>(outbound.update(id.clone(), patch_of(&fields)?).await?) }.await;
     match updated {
@@ -513,7 +503,7 @@ async fn enable(
     body: web::Bytes,
     outbound: web::Data<Outbound>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let id = admin_action(&signed, &body, &id)?;
+    let id = admin_action(&signed, &body, &id, subscription_id)?;
     let sub = outbound.enable(id).await.map_err(api)?;
     Ok(redirect(&path_of(&sub.id)))
 }
@@ -524,7 +514,7 @@ async fn send_test(
     body: web::Bytes,
     outbound: web::Data<Outbound>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let id = admin_action(&signed, &body, &id)?;
+    let id = admin_action(&signed, &body, &id, subscription_id)?;
     let attempt = outbound.send_test(id.clone()).await.map_err(api)?;
     let tested: String = form_urlencoded::byte_serialize(attempt.event_id.as_bytes()).collect();
     Ok(redirect(&format!("{}?tested={tested}#deliveries", path_of(&id))))
@@ -537,7 +527,7 @@ async fn rotate_secret(
     state: web::Data<AppState>,
     outbound: web::Data<Outbound>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let id = admin_action(&signed, &body, &id)?;
+    let id = admin_action(&signed, &body, &id, subscription_id)?;
     let sub = outbound.rotate_secret(id).await.map_err(api)?;
     let view = View { secret: Some(("New signing secret", sub.secret.expose())), ..View::default() };
     Ok(page(StatusCode::OK, subscription_page(&signed, &state, &outbound, &sub, view).await?))
@@ -549,157 +539,7 @@ async fn delete(
     body: web::Bytes,
     outbound: web::Data<Outbound>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let id = admin_action(&signed, &body, &id)?;
+    let id = admin_action(&signed, &body, &id, subscription_id)?;
     outbound.delete(id).await.map_err(api)?;
     Ok(redirect("/console/webhooks"))
-}
-
-// -------------------------------------------------------------------------------------------------
-// Helpers shared with the callouts' and API keys' pages
-// -------------------------------------------------------------------------------------------------
-
-/// A form's fields in the order sent; a name may repeat (a group of check boxes).
-pub(super) struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    pub(super) fn parse(body: &[u8]) -> Result<Self, ConsoleError> {
-        form(body).map(Self)
-    }
-
-    /// The first value sent for `name`, or `""`.
-    pub(super) fn get(&self, name: &str) -> &str {
-        self.0.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
-    }
-
-    /// Every value sent for `name`.
-    pub(super) fn all(&self, name: &str) -> Vec<String> {
-        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
-    }
-
-    /// Whether a check box was ticked.
-    pub(super) fn ticked(&self, name: &str) -> bool {
-        !self.get(name).is_empty()
-    }
-
-    /// Refuses the form unless it carries this session's CSRF token.
-    pub(super) fn check_csrf(&self, signed: &Signed) -> Result<(), ConsoleError> {
-        signed.check_csrf(self.get("csrf"))
-    }
-}
-
-/// `sys-…`, or none for an empty field.
-pub(super) fn parse_system(raw: &str) -> Result<Option<SystemId>, ValidationError> {
-    match raw.trim() {
-        "" => Ok(None),
-        raw => SystemId::parse(raw).map(Some).ok_or_else(|| ValidationError::new("system_id", "is not a system id")),
-    }
-}
-
-/// The items of a comma- or space-separated list.
-pub(super) fn list_items(raw: &str) -> Vec<String> {
-    raw.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()).map(str::to_owned).collect()
-}
-
-/// A refused change's field and message when it is a 422, else the error as a page. A field one of
-/// the form's `fields` holds (`match.methods` for `match.methods[2]`) is named by it.
-pub(super) fn refused(e: ApiError, fields: &[&str]) -> Result<(String, String), ConsoleError> {
-    match e {
-        ApiError::Client { status, field, message, .. } if status == StatusCode::UNPROCESSABLE_ENTITY => {
-            let field = field.unwrap_or_default();
-            let base = field.split('[').next().unwrap_or_default();
-            let field = match fields.contains(&field.as_str()) || !fields.contains(&base) {
-                true => field,
-                false => base.to_owned(),
-            };
-            Ok((field, message))
-        }
-        other => Err(other.into()),
-    }
-}
-
-/// Above a page whose form was refused: the server's message, and a link to the field it names when
-/// the form (with `fields`) has it. The message is shown at the field too.
-pub(super) fn not_saved(error: &FieldError, fields: &[&str]) -> Markup {
-    html! {
-        @if let Some((field, message)) = error {
-            div.error role="alert" {
-                p { "Nothing was saved: " (message) }
-                @if fields.contains(&field.as_str()) {
-                    p { a href=(format!("#f-{}", field.replace(['.', '[', ']'], "-"))) { "Go to the field" } }
-                }
-            }
-        }
-    }
-}
-
-/// A time from epoch seconds, in UTC.
-pub(super) fn when(secs: u64) -> Markup {
-    when_ms(secs.saturating_mul(1000))
-}
-
-/// A time from epoch milliseconds, in UTC.
-pub(super) fn when_ms(ms: u64) -> Markup {
-    match chrono::DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX)) {
-        Some(t) => html! {
-            time datetime=(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)) { (t.format("%Y-%m-%d %H:%M:%S UTC")) }
-        },
-        None => html! { (ms) },
-    }
-}
-
-/// A labelled password input that is never filled in again, nor by the browser.
-pub(super) fn secret_field(name: &str, label: &str, error: &FieldError) -> Markup {
-    let id = format!("f-{}", name.replace(['.', '[', ']'], "-"));
-    let message = error.as_ref().filter(|(field, _)| field == name).map(|(_, m)| m.as_str());
-    html! {
-        div.field {
-            label for=(id) { (label) }
-            input id=(id) name=(name) type="password" autocomplete="new-password" aria-invalid=[message.map(|_| "true")]
-                aria-describedby=[message.map(|_| format!("{id}-error"))];
-            @if let Some(message) = message { p.field-error id=(format!("{id}-error")) { (message) } }
-        }
-    }
-}
-
-/// A secret just made, with a copy button and the warning that it will not be shown again; `then` is
-/// the page to go on to.
-pub(super) fn secret_once(label: &str, value: &str, then: &str) -> Markup {
-    html! {
-        section.card.secret aria-labelledby="secret-title" {
-            h2 id="secret-title" { (label) }
-            p role="alert" { strong { "Copy it now: it will not be shown again." } }
-            (copyable("secret", label, value))
-            p { a href=(then) { "I have copied it" } }
-        }
-    }
-}
-
-/// The systems, for the drop-down that scopes a subscription or a callout and to name them.
-pub(super) struct Systems(Vec<(SystemId, String)>);
-
-impl Systems {
-    pub(super) async fn load(state: &AppState) -> Result<Self, ConsoleError> {
-        let found = state.engine.list_systems(None, PageRequest { offset: 0, limit: 1000 }).await?;
-        Ok(Self(found.items.into_iter().map(|s| (s.id, s.name)).collect()))
-    }
-
-    /// The drop-down's options: every system, or one.
-    pub(super) fn options(&self) -> Vec<(String, String)> {
-        std::iter::once((String::new(), "Every system".to_owned()))
-            .chain(self.0.iter().map(|(id, name)| (id.to_string(), name.clone())))
-            .collect()
-    }
-
-    /// A system by name, linked to its page.
-    pub(super) fn show(&self, id: Option<&SystemId>) -> Markup {
-        html! {
-            @match id {
-                None => { "Every system" }
-                Some(id) => {
-                    @let name = self.0.iter().find(|(s, _)| s == id).map_or(id.as_str(), |(_, n)| n.as_str());
-                    a href=(format!("/console/systems/{id}")) { (name) }
-                }
-            }
-        }
-    }
 }

@@ -97,6 +97,7 @@ pub fn shell(title: &str, signed: Option<&Signed>, content: Markup) -> Markup {
                     @if let Some(signed) = signed {
                         nav aria-label="Main" {
                             a href="/console/systems" { "Systems" }
+                            a href="/console/modules" { "Modules" }
                             a href="/console/triggers" { "Triggers" }
                             a href="/console/webhooks" { "Outbound webhooks" }
                             a href="/console/callouts" { "Callouts" }
@@ -186,7 +187,8 @@ pub fn select(name: &str, label: &str, options: &[(String, String)], selected: &
     html! {
         div.field {
             label for=(id) { (label) }
-            select id=(id) name=(name) aria-invalid=[message.map(|_| "true")] {
+            select id=(id) name=(name) aria-invalid=[message.map(|_| "true")]
+                aria-describedby=[message.map(|_| format!("{id}-error"))] {
                 @for (value, text) in options {
                     option value=(value) selected[value == selected] { (text) }
                 }
@@ -236,15 +238,5 @@ pub fn refusal(e: crate::engine::EngineError) -> Result<(String, String), Consol
             Ok((field.unwrap_or_default(), message))
         }
         other => Err(other.into()),
-    }
-}
-
-/// How many `noun`s a list holds, and, when it is cut short, how many it shows.
-pub fn count(total: usize, shown: usize, noun: &str) -> Markup {
-    html! {
-        p.count {
-            (total) " " (noun) @if total != 1 { "s" }
-            @if total > shown { " (the first " (shown) " shown)" }
-        }
     }
 }

@@ -7,9 +7,11 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::form;
+use super::forms::Fields;
 use super::page::{
     action_button, csrf, form_error, page, redirect, refusal, shell, text_field, ConsoleError, FieldError,
 };
+use super::paging::Pager;
 use super::session::Signed;
 use crate::domain::system::System;
 use crate::domain::SystemId;
@@ -30,11 +32,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 struct Search {
     #[serde(default)]
     q: String,
+    /// Where the page starts (a field of its own: serde cannot read a number from a query into a flattened struct).
+    #[serde(default)]
+    offset: usize,
 }
 
-/// What a refused create sent, and the field the server named with its message.
+/// Systems listed a page at a time.
+const PER_PAGE: usize = 100;
+
+/// What a refused create or edit sent, and the field the server named with its message.
 #[derive(Default)]
-struct Draft {
+pub struct Draft {
     name: String,
     description: String,
     error: FieldError,
@@ -45,13 +53,23 @@ async fn list(
     search: web::Query<Search>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let body = list_page(&signed, &state, &search.q, &Draft::default()).await?;
+    let body = list_page(&signed, &state, &search, &Draft::default()).await?;
     Ok(page(StatusCode::OK, body))
 }
 
-async fn list_page(signed: &Signed, state: &AppState, q: &str, draft: &Draft) -> Result<Markup, ConsoleError> {
+async fn list_page(signed: &Signed, state: &AppState, search: &Search, draft: &Draft) -> Result<Markup, ConsoleError> {
+    let q = search.q.as_str();
     let query = Some(q.trim().to_owned()).filter(|q| !q.is_empty());
-    let found = state.engine.list_systems(query, PageRequest { offset: 0, limit: 200 }).await?;
+    let found = state.engine.list_systems(query, PageRequest { offset: search.offset, limit: PER_PAGE }).await?;
+    let kept = [("q", q)];
+    let pager = Pager {
+        path: "/console/systems",
+        query: &kept,
+        total: found.total,
+        offset: search.offset,
+        limit: PER_PAGE,
+        noun: "system",
+    };
     Ok(shell(
         "Systems",
         Some(signed),
@@ -62,10 +80,8 @@ async fn list_page(signed: &Signed, state: &AppState, q: &str, draft: &Draft) ->
                 input id="f-q" name="q" type="search" value=(q);
                 button type="submit" { "Search" }
             }
-            p.count { (found.total) " system" @if found.total != 1 { "s" } }
-            @if found.items.is_empty() {
-                p.empty { "No systems yet." }
-            } @else {
+            (pager.render())
+            @if !found.items.is_empty() {
                 table {
                     thead { tr { th scope="col" { "Name" } th scope="col" { "Modules" } th scope="col" { "Id" } } }
                     tbody {
@@ -119,7 +135,8 @@ async fn create(signed: Signed, body: web::Bytes, state: web::Data<AppState>) ->
         Ok(system) => Ok(redirect(&format!("/console/systems/{}", system.id))),
         Err(e) => {
             let draft = Draft { name: input.name, description: input.description, error: Some(refusal(e)?) };
-            let body = list_page(&signed, &state, "", &draft).await?;
+            let search = Search { q: String::new(), offset: 0 };
+            let body = list_page(&signed, &state, &search, &draft).await?;
             Ok(page(StatusCode::UNPROCESSABLE_ENTITY, body))
         }
     }
@@ -132,7 +149,7 @@ async fn show(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
     let id = SystemId::parse(&id).ok_or_else(|| ApiError::not_found("system"))?;
-    system_page_with(&signed, &state, id, q.into_inner(), StatusCode::OK).await
+    system_page_with(&signed, &state, id, q.into_inner(), None, StatusCode::OK).await
 }
 
 /// A system's page: its details (editable by admins), its modules, the triggers applied to it.
@@ -141,6 +158,7 @@ pub async fn system_page_with(
     state: &AppState,
     id: SystemId,
     add: super::modules::AddQuery,
+    edit: Option<Draft>,
     status: StatusCode,
 ) -> Result<HttpResponse, ConsoleError> {
     let system = state.engine.get_system(id.clone()).await?;
@@ -156,13 +174,16 @@ pub async fn system_page_with(
             p.id { "Id " code { (system.id) } }
             (super::modules::section(signed, state, &system, &modules, &add))
             (applied)
-            @if signed.is_admin() { (edit_form(signed, &system)) }
+            @if signed.is_admin() { (edit_form(signed, &system, edit.as_ref())) }
         },
     );
     Ok(page(status, body))
 }
 
-fn edit_form(signed: &Signed, system: &System) -> Markup {
+/// The edit form, with a refused edit's values and refusal when there was one.
+fn edit_form(signed: &Signed, system: &System, refused: Option<&Draft>) -> Markup {
+    let stored = Draft { name: system.name.clone(), description: system.description.clone(), error: None };
+    let draft = refused.unwrap_or(&stored);
     let confirm = format!(
         "Delete {}? Its trigger instances and the callouts scoped to it are deleted with it; its modules stay, outside any system.",
         system.name
@@ -170,10 +191,11 @@ fn edit_form(signed: &Signed, system: &System) -> Markup {
     html! {
         section.card aria-labelledby="edit-system" {
             h2 id="edit-system" { "Edit system" }
+            (form_error(&draft.error, &["name", "description"]))
             form method="post" action=(format!("/console/systems/{}/edit", system.id)) {
                 (csrf(signed))
-                (text_field("name", "Name", &system.name, &None))
-                (text_field("description", "Description", &system.description, &None))
+                (text_field("name", "Name", &draft.name, &draft.error))
+                (text_field("description", "Description", &draft.description, &draft.error))
                 button type="submit" { "Save system" }
             }
             (action_button(signed, &format!("/console/systems/{}/delete", system.id), "Delete system", Some(&confirm)))
@@ -191,9 +213,19 @@ async fn edit(
     signed.check_csrf(&input.csrf)?;
     signed.admin()?;
     let id = SystemId::parse(&id).ok_or_else(|| ApiError::not_found("system"))?;
-    let patch = SystemPatch { name: Some(input.name), description: Some(Some(input.description)), modules: None };
-    state.engine.update_system(id.clone(), patch).await?;
-    Ok(redirect(&format!("/console/systems/{id}")))
+    let patch = SystemPatch {
+        name: Some(input.name.clone()),
+        description: Some(Some(input.description.clone())),
+        modules: None,
+    };
+    match state.engine.update_system(id.clone(), patch).await {
+        Ok(_) => Ok(redirect(&format!("/console/systems/{id}"))),
+        Err(e) => {
+            let draft = Draft { name: input.name, description: input.description, error: Some(refusal(e)?) };
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            system_page_with(&signed, &state, id, Default::default(), Some(draft), status).await
+        }
+    }
 }
 
 async fn delete(
@@ -202,9 +234,7 @@ async fn delete(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let f: super::CsrfForm = form(&body)?;
-    signed.check_csrf(&f.csrf)?;
-    signed.admin()?;
+    Fields::for_admin(&body, &signed)?;
     let id = SystemId::parse(&id).ok_or_else(|| ApiError::not_found("system"))?;
     state.engine.delete_system(id).await?;
     Ok(redirect("/console/systems"))

@@ -295,6 +295,7 @@ impl TriggerRuntime {
                 "triggered": state.triggered,
                 "trigger_count": state.trigger_count,
                 "last_fired_at": state.last_fired_at,
+                "action_errors": state.action_errors,
                 "conditions": state.conditions,
             });
             let event = EngineEvent::new(kind, system, data);

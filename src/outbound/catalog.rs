@@ -91,7 +91,7 @@ fn describe_data(t: EventType) -> (&'static str, Option<&'static str>, Value) {
     let instance_state = |triggered: bool| {
         json!({
             "trigger_instance": INSTANCE, "trigger_id": TRIGGER, "system_id": SYSTEM,
-            "triggered": triggered, "trigger_count": 3, "last_fired_at": 1_700_000_000,
+            "triggered": triggered, "trigger_count": 3, "last_fired_at": 1_700_000_000, "action_errors": 0,
             "conditions": { "webhook": triggered, "comparison_0": true },
         })
     };

@@ -345,3 +345,47 @@ async fn an_admin_deletes_a_trigger_after_a_confirmation_naming_its_instances() 
     assert_eq!(app.get(&format!("/triggers/{}", id(&trigger))).await.status(), 404);
     assert_eq!(app.list(&format!("/systems/{}/triggers", id(&system))).await.1, 0, "its instance went with it");
 }
+
+/// The console's triggers a page holds (`PER_PAGE` in `src/console/triggers/mod.rs`).
+const TRIGGERS_PER_PAGE: usize = 50;
+
+#[tokio::test]
+async fn a_search_that_finds_more_triggers_than_a_page_holds_goes_on_to_the_next_page() {
+    // Arrange: one more lamp than a page holds, and a trigger the search does not find.
+    let app = spawn_app().await;
+    for i in 1..=TRIGGERS_PER_PAGE + 1 {
+        app.create_trigger(json!({"name": format!("Lamp {i:02}")})).await;
+    }
+    app.create_trigger(json!({"name": "Door"})).await;
+    let browser = Browser::start(1280).await;
+    browser.sign_in(&app.url(""), &app.admin_key).await;
+    browser.reach("/console/systems").await;
+    browser.goto(&app.url("/console/triggers?q=lamp")).await;
+
+    // Assert: a full first page, without the last lamp.
+    let total = TRIGGERS_PER_PAGE + 1;
+    assert_eq!(browser.text("p.count").await, format!("{total} triggers: 1–{TRIGGERS_PER_PAGE} shown"));
+    let names = browser.client.find_all(Locator::Css("ul.triggers li > a")).await.unwrap();
+    assert_eq!(names.len(), TRIGGERS_PER_PAGE);
+    assert_eq!(names[0].text().await.unwrap(), "Lamp 01", "oldest first");
+    assert!(browser.client.find_all(Locator::Css("a[rel=prev]")).await.unwrap().is_empty(), "no page before");
+
+    // Act: on to the next page.
+    click(&browser, "a[rel=next]").await;
+    let next = format!("q=lamp&offset={TRIGGERS_PER_PAGE}");
+    eventually(10, "the next page", || async {
+        let url = browser.client.current_url().await.ok()?;
+        let ready = browser.client.execute("return document.readyState", vec![]).await.ok();
+        (url.path() == "/console/triggers" && url.query() == Some(next.as_str()) && ready == Some(json!("complete")))
+            .then_some(())
+    })
+    .await;
+
+    // Assert: the last lamp, the search kept, and a way back but none further.
+    assert_eq!(browser.text("p.count").await, format!("{total} triggers: {total}–{total} shown"));
+    let names = browser.client.find_all(Locator::Css("ul.triggers li > a")).await.unwrap();
+    assert_eq!(names.len(), 1);
+    assert_eq!(names[0].text().await.unwrap(), format!("Lamp {total:02}"));
+    assert_eq!(attr(&browser, "a[rel=prev]", "href").await.as_deref(), Some("/console/triggers?q=lamp"));
+    assert!(browser.client.find_all(Locator::Css("a[rel=next]")).await.unwrap().is_empty(), "no page after");
+}
