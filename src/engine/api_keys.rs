@@ -8,6 +8,7 @@ use super::inputs::ApiKeyIn;
 use super::{Engine, EngineResult};
 use crate::domain::api_key::{claimed_id, ApiKey, KeyHash, NewKey, Role};
 use crate::domain::{now_epoch_seconds, parse_name, ApiKeyId};
+use crate::store::repo::ApiKeyRepo;
 use crate::store::{Page, PageRequest, Store, StoreResult};
 
 /// An authenticated caller.
@@ -30,7 +31,7 @@ pub struct KeyRing {
 
 impl KeyRing {
     pub async fn load(store: &Store, configured_admin_key: Option<&str>) -> StoreResult<Self> {
-        let stored = store.run(|s| s.all_api_keys()).await?;
+        let stored = store.all_api_keys().await?;
         Ok(Self {
             configured_admin: configured_admin_key.map(KeyHash::of),
             stored: RwLock::new(stored.into_iter().map(|k| (k.id.clone(), k)).collect()),
@@ -86,8 +87,7 @@ impl Engine {
             None,
             || serde_json::json!({ "key_id": key.id, "name": key.name, "role": key.role }),
         );
-        let durable = events.clone();
-        let key = self.write(move |s| s.insert_api_key(key, &durable)).await?;
+        let key = self.written(self.store.insert_api_key(key, events.clone())).await?;
         self.keys.write().insert(key.id.clone(), key.clone());
         self.events.broadcast_all(events);
         Ok((key, new.plaintext))
@@ -104,19 +104,17 @@ impl Engine {
     }
 
     pub async fn get_api_key(&self, id: ApiKeyId) -> EngineResult<ApiKey> {
-        Ok(self.store.run(move |s| s.get_api_key(&id)).await?)
+        Ok(self.store.get_api_key(id).await?)
     }
 
     pub async fn list_api_keys(&self, page: PageRequest) -> EngineResult<Page<ApiKey>> {
-        Ok(self.store.run(move |s| s.list_api_keys(page)).await?)
+        Ok(self.store.list_api_keys(page).await?)
     }
 
     pub async fn delete_api_key(&self, id: ApiKeyId) -> EngineResult<()> {
-        let removed = id.clone();
         let events = self.event("api_key.deleted", None, || serde_json::json!({ "key_id": id }));
-        let durable = events.clone();
-        self.write(move |s| s.delete_api_key(&id, &durable)).await?;
-        self.keys.write().remove(&removed);
+        self.written(self.store.delete_api_key(id.clone(), events.clone())).await?;
+        self.keys.write().remove(&id);
         self.events.broadcast_all(events);
         Ok(())
     }

@@ -18,6 +18,7 @@ use crate::domain::ids::CalloutId;
 use crate::domain::{now_epoch_ms, now_epoch_seconds, SystemId};
 use crate::metrics::METRICS;
 use crate::outbound::sender::Sender;
+use crate::store::repo::CalloutRepo;
 use crate::store::{Store, StoreResult};
 
 /// What every callout a call needed said, together.
@@ -80,7 +81,7 @@ impl CalloutGate {
         config: &CalloutsConfig,
         shutdown: CancellationToken,
     ) -> StoreResult<(Arc<Self>, JoinHandle<()>)> {
-        let callouts = store.run(|s| s.all_callouts()).await?;
+        let callouts = store.all_callouts().await?;
         let (log, queued) = mpsc::channel(LOG_QUEUE);
         let gate = Arc::new(Self {
             index: RwLock::new(Arc::new(Index::build(callouts))),
@@ -96,7 +97,7 @@ impl CalloutGate {
     /// Rebuilds the index from the store; call after every change to a callout.
     pub async fn reload(&self, store: &Store) -> StoreResult<()> {
         let _turn = self.reloading.lock().await;
-        let callouts = store.run(|s| s.all_callouts()).await?;
+        let callouts = store.all_callouts().await?;
         *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Index::build(callouts));
         Ok(())
     }
@@ -216,7 +217,7 @@ async fn write_log(
                 // The sweep removes entries behind the counts' back.
                 counts.clear();
                 let cutoff = now_epoch_ms().saturating_sub(config.log_retention_hours.saturating_mul(3_600_000));
-                if let Err(e) = store.run(move |s| s.remove_callout_log_before(cutoff)).await {
+                if let Err(e) = store.remove_callout_log_before(cutoff).await {
                     tracing::warn!(error = %e, "removing old callout log entries failed");
                 }
             }
@@ -238,28 +239,27 @@ async fn store_batch(
     entries: Vec<(CalloutId, LogEntry)>,
     keep: usize,
 ) -> HashMap<CalloutId, usize> {
-    let stored = store
-        .run(move |s| {
-            s.append_callout_log(&entries)?;
-            let mut added: HashMap<&CalloutId, usize> = HashMap::new();
-            for (callout, _) in &entries {
-                *added.entry(callout).or_default() += 1;
+    let mut added: HashMap<CalloutId, usize> = HashMap::new();
+    for (callout, _) in &entries {
+        *added.entry(callout.clone()).or_default() += 1;
+    }
+    let stored: StoreResult<_> = async {
+        store.append_callout_log(entries).await?;
+        for (callout, added) in added {
+            let count = match counts.get(&callout) {
+                Some(known) => known + added,
+                // The scan sees this batch's entries too.
+                None => store.count_callout_log(callout.clone()).await?,
+            };
+            let over = count.saturating_sub(keep);
+            if over > 0 {
+                store.remove_oldest_callout_log(callout.clone(), over).await?;
             }
-            for (callout, added) in added {
-                let count = match counts.get(callout) {
-                    Some(known) => known + added,
-                    // The scan sees this batch's entries too.
-                    None => s.count_callout_log(callout)?,
-                };
-                let over = count.saturating_sub(keep);
-                if over > 0 {
-                    s.remove_oldest_callout_log(callout, over)?;
-                }
-                counts.insert(callout.clone(), count - over);
-            }
-            Ok(counts)
-        })
-        .await;
+            counts.insert(callout, count - over);
+        }
+        Ok(counts)
+    }
+    .await;
     stored.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "storing callout log entries failed");
         HashMap::new()

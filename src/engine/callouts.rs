@@ -11,6 +11,7 @@ use crate::domain::ids::CalloutId;
 use crate::domain::signing_secret::{RetiredSecret, SigningSecret};
 use crate::domain::{now_epoch_seconds, ValidationError};
 use crate::outbound::subscription::url_for_support;
+use crate::store::repo::CalloutRepo;
 use crate::store::{Page, PageRequest};
 
 /// What a callout's events say about it: never its secret, and its URL as support keys see it.
@@ -35,22 +36,18 @@ impl Engine {
             updated_at: now,
         };
         let announce = self.events_for("callout.created", described);
-        let (callout, events) = self
-            .write(move |s| {
-                let events = announce(&callout);
-                Ok((s.insert_callout(callout, &events)?, events))
-            })
-            .await?;
+        let events = announce(&callout);
+        let callout = self.written(self.store.insert_callout(callout, events.clone())).await?;
         self.callouts_changed(events).await?;
         Ok(callout)
     }
 
     pub async fn get_callout(&self, id: CalloutId) -> EngineResult<Callout> {
-        Ok(self.store.run(move |s| s.get_callout(&id)).await?)
+        Ok(self.store.get_callout(id).await?)
     }
 
     pub async fn list_callouts(&self, page: PageRequest) -> EngineResult<Page<Callout>> {
-        Ok(self.store.run(move |s| s.list_callouts(page)).await?)
+        Ok(self.store.list_callouts(page).await?)
     }
 
     pub async fn update_callout(&self, id: CalloutId, patch: CalloutPatch) -> EngineResult<Callout> {
@@ -87,21 +84,12 @@ impl Engine {
             data["changed"] = json!(changed);
             (system, data)
         });
-        let (callout, events) = self
-            .write(move |s| {
-                let mut events = Vec::new();
-                let change = |mut c: Callout| {
-                    c = change(c)?;
-                    c.updated_at = now_epoch_seconds();
-                    Ok(c)
-                };
-                let updated = s.update_callout(&id, change, |c| {
-                    events = announce(c);
-                    events.clone()
-                })?;
-                Ok((updated, events))
-            })
-            .await?;
+        let change = Box::new(move |c: Callout| {
+            let mut c = change(c)?;
+            c.updated_at = now_epoch_seconds();
+            Ok(c)
+        });
+        let (callout, events) = self.written(self.store.update_callout(id, change, announce)).await?;
         self.callouts_changed(events).await?;
         Ok(callout)
     }
@@ -110,13 +98,13 @@ impl Engine {
         let announce = self.events_for("callout.deleted", |c: &Callout| {
             (c.spec.system_id.as_ref().map(|s| s.to_string()), json!({ "callout_id": c.id }))
         });
-        let events = self.write(move |s| s.delete_callout(&id, announce)).await?;
+        let events = self.written(self.store.delete_callout(id, announce)).await?;
         self.callouts_changed(events).await
     }
 
     /// A callout's log, newest first.
     pub async fn callout_log(&self, id: CalloutId, page: PageRequest) -> EngineResult<Page<LogEntry>> {
-        Ok(self.store.run(move |s| s.list_callout_log(&id, page)).await?)
+        Ok(self.store.list_callout_log(id, page).await?)
     }
 
     /// Rebuilds the gate's index from the store, then tells live listeners.

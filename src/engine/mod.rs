@@ -154,6 +154,16 @@ impl Engine {
         Ok(value)
     }
 
+    /// [`Self::write`] for a write through the repository traits.
+    async fn written<T>(
+        &self,
+        write: impl std::future::Future<Output = crate::store::StoreResult<T>>,
+    ) -> EngineResult<T> {
+        let value = write.await?;
+        self.runtime.flushed().await?;
+        Ok(value)
+    }
+
     /// See [`EventBus::make`].
     fn event(&self, kind: &str, system: Option<&str>, data: impl FnOnce() -> serde_json::Value) -> Vec<EngineEvent> {
         self.events.make(kind, system, data)
@@ -166,13 +176,13 @@ impl Engine {
         &self,
         kind: &'static str,
         describe: impl FnOnce(&T) -> (Option<String>, serde_json::Value) + Send + 'static,
-    ) -> impl FnOnce(&T) -> Vec<EngineEvent> + Send + 'static {
+    ) -> crate::store::repo::Announce<T> {
         let bus = Arc::clone(&self.events);
         let cause = crate::events::context::current();
-        move |record| {
+        Box::new(move |record| {
             let (system, data) = describe(record);
             crate::events::context::within_sync(cause, || bus.make(kind, system.as_deref(), || data))
-        }
+        })
     }
 
     pub fn events(&self) -> &Arc<EventBus> {

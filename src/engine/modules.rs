@@ -6,6 +6,7 @@ use super::{Engine, EngineResult, Refresh};
 use crate::domain::module::Module;
 use crate::domain::{now_epoch_seconds, ModuleId, SystemId, ValidationError};
 use crate::drivers::DriverRegistry;
+use crate::store::repo::ModuleRepo;
 use crate::store::{Page, PageRequest};
 
 /// A module with the name and position it answers to inside its system.
@@ -38,8 +39,7 @@ impl Engine {
         };
         let module = apply(&self.drivers, blank, input.into())?;
         let events = self.event("module.created", system_of(&module), || module_data(&module));
-        let durable = events.clone();
-        let module = self.write(move |s| s.insert_module(module, &durable)).await?;
+        let module = self.written(self.store.insert_module(module, events.clone())).await?;
         self.events.broadcast_all(events);
         if let Some(system) = &module.control_system_id {
             self.refresh(Refresh::System(system)).await;
@@ -48,7 +48,7 @@ impl Engine {
     }
 
     pub async fn get_module(&self, id: ModuleId) -> EngineResult<ModuleView> {
-        let module = self.store.run(move |s| s.get_module(&id)).await?;
+        let module = self.store.get_module(id).await?;
         Ok(self.module_view(module))
     }
 
@@ -59,17 +59,16 @@ impl Engine {
         driver: Option<String>,
         page: PageRequest,
     ) -> EngineResult<Page<ModuleView>> {
-        let page =
-            self.store.run(move |s| s.list_modules(q.as_deref(), system.as_ref(), driver.as_deref(), page)).await?;
+        let page = self.store.list_modules(q, system, driver, page).await?;
         Ok(Page { total: page.total, items: page.items.into_iter().map(|m| self.module_view(m)).collect() })
     }
 
     pub async fn update_module(&self, id: ModuleId, patch: ModulePatch) -> EngineResult<ModuleView> {
         let drivers = Arc::clone(&self.drivers);
-        let lookup = id.clone();
-        let before = self.store.run(move |s| s.get_module(&lookup)).await?;
+        let before = self.store.get_module(id.clone()).await?;
         let events = self.events_for("module.updated", |m: &Module| (system_of(m).map(str::to_owned), module_data(m)));
-        let (module, events) = self.write(move |s| s.update_module(&id, |m| apply(&drivers, m, patch), events)).await?;
+        let change = Box::new(move |m| apply(&drivers, m, patch));
+        let (module, events) = self.written(self.store.update_module(id, change, events)).await?;
         self.events.broadcast_all(events);
         for system in before.control_system_id.iter().chain(module.control_system_id.iter()) {
             self.refresh(Refresh::System(system)).await;
@@ -78,11 +77,9 @@ impl Engine {
     }
 
     pub async fn delete_module(&self, id: ModuleId) -> EngineResult<()> {
-        let lookup = id.clone();
-        let module = self.store.run(move |s| s.get_module(&lookup)).await?;
+        let module = self.store.get_module(id.clone()).await?;
         let events = self.event("module.deleted", system_of(&module), || module_data(&module));
-        let durable = events.clone();
-        self.write(move |s| s.delete_module(&id, &durable)).await?;
+        self.written(self.store.delete_module(id, events.clone())).await?;
         self.events.broadcast_all(events);
         self.modules.remove(&module.id);
         if let Some(system) = &module.control_system_id {

@@ -4,6 +4,7 @@ use super::inputs::{SystemIn, SystemPatch};
 use super::{Engine, EngineResult, Refresh};
 use crate::domain::system::System;
 use crate::domain::{now_epoch_seconds, parse_description, parse_name, SystemId, ValidationError};
+use crate::store::repo::SystemRepo;
 use crate::store::{Page, PageRequest};
 
 fn apply(mut system: System, patch: SystemPatch) -> Result<System, ValidationError> {
@@ -33,25 +34,24 @@ impl Engine {
         };
         let system = apply(blank, input.into())?;
         let events = self.event("system.created", Some(system.id.as_str()), || json!({ "system": system }));
-        let durable = events.clone();
-        let system = self.write(move |s| s.insert_system(system, &durable)).await?;
+        let system = self.written(self.store.insert_system(system, events.clone())).await?;
         self.events.broadcast_all(events);
         Ok(system)
     }
 
     pub async fn get_system(&self, id: SystemId) -> EngineResult<System> {
-        Ok(self.store.run(move |s| s.get_system(&id)).await?)
+        Ok(self.store.get_system(id).await?)
     }
 
     pub async fn list_systems(&self, q: Option<String>, page: PageRequest) -> EngineResult<Page<System>> {
-        Ok(self.store.run(move |s| s.list_systems(q.as_deref(), page)).await?)
+        Ok(self.store.list_systems(q, page).await?)
     }
 
     pub async fn update_system(&self, id: SystemId, patch: SystemPatch) -> EngineResult<System> {
         let announce = self
             .events_for("system.updated", |system: &System| (Some(system.id.to_string()), json!({ "system": system })));
-        let (system, events) =
-            self.write(move |s| s.update_system(&id, |system| apply(system, patch), announce)).await?;
+        let change = Box::new(move |system| apply(system, patch));
+        let (system, events) = self.written(self.store.update_system(id, change, announce)).await?;
         self.refresh(Refresh::System(&system.id)).await;
         self.events.broadcast_all(events);
         Ok(system)
@@ -59,8 +59,7 @@ impl Engine {
 
     pub async fn delete_system(&self, id: SystemId) -> EngineResult<()> {
         let events = self.event("system.deleted", Some(id.as_str()), || json!({ "system_id": id }));
-        let durable = events.clone();
-        let instances = self.write(move |s| s.delete_system(&id, &durable)).await?;
+        let instances = self.written(self.store.delete_system(id, events.clone())).await?;
         self.forget_instances(&instances);
         // Its scoped callouts went with it.
         self.callouts_changed(events).await

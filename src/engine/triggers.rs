@@ -6,6 +6,7 @@ use crate::domain::trigger::{Trigger, TriggerSpec};
 use crate::domain::verification::VerificationSettings;
 use crate::domain::webhook_filter::WebhookFilter;
 use crate::domain::{now_epoch_seconds, parse_description, parse_name, TriggerId, ValidationError};
+use crate::store::repo::TriggerRepo;
 use crate::store::{Page, PageRequest};
 use serde_json::json;
 
@@ -92,18 +93,17 @@ impl Engine {
         let now = now_epoch_seconds();
         let trigger = Trigger { id: TriggerId::generate(), spec: spec_from(input)?, created_at: now, updated_at: now };
         let events = self.event("trigger.created", None, || trigger_data(&trigger));
-        let durable = events.clone();
-        let trigger = self.write(move |s| s.insert_trigger(trigger, &durable)).await?;
+        let trigger = self.written(self.store.insert_trigger(trigger, events.clone())).await?;
         self.events.broadcast_all(events);
         Ok(trigger)
     }
 
     pub async fn get_trigger(&self, id: TriggerId) -> EngineResult<Trigger> {
-        Ok(self.store.run(move |s| s.get_trigger(&id)).await?)
+        Ok(self.store.get_trigger(id).await?)
     }
 
     pub async fn list_triggers(&self, q: Option<String>, page: PageRequest) -> EngineResult<Page<Trigger>> {
-        Ok(self.store.run(move |s| s.list_triggers(q.as_deref(), page)).await?)
+        Ok(self.store.list_triggers(q, page).await?)
     }
 
     pub async fn replace_trigger(&self, id: TriggerId, input: TriggerIn) -> EngineResult<Trigger> {
@@ -122,7 +122,7 @@ impl Engine {
         change: impl FnOnce(Trigger) -> Result<Trigger, ValidationError> + Send + 'static,
     ) -> EngineResult<Trigger> {
         let events = self.events_for("trigger.updated", |t: &Trigger| (None, trigger_data(t)));
-        let (trigger, events) = self.write(move |s| s.update_trigger(&id, change, events)).await?;
+        let (trigger, events) = self.written(self.store.update_trigger(id, Box::new(change), events)).await?;
         self.events.broadcast_all(events);
         self.refresh(Refresh::Trigger(&trigger.id)).await;
         Ok(trigger)
@@ -130,8 +130,7 @@ impl Engine {
 
     pub async fn delete_trigger(&self, id: TriggerId) -> EngineResult<()> {
         let events = self.event("trigger.deleted", None, || json!({ "trigger_id": id }));
-        let durable = events.clone();
-        let instances = self.write(move |s| s.delete_trigger(&id, &durable)).await?;
+        let instances = self.written(self.store.delete_trigger(id, events.clone())).await?;
         self.forget_instances(&instances);
         self.events.broadcast_all(events);
         Ok(())

@@ -49,6 +49,7 @@ use crate::config::OutboundConfig;
 use crate::domain::ids::SubscriptionId;
 use crate::domain::{now_epoch_seconds, parse_name, SystemId, ValidationError};
 use crate::events::{context, EngineEvent, EventBus, EventSink};
+use crate::store::repo::SystemRepo;
 use crate::store::{Page, PageRequest, Store, StoreError};
 use sender::{Outcome, Sender};
 use store::{Announcement, DeliveryAttempt, OutboundRepo, RetryPolicy};
@@ -314,8 +315,7 @@ impl DeliveryAttempt {
 impl Outbound {
     /// A system a subscription is scoped to must exist when the scope is set.
     async fn check_system(&self, system: &SystemId) -> OutboundResult<()> {
-        let id = system.clone();
-        match self.shared.store.run(move |s| s.get_system(&id)).await {
+        match self.shared.store.get_system(system.clone()).await {
             Ok(_) => Ok(()),
             Err(StoreError::NotFound(_)) => {
                 Err(ValidationError::new("system_id", format!("system {system} does not exist")).into())

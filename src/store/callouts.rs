@@ -35,19 +35,20 @@ impl SledStore {
         self.callouts.iter().values().map(|v| decode(&v?)).collect()
     }
 
-    /// Changes a stored callout with `change`; `announce` describes the result for its events.
+    /// Changes a stored callout with `change`; `announce` describes the result for its events, which
+    /// commit with it and are returned.
     pub fn update_callout(
         &self,
         id: &CalloutId,
         change: impl FnOnce(Callout) -> Result<Callout, ValidationError>,
         announce: impl FnOnce(&Callout) -> Vec<EngineEvent>,
-    ) -> StoreResult<Callout> {
+    ) -> StoreResult<(Callout, Vec<EngineEvent>)> {
         let _guard = self.structure_lock();
         let updated = change(self.get_callout(id)?)?;
         self.check_scope(&updated)?;
         let events = announce(&updated);
         self.transact(&[&self.callouts], &events, |t| codec::tx_put(&t[0], &updated.id, &updated))?;
-        Ok(updated)
+        Ok((updated, events))
     }
 
     /// Removes a callout, then its log; `announce` describes it for its events.

@@ -1,0 +1,115 @@
+//! The storage seam: what the engine asks of a backend, one trait per concern, async, in domain types
+//! and [`StoreError`]. A write takes the events it causes and commits them in the same transaction
+//! (the backend's outbox); a change to a stored record is a function of the stored value, run inside
+//! the backend's transaction, and the events it announces are computed from the result there too.
+//!
+//! The sled backend implements these on [`super::Store`]; concerns not listed here are still reached
+//! through [`super::Store::run`] until they move behind a trait of their own.
+
+use async_trait::async_trait;
+
+use super::{Page, PageRequest, StoreResult};
+use crate::domain::api_key::ApiKey;
+use crate::domain::callout::Callout;
+use crate::domain::callout_log::LogEntry;
+use crate::domain::ids::CalloutId;
+use crate::domain::module::Module;
+use crate::domain::system::System;
+use crate::domain::trigger::Trigger;
+use crate::domain::{ApiKeyId, InstanceId, ModuleId, SystemId, TriggerId, ValidationError};
+use crate::events::EngineEvent;
+
+/// A change to a stored record, given its stored value.
+pub type Change<T> = Box<dyn FnOnce(T) -> Result<T, ValidationError> + Send>;
+/// The events a changed record causes, computed from the result.
+pub type Announce<T> = Box<dyn FnOnce(&T) -> Vec<EngineEvent> + Send>;
+
+#[async_trait]
+pub trait SystemRepo: Send + Sync {
+    async fn get_system(&self, id: SystemId) -> StoreResult<System>;
+    /// `q`: names containing it, case-insensitively.
+    async fn list_systems(&self, q: Option<String>, page: PageRequest) -> StoreResult<Page<System>>;
+    async fn insert_system(&self, system: System, events: Vec<EngineEvent>) -> StoreResult<System>;
+    /// Also checks that the modules it lists exist and belong to no other system.
+    async fn update_system(
+        &self,
+        id: SystemId,
+        change: Change<System>,
+        announce: Announce<System>,
+    ) -> StoreResult<(System, Vec<EngineEvent>)>;
+    /// Deletes its instances and the callouts scoped to it; its modules stay, outside any system.
+    /// Returns the deleted instances.
+    async fn delete_system(&self, id: SystemId, events: Vec<EngineEvent>) -> StoreResult<Vec<InstanceId>>;
+}
+
+#[async_trait]
+pub trait ModuleRepo: Send + Sync {
+    async fn get_module(&self, id: ModuleId) -> StoreResult<Module>;
+    async fn list_modules(
+        &self,
+        q: Option<String>,
+        system: Option<SystemId>,
+        driver: Option<String>,
+        page: PageRequest,
+    ) -> StoreResult<Page<Module>>;
+    /// Appended to its system's modules, when it names one.
+    async fn insert_module(&self, module: Module, events: Vec<EngineEvent>) -> StoreResult<Module>;
+    /// A module moved to another system leaves the old one's list and joins the end of the new one's.
+    async fn update_module(
+        &self,
+        id: ModuleId,
+        change: Change<Module>,
+        announce: Announce<Module>,
+    ) -> StoreResult<(Module, Vec<EngineEvent>)>;
+    async fn delete_module(&self, id: ModuleId, events: Vec<EngineEvent>) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait TriggerRepo: Send + Sync {
+    async fn get_trigger(&self, id: TriggerId) -> StoreResult<Trigger>;
+    async fn list_triggers(&self, q: Option<String>, page: PageRequest) -> StoreResult<Page<Trigger>>;
+    async fn insert_trigger(&self, trigger: Trigger, events: Vec<EngineEvent>) -> StoreResult<Trigger>;
+    async fn update_trigger(
+        &self,
+        id: TriggerId,
+        change: Change<Trigger>,
+        announce: Announce<Trigger>,
+    ) -> StoreResult<(Trigger, Vec<EngineEvent>)>;
+    /// Deletes its instances too; returns them.
+    async fn delete_trigger(&self, id: TriggerId, events: Vec<EngineEvent>) -> StoreResult<Vec<InstanceId>>;
+}
+
+#[async_trait]
+pub trait ApiKeyRepo: Send + Sync {
+    async fn insert_api_key(&self, key: ApiKey, events: Vec<EngineEvent>) -> StoreResult<ApiKey>;
+    async fn get_api_key(&self, id: ApiKeyId) -> StoreResult<ApiKey>;
+    async fn list_api_keys(&self, page: PageRequest) -> StoreResult<Page<ApiKey>>;
+    /// Every key, for the in-memory key ring.
+    async fn all_api_keys(&self) -> StoreResult<Vec<ApiKey>>;
+    async fn delete_api_key(&self, id: ApiKeyId, events: Vec<EngineEvent>) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait CalloutRepo: Send + Sync {
+    /// Refused when its scope names a system that does not exist.
+    async fn insert_callout(&self, callout: Callout, events: Vec<EngineEvent>) -> StoreResult<Callout>;
+    async fn get_callout(&self, id: CalloutId) -> StoreResult<Callout>;
+    async fn list_callouts(&self, page: PageRequest) -> StoreResult<Page<Callout>>;
+    /// Every callout, for the gate's index.
+    async fn all_callouts(&self) -> StoreResult<Vec<Callout>>;
+    async fn update_callout(
+        &self,
+        id: CalloutId,
+        change: Change<Callout>,
+        announce: Announce<Callout>,
+    ) -> StoreResult<(Callout, Vec<EngineEvent>)>;
+    /// Deletes its log too; returns the events `announce` made of it.
+    async fn delete_callout(&self, id: CalloutId, announce: Announce<Callout>) -> StoreResult<Vec<EngineEvent>>;
+    async fn append_callout_log(&self, entries: Vec<(CalloutId, LogEntry)>) -> StoreResult<()>;
+    async fn count_callout_log(&self, callout: CalloutId) -> StoreResult<usize>;
+    async fn remove_oldest_callout_log(&self, callout: CalloutId, n: usize) -> StoreResult<()>;
+    /// Entries older than `cutoff` (epoch ms); returns how many went.
+    async fn remove_callout_log_before(&self, cutoff: u64) -> StoreResult<usize>;
+    /// Newest first.
+    async fn list_callout_log(&self, callout: CalloutId, page: PageRequest) -> StoreResult<Page<LogEntry>>;
+}
