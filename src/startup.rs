@@ -78,7 +78,8 @@ impl Application {
             .context("opening the store")?
             .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
         let keys = KeyRing::load(&store, config.admin_key.as_deref()).await.context("loading API keys")?;
-        let cleared = store.run(|s| s.clear_pulses()).await.context("resetting trigger state")?;
+        let cleared =
+            crate::store::repo::InstanceRepo::clear_pulses(&store).await.context("resetting trigger state")?;
         if cleared > 0 {
             tracing::info!(cleared, "reset instances left triggered by the previous run");
         }

@@ -87,7 +87,7 @@ impl Engine {
             None,
             || serde_json::json!({ "key_id": key.id, "name": key.name, "role": key.role }),
         );
-        let key = self.written(self.store.insert_api_key(key, events.clone())).await?;
+        let key = self.write(self.store.insert_api_key(key, events.clone())).await?;
         self.keys.write().insert(key.id.clone(), key.clone());
         self.events.broadcast_all(events);
         Ok((key, new.plaintext))
@@ -113,7 +113,7 @@ impl Engine {
 
     pub async fn delete_api_key(&self, id: ApiKeyId) -> EngineResult<()> {
         let events = self.event("api_key.deleted", None, || serde_json::json!({ "key_id": id }));
-        self.written(self.store.delete_api_key(id.clone(), events.clone())).await?;
+        self.write(self.store.delete_api_key(id.clone(), events.clone())).await?;
         self.keys.write().remove(&id);
         self.events.broadcast_all(events);
         Ok(())

@@ -37,7 +37,7 @@ impl Engine {
         };
         let announce = self.events_for("callout.created", described);
         let events = announce(&callout);
-        let callout = self.written(self.store.insert_callout(callout, events.clone())).await?;
+        let callout = self.write(self.store.insert_callout(callout, events.clone())).await?;
         self.callouts_changed(events).await?;
         Ok(callout)
     }
@@ -89,7 +89,7 @@ impl Engine {
             c.updated_at = now_epoch_seconds();
             Ok(c)
         });
-        let (callout, events) = self.written(self.store.update_callout(id, change, announce)).await?;
+        let (callout, events) = self.write(self.store.update_callout(id, change, announce)).await?;
         self.callouts_changed(events).await?;
         Ok(callout)
     }
@@ -98,7 +98,7 @@ impl Engine {
         let announce = self.events_for("callout.deleted", |c: &Callout| {
             (c.spec.system_id.as_ref().map(|s| s.to_string()), json!({ "callout_id": c.id }))
         });
-        let events = self.written(self.store.delete_callout(id, announce)).await?;
+        let events = self.write(self.store.delete_callout(id, announce)).await?;
         self.callouts_changed(events).await
     }
 

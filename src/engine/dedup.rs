@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::config::WebhookConfig;
 use crate::domain::{now_epoch_ms, InstanceId, ReceiptId, SharedIdMap};
+use crate::store::repo::ReceiptRepo;
 use crate::store::{SeenDelivery, Store, StoreResult};
 
 #[derive(Debug, Clone)]
@@ -121,7 +122,7 @@ impl Deliveries {
         claim.confirmed = true;
         let instance = claim.instance.clone();
         let record = SeenDelivery { delivery_id: claim.delivery_id.clone(), receipt: claim.receipt.clone(), at };
-        store.run(move |s| s.record_delivery(&instance, &record, &forgotten)).await
+        store.record_delivery(instance, record, forgotten).await
     }
 
     /// Drops ids past the window or beyond the bound, oldest first; returns them.
@@ -144,8 +145,7 @@ impl Deliveries {
         if let Some(seen) = self.instances.get(instance) {
             return Ok(Arc::clone(&seen));
         }
-        let id = instance.clone();
-        let stored = store.run(move |s| s.seen_deliveries(&id)).await?;
+        let stored = store.seen_deliveries(instance.clone()).await?;
         let mut seen = Seen::default();
         for s in stored {
             seen.order.push_back(s.delivery_id.clone());

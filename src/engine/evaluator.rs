@@ -8,6 +8,7 @@
 
 use crate::domain::actor::Actor;
 use crate::events::context;
+use crate::store::repo::InstanceRepo;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -109,7 +110,7 @@ impl Evaluator {
 
     async fn build(&self, id: &InstanceId) -> StoreResult<()> {
         let lookup = id.clone();
-        let found = self.store.run(move |s| s.webhook_target(&lookup)).await?;
+        let found = self.store.webhook_target(lookup).await?;
         let Some((instance, trigger, _)) = found else {
             self.unload(id);
             return Ok(());
@@ -190,7 +191,7 @@ impl Evaluator {
     }
 
     pub async fn load_all(&self) -> StoreResult<()> {
-        let ids = self.store.run(|s| s.instances_with_levels_or_times()).await?;
+        let ids = self.store.instances_with_levels_or_times().await?;
         for id in ids {
             self.load(&id).await?;
         }
@@ -199,7 +200,7 @@ impl Evaluator {
 
     pub async fn reload_system(&self, system: &SystemId) -> StoreResult<()> {
         let system = system.clone();
-        let ids = self.store.run(move |s| s.instance_ids_of_system(&system)).await?;
+        let ids = self.store.instance_ids_of_system(system).await?;
         for id in ids {
             self.load(&id).await?;
         }
@@ -208,7 +209,7 @@ impl Evaluator {
 
     pub async fn reload_trigger(&self, trigger: &TriggerId) -> StoreResult<()> {
         let trigger = trigger.clone();
-        let ids = self.store.run(move |s| s.instance_ids_of_trigger(&trigger)).await?;
+        let ids = self.store.instance_ids_of_trigger(trigger).await?;
         for id in ids {
             self.load(&id).await?;
         }

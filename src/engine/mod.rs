@@ -142,20 +142,9 @@ impl Engine {
         }
     }
 
-    /// Runs a store write and returns once it is on disk: an admin change a 2xx acknowledges survives a
-    /// crash. The flush is shared with concurrent fires through the group commit.
-    async fn write<T, F>(&self, f: F) -> EngineResult<T>
-    where
-        F: FnOnce(&crate::store::SledStore) -> crate::store::StoreResult<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let value = self.store.run(f).await?;
-        self.runtime.flushed().await?;
-        Ok(value)
-    }
-
-    /// [`Self::write`] for a write through the repository traits.
-    async fn written<T>(
+    /// Awaits a store write and returns once it is on disk: an admin change a 2xx acknowledges
+    /// survives a crash. The flush is shared with concurrent fires through the group commit.
+    async fn write<T>(
         &self,
         write: impl std::future::Future<Output = crate::store::StoreResult<T>>,
     ) -> EngineResult<T> {

@@ -39,7 +39,7 @@ impl Engine {
         };
         let module = apply(&self.drivers, blank, input.into())?;
         let events = self.event("module.created", system_of(&module), || module_data(&module));
-        let module = self.written(self.store.insert_module(module, events.clone())).await?;
+        let module = self.write(self.store.insert_module(module, events.clone())).await?;
         self.events.broadcast_all(events);
         if let Some(system) = &module.control_system_id {
             self.refresh(Refresh::System(system)).await;
@@ -68,7 +68,7 @@ impl Engine {
         let before = self.store.get_module(id.clone()).await?;
         let events = self.events_for("module.updated", |m: &Module| (system_of(m).map(str::to_owned), module_data(m)));
         let change = Box::new(move |m| apply(&drivers, m, patch));
-        let (module, events) = self.written(self.store.update_module(id, change, events)).await?;
+        let (module, events) = self.write(self.store.update_module(id, change, events)).await?;
         self.events.broadcast_all(events);
         for system in before.control_system_id.iter().chain(module.control_system_id.iter()) {
             self.refresh(Refresh::System(system)).await;
@@ -79,7 +79,7 @@ impl Engine {
     pub async fn delete_module(&self, id: ModuleId) -> EngineResult<()> {
         let module = self.store.get_module(id.clone()).await?;
         let events = self.event("module.deleted", system_of(&module), || module_data(&module));
-        self.written(self.store.delete_module(id, events.clone())).await?;
+        self.write(self.store.delete_module(id, events.clone())).await?;
         self.events.broadcast_all(events);
         self.modules.remove(&module.id);
         if let Some(system) = &module.control_system_id {
@@ -110,12 +110,7 @@ pub async fn system_modules(
     drivers: &DriverRegistry,
     system: SystemId,
 ) -> crate::store::StoreResult<Vec<ModuleView>> {
-    let modules = store
-        .run(move |s| {
-            let system = s.get_system(&system)?;
-            s.modules_of_system(&system)
-        })
-        .await?;
+    let modules = store.modules_of_system(system).await?;
     let mut seen: HashMap<String, u32> = HashMap::new();
     Ok(modules
         .into_iter()

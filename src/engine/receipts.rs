@@ -20,6 +20,7 @@ use crate::config::ReceiptsConfig;
 use crate::domain::receipt::{Receipt, ReceiptFilter};
 use crate::domain::{InstanceId, ReceiptId, SystemId};
 use crate::metrics::METRICS;
+use crate::store::repo::ReceiptRepo;
 use crate::store::{Page, PageRequest, Store, StoreResult};
 
 /// Receipts waiting for the writer; beyond this, new ones are dropped.
@@ -115,7 +116,7 @@ impl ReceiptLog {
             // No writer: nothing queued, so the records go at once.
             let store = self.store.clone();
             tokio::spawn(async move {
-                if let Err(e) = store.run(move |s| s.remove_call_records(&instance)).await {
+                if let Err(e) = store.remove_call_records(instance).await {
                     tracing::error!(error = %e, "removing a deleted instance's delivery ids failed");
                 }
             });
@@ -271,23 +272,11 @@ impl Engine {
         filter: ReceiptFilter,
         page: PageRequest,
     ) -> EngineResult<Page<Receipt>> {
-        Ok(self
-            .store
-            .run(move |s| {
-                s.get_instance_in(&system, &instance)?;
-                s.list_receipts(&instance, &filter, page)
-            })
-            .await?)
+        Ok(self.store.list_receipts(system, instance, filter, page).await?)
     }
 
     pub async fn get_receipt(&self, system: SystemId, instance: InstanceId, id: ReceiptId) -> EngineResult<Receipt> {
-        let found = self
-            .store
-            .run(move |s| {
-                s.get_instance_in(&system, &instance)?;
-                s.get_receipt(&instance, &id)
-            })
-            .await?;
+        let found = self.store.get_receipt(system, instance, id).await?;
         found.ok_or(super::EngineError::NotFound("receipt"))
     }
 }

@@ -26,6 +26,7 @@ use crate::domain::run::{ActionStatus, Attempt, CalloutState, Run, RunFilter, Ru
 use crate::domain::{now_epoch_ms, InstanceId, RunId, SystemId};
 use crate::events::EventBus;
 use crate::metrics::METRICS;
+use crate::store::repo::{InstanceRepo, RunRepo};
 use crate::store::{Page, PageRequest, Store, StoreResult};
 
 /// One instance's runs waiting, by fire number, whether a task is working through them, and what
@@ -94,7 +95,7 @@ impl RunWorker {
             // A run committed after the listener was set but before the scan comes both ways; the
             // second must not queue it again once it has finished.
             let mut scanned = std::collections::HashSet::new();
-            match this.store.run(|s| s.open_runs()).await {
+            match this.store.open_runs().await {
                 Ok(runs) => {
                     if !runs.is_empty() {
                         tracing::info!(runs = runs.len(), "resuming runs of trigger actions left by the previous run");
@@ -325,8 +326,7 @@ impl RunWorker {
             due
         };
         if due {
-            let instance = instance.clone();
-            if let Err(e) = self.store.run(move |s| s.trim_runs(&instance, keep)).await {
+            if let Err(e) = self.store.trim_runs(instance.clone(), keep).await {
                 tracing::warn!(error = %e, "trimming old runs failed");
             }
         }
@@ -374,8 +374,7 @@ impl RunWorker {
     }
 
     async fn save(&self, run: &Run) -> Result<(), Stopped> {
-        let copy = run.clone();
-        match self.store.run(move |s| s.save_run(&copy)).await {
+        match self.store.save_run(run.clone()).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(Stopped::Gone),
             Err(e) => {
@@ -391,8 +390,7 @@ impl RunWorker {
             attempts = run.actions[index].attempt_count, error = error.unwrap_or_default(),
             "action given up after its last retry");
         let Some(runtime) = self.runtime.upgrade() else { return };
-        let instance = run.trigger_instance.clone();
-        let found: StoreResult<_> = self.store.run(move |s| s.get_instance(&instance)).await;
+        let found: StoreResult<_> = self.store.get_instance(run.trigger_instance.clone()).await;
         if let Ok((inst, _)) = found {
             if let Err(e) = runtime.add_action_errors(&inst, 1).await {
                 tracing::error!(error = %e, "counting a given-up action failed");
@@ -420,13 +418,7 @@ impl super::Engine {
         // The stored status of a running run is `pending`: filter after the live status is known.
         let wanted = filter.status;
         let all = PageRequest { offset: 0, limit: usize::MAX };
-        let stored = self
-            .store
-            .run(move |s| {
-                s.get_instance_in(&system, &instance)?;
-                s.list_runs(&instance, &RunFilter::default(), all)
-            })
-            .await?;
+        let stored = self.store.list_runs(system, instance, RunFilter::default(), all).await?;
         let matching: Vec<Run> = stored
             .items
             .into_iter()
@@ -439,13 +431,7 @@ impl super::Engine {
     }
 
     pub async fn get_run(&self, system: SystemId, instance: InstanceId, id: RunId) -> EngineResult<Run> {
-        let found = self
-            .store
-            .run(move |s| {
-                s.get_instance_in(&system, &instance)?;
-                s.get_run(&instance, &id)
-            })
-            .await?;
+        let found = self.store.get_run(system, instance, id).await?;
         found.map(|run| self.with_live_status(run)).ok_or(EngineError::NotFound("run"))
     }
 
@@ -457,8 +443,7 @@ impl super::Engine {
         if !run.requeue() {
             return Err(EngineError::RunNotFailed(run.status));
         }
-        let saved = run.clone();
-        if !self.store.run(move |s| s.save_run(&saved)).await? {
+        if !self.store.save_run(run.clone()).await? {
             return Err(EngineError::NotFound("run"));
         }
         self.runtime.flushed().await?;

@@ -20,6 +20,7 @@ use crate::domain::run::{FireInfo, Run};
 use crate::domain::trigger::TriggerSpec;
 use crate::domain::{now_epoch_ms, now_epoch_seconds, InstanceId, SharedIdMap};
 use crate::events::{EngineEvent, EventBus};
+use crate::store::repo::InstanceRepo;
 use crate::store::{Answer, GroupCommit, Level, Store, StoreError, StoreResult, Write};
 
 struct Live {
@@ -175,7 +176,7 @@ impl TriggerRuntime {
             let id = inst.id.clone();
             // A call that passed its checks just before the instance was deleted must not bring it
             // back to life in memory.
-            let found = self.store.run(move |s| s.find_state(&id)).await?;
+            let found = self.store.find_state(id).await?;
             stored = Some(found.ok_or(StoreError::NotFound("trigger instance"))?);
         };
         let Outcome { notified, was_triggered, changed, start_watch } = outcome;
@@ -320,7 +321,7 @@ impl TriggerRuntime {
                 break snapshot;
             }
             let id = inst.id.clone();
-            let found = self.store.run(move |s| s.find_state(&id)).await?;
+            let found = self.store.find_state(id).await?;
             stored = Some(found.ok_or(StoreError::NotFound("trigger instance"))?);
         };
         self.store_and_announce(inst, false, snapshot.triggered, snapshot, None, None);

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::ModuleId;
 use crate::drivers::runtime::ModuleRuntime;
 use crate::drivers::sdk::StatusChange;
+use crate::store::repo::ModuleStatusRepo;
 use crate::store::{Store, StoreResult};
 
 /// How often changed statuses are stored: a module writes at most this often, however busy.
@@ -19,7 +20,7 @@ const EVERY: Duration = Duration::from_secs(1);
 
 /// Gives every module its stored status; returns how many had one.
 pub async fn restore_statuses(store: &Store, modules: &ModuleRuntime) -> StoreResult<usize> {
-    let stored = store.run(|s| s.module_statuses()).await?;
+    let stored = store.module_statuses().await?;
     for (id, values) in &stored {
         modules.restore(id, values.clone());
     }
@@ -56,7 +57,7 @@ async fn store_dirty(store: &Store, modules: &ModuleRuntime, dirty: &mut HashSet
         return;
     }
     let statuses: Vec<_> = dirty.iter().filter_map(|id| Some((id.clone(), modules.status_snapshot(id)?))).collect();
-    match store.run(move |s| s.save_module_statuses(&statuses)).await {
+    match store.save_module_statuses(statuses).await {
         Ok(()) => dirty.clear(),
         // Kept marked: the next tick tries again.
         Err(e) => tracing::error!(error = %e, modules = dirty.len(), "storing module statuses failed"),

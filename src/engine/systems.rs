@@ -34,7 +34,7 @@ impl Engine {
         };
         let system = apply(blank, input.into())?;
         let events = self.event("system.created", Some(system.id.as_str()), || json!({ "system": system }));
-        let system = self.written(self.store.insert_system(system, events.clone())).await?;
+        let system = self.write(self.store.insert_system(system, events.clone())).await?;
         self.events.broadcast_all(events);
         Ok(system)
     }
@@ -51,7 +51,7 @@ impl Engine {
         let announce = self
             .events_for("system.updated", |system: &System| (Some(system.id.to_string()), json!({ "system": system })));
         let change = Box::new(move |system| apply(system, patch));
-        let (system, events) = self.written(self.store.update_system(id, change, announce)).await?;
+        let (system, events) = self.write(self.store.update_system(id, change, announce)).await?;
         self.refresh(Refresh::System(&system.id)).await;
         self.events.broadcast_all(events);
         Ok(system)
@@ -59,7 +59,7 @@ impl Engine {
 
     pub async fn delete_system(&self, id: SystemId) -> EngineResult<()> {
         let events = self.event("system.deleted", Some(id.as_str()), || json!({ "system_id": id }));
-        let instances = self.written(self.store.delete_system(id, events.clone())).await?;
+        let instances = self.write(self.store.delete_system(id, events.clone())).await?;
         self.forget_instances(&instances);
         // Its scoped callouts went with it.
         self.callouts_changed(events).await

@@ -6,7 +6,7 @@ use crate::domain::trigger::{Trigger, TriggerSpec};
 use crate::domain::verification::VerificationSettings;
 use crate::domain::webhook_filter::WebhookFilter;
 use crate::domain::{now_epoch_seconds, parse_description, parse_name, TriggerId, ValidationError};
-use crate::store::repo::TriggerRepo;
+use crate::store::repo::{InstanceRepo, TriggerRepo};
 use crate::store::{Page, PageRequest};
 use serde_json::json;
 
@@ -93,7 +93,7 @@ impl Engine {
         let now = now_epoch_seconds();
         let trigger = Trigger { id: TriggerId::generate(), spec: spec_from(input)?, created_at: now, updated_at: now };
         let events = self.event("trigger.created", None, || trigger_data(&trigger));
-        let trigger = self.written(self.store.insert_trigger(trigger, events.clone())).await?;
+        let trigger = self.write(self.store.insert_trigger(trigger, events.clone())).await?;
         self.events.broadcast_all(events);
         Ok(trigger)
     }
@@ -122,7 +122,7 @@ impl Engine {
         change: impl FnOnce(Trigger) -> Result<Trigger, ValidationError> + Send + 'static,
     ) -> EngineResult<Trigger> {
         let events = self.events_for("trigger.updated", |t: &Trigger| (None, trigger_data(t)));
-        let (trigger, events) = self.written(self.store.update_trigger(id, Box::new(change), events)).await?;
+        let (trigger, events) = self.write(self.store.update_trigger(id, Box::new(change), events)).await?;
         self.events.broadcast_all(events);
         self.refresh(Refresh::Trigger(&trigger.id)).await;
         Ok(trigger)
@@ -130,14 +130,14 @@ impl Engine {
 
     pub async fn delete_trigger(&self, id: TriggerId) -> EngineResult<()> {
         let events = self.event("trigger.deleted", None, || json!({ "trigger_id": id }));
-        let instances = self.written(self.store.delete_trigger(id, events.clone())).await?;
+        let instances = self.write(self.store.delete_trigger(id, events.clone())).await?;
         self.forget_instances(&instances);
         self.events.broadcast_all(events);
         Ok(())
     }
 
     pub async fn trigger_instances(&self, id: TriggerId) -> EngineResult<Vec<(TriggerInstance, InstanceState)>> {
-        Ok(self.store.run(move |s| s.list_instances_of_trigger(&id)).await?)
+        Ok(self.store.list_instances_of_trigger(id).await?)
     }
 }
 

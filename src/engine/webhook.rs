@@ -12,6 +12,7 @@ use super::dedup::{Claim, ClaimGuard};
 use super::runtime::{Notified, TriggerRuntime};
 use super::{Engine, EngineResult};
 use crate::config::WebhookConfig;
+use crate::store::repo::{InstanceRepo, ReceiptRepo};
 
 use super::ModuleView;
 use crate::domain::instance::TriggerInstance;
@@ -159,7 +160,7 @@ impl Engine {
         }
         let generation = self.targets.current();
         let lookup = id.clone();
-        let found = self.store.run(move |s| s.webhook_target(&lookup)).await?;
+        let found = self.store.webhook_target(lookup).await?;
         let resolved =
             found.map(|(instance, trigger, _)| Arc::new(WebhookTarget { instance, trigger: Arc::new(trigger) }));
         self.targets.put(id, generation, resolved.clone());
@@ -219,7 +220,7 @@ impl Engine {
     /// Removes stored delivery ids older than the deduplication window; failures are logged.
     pub async fn sweep_deliveries(&self) {
         let cutoff = crate::domain::now_epoch_ms().saturating_sub(self.dedup.window_ms());
-        match self.store.run(move |s| s.remove_deliveries_before(cutoff)).await {
+        match self.store.remove_deliveries_before(cutoff).await {
             Ok(0) => {}
             Ok(removed) => tracing::debug!(removed, "removed delivery ids past the deduplication window"),
             Err(e) => tracing::error!(error = %e, "removing old delivery ids failed"),
@@ -229,7 +230,7 @@ impl Engine {
     /// Whether the instance is triggered, and how often it has fired.
     pub async fn instance_counters(&self, instance: &InstanceId) -> EngineResult<(bool, u64)> {
         let id = instance.clone();
-        let state = self.store.run(move |s| s.find_state(&id)).await?.unwrap_or_default();
+        let state = self.store.find_state(id).await?.unwrap_or_default();
         Ok((state.triggered, state.trigger_count))
     }
 

@@ -8,15 +8,18 @@
 
 use async_trait::async_trait;
 
-use super::{Page, PageRequest, StoreResult};
+use super::{InstanceFilter, Page, PageRequest, SeenDelivery, StoreResult};
 use crate::domain::api_key::ApiKey;
 use crate::domain::callout::Callout;
 use crate::domain::callout_log::LogEntry;
 use crate::domain::ids::CalloutId;
+use crate::domain::instance::{InstanceState, TriggerInstance};
 use crate::domain::module::Module;
+use crate::domain::receipt::{Receipt, ReceiptFilter};
+use crate::domain::run::{Run, RunFilter};
 use crate::domain::system::System;
 use crate::domain::trigger::Trigger;
-use crate::domain::{ApiKeyId, InstanceId, ModuleId, SystemId, TriggerId, ValidationError};
+use crate::domain::{ApiKeyId, InstanceId, ModuleId, ReceiptId, RunId, SystemId, TriggerId, ValidationError};
 use crate::events::EngineEvent;
 
 /// A change to a stored record, given its stored value.
@@ -52,6 +55,8 @@ pub trait ModuleRepo: Send + Sync {
         driver: Option<String>,
         page: PageRequest,
     ) -> StoreResult<Page<Module>>;
+    /// A system's modules in its order; not found when the system is not.
+    async fn modules_of_system(&self, system: SystemId) -> StoreResult<Vec<Module>>;
     /// Appended to its system's modules, when it names one.
     async fn insert_module(&self, module: Module, events: Vec<EngineEvent>) -> StoreResult<Module>;
     /// A module moved to another system leaves the old one's list and joins the end of the new one's.
@@ -112,4 +117,121 @@ pub trait CalloutRepo: Send + Sync {
     async fn remove_callout_log_before(&self, cutoff: u64) -> StoreResult<usize>;
     /// Newest first.
     async fn list_callout_log(&self, callout: CalloutId, page: PageRequest) -> StoreResult<Page<LogEntry>>;
+}
+
+/// Makes a new instance from its trigger.
+pub type BuildInstance = Box<dyn FnOnce(&Trigger) -> TriggerInstance + Send>;
+
+/// A trigger instance with its state.
+pub type InstanceRecord = (TriggerInstance, InstanceState);
+/// A module's last known status values.
+pub type ModuleStatus = (ModuleId, serde_json::Map<String, serde_json::Value>);
+
+#[async_trait]
+pub trait InstanceRepo: Send + Sync {
+    /// `build` makes the instance from its trigger, which must exist, as must the system.
+    async fn insert_instance(
+        &self,
+        system: SystemId,
+        trigger: TriggerId,
+        build: BuildInstance,
+        events: Vec<EngineEvent>,
+    ) -> StoreResult<InstanceRecord>;
+    async fn get_instance(&self, id: InstanceId) -> StoreResult<InstanceRecord>;
+    /// Not found unless the instance belongs to `system`.
+    async fn get_instance_in(&self, system: SystemId, id: InstanceId) -> StoreResult<InstanceRecord>;
+    async fn list_instances_of_system(
+        &self,
+        system: SystemId,
+        filter: InstanceFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<InstanceRecord>>;
+    async fn list_instances_of_trigger(&self, trigger: TriggerId) -> StoreResult<Vec<InstanceRecord>>;
+    async fn update_instance(
+        &self,
+        system: SystemId,
+        id: InstanceId,
+        change: Box<dyn FnOnce(TriggerInstance) -> TriggerInstance + Send>,
+        announce: Announce<TriggerInstance>,
+    ) -> StoreResult<(InstanceRecord, Vec<EngineEvent>)>;
+    async fn delete_instance(&self, system: SystemId, id: InstanceId, events: Vec<EngineEvent>) -> StoreResult<()>;
+    /// What a webhook call needs: the instance, its trigger and its state; `None` when any is gone.
+    async fn webhook_target(&self, id: InstanceId) -> StoreResult<Option<(TriggerInstance, Trigger, InstanceState)>>;
+    async fn find_state(&self, id: InstanceId) -> StoreResult<Option<InstanceState>>;
+    /// At start: no pulse window survives a restart, so conditions held by one are cleared (and an
+    /// instance they held triggered is no longer); returns how many instances changed.
+    async fn clear_pulses(&self) -> StoreResult<usize>;
+    /// Instances whose conditions need watching from the start: comparisons or time conditions.
+    async fn instances_with_levels_or_times(&self) -> StoreResult<Vec<InstanceId>>;
+    async fn instance_ids_of_system(&self, system: SystemId) -> StoreResult<Vec<InstanceId>>;
+    async fn instance_ids_of_trigger(&self, trigger: TriggerId) -> StoreResult<Vec<InstanceId>>;
+}
+
+#[async_trait]
+pub trait RunRepo: Send + Sync {
+    /// Runs not finished yet, to resume at start.
+    async fn open_runs(&self) -> StoreResult<Vec<Run>>;
+    /// False (and nothing written) when the run is gone, its instance deleted.
+    async fn save_run(&self, run: Run) -> StoreResult<bool>;
+    /// An instance of `system`'s runs, newest first; not found unless the instance is the system's.
+    async fn list_runs(
+        &self,
+        system: SystemId,
+        instance: InstanceId,
+        filter: RunFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Run>>;
+    async fn get_run(&self, system: SystemId, instance: InstanceId, id: RunId) -> StoreResult<Option<Run>>;
+    /// Keeps the newest `keep` finished runs of the instance.
+    async fn trim_runs(&self, instance: InstanceId, keep: usize) -> StoreResult<()>;
+    async fn remove_runs(&self, instance: InstanceId) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ReceiptRepo: Send + Sync {
+    /// An instance of `system`'s receipts, newest first; not found unless the instance is the system's.
+    async fn list_receipts(
+        &self,
+        system: SystemId,
+        instance: InstanceId,
+        filter: ReceiptFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Receipt>>;
+    async fn get_receipt(&self, system: SystemId, instance: InstanceId, id: ReceiptId) -> StoreResult<Option<Receipt>>;
+    /// An instance's receipts and the delivery ids it has seen.
+    async fn remove_call_records(&self, instance: InstanceId) -> StoreResult<()>;
+    async fn seen_deliveries(&self, instance: InstanceId) -> StoreResult<Vec<SeenDelivery>>;
+    /// Records a delivery id seen, and forgets the ids `forgotten`.
+    async fn record_delivery(
+        &self,
+        instance: InstanceId,
+        seen: SeenDelivery,
+        forgotten: Vec<String>,
+    ) -> StoreResult<()>;
+    /// Delivery ids seen before `cutoff` (epoch ms); returns how many went.
+    async fn remove_deliveries_before(&self, cutoff: u64) -> StoreResult<usize>;
+}
+
+#[async_trait]
+pub trait ModuleStatusRepo: Send + Sync {
+    async fn module_statuses(&self) -> StoreResult<Vec<ModuleStatus>>;
+    /// A module deleted meanwhile gets nothing: its status went with it.
+    async fn save_module_statuses(&self, statuses: Vec<ModuleStatus>) -> StoreResult<()>;
+}
+
+/// Every concern at once: what a backend is.
+#[async_trait]
+pub trait Repo:
+    SystemRepo
+    + ModuleRepo
+    + TriggerRepo
+    + ApiKeyRepo
+    + CalloutRepo
+    + InstanceRepo
+    + RunRepo
+    + ReceiptRepo
+    + ModuleStatusRepo
+{
+    /// Whether the store answers, for readiness.
+    async fn probe(&self) -> StoreResult<()>;
 }

@@ -3,16 +3,22 @@
 
 use async_trait::async_trait;
 
-use super::repo::{Announce, ApiKeyRepo, CalloutRepo, Change, ModuleRepo, SystemRepo, TriggerRepo};
-use super::{Page, PageRequest, SledStore, Store, StoreResult};
+use super::repo::{
+    Announce, ApiKeyRepo, BuildInstance, CalloutRepo, Change, InstanceRecord, InstanceRepo, ModuleRepo, ModuleStatus,
+    ModuleStatusRepo, ReceiptRepo, Repo, RunRepo, SystemRepo, TriggerRepo,
+};
+use super::{InstanceFilter, Page, PageRequest, SeenDelivery, SledStore, Store, StoreResult};
 use crate::domain::api_key::ApiKey;
 use crate::domain::callout::Callout;
 use crate::domain::callout_log::LogEntry;
 use crate::domain::ids::CalloutId;
+use crate::domain::instance::{InstanceState, TriggerInstance};
 use crate::domain::module::Module;
+use crate::domain::receipt::{Receipt, ReceiptFilter};
+use crate::domain::run::{Run, RunFilter};
 use crate::domain::system::System;
 use crate::domain::trigger::Trigger;
-use crate::domain::{ApiKeyId, InstanceId, ModuleId, SystemId, TriggerId};
+use crate::domain::{ApiKeyId, InstanceId, ModuleId, ReceiptId, RunId, SystemId, TriggerId};
 use crate::events::EngineEvent;
 
 #[async_trait]
@@ -57,6 +63,14 @@ impl ModuleRepo for Store {
         page: PageRequest,
     ) -> StoreResult<Page<Module>> {
         self.run(move |s| s.list_modules(q.as_deref(), system.as_ref(), driver.as_deref(), page)).await
+    }
+
+    async fn modules_of_system(&self, system: SystemId) -> StoreResult<Vec<Module>> {
+        self.run(move |s| {
+            let system = s.get_system(&system)?;
+            s.modules_of_system(&system)
+        })
+        .await
     }
 
     async fn insert_module(&self, module: Module, events: Vec<EngineEvent>) -> StoreResult<Module> {
@@ -177,5 +191,182 @@ impl CalloutRepo for Store {
 
     async fn list_callout_log(&self, callout: CalloutId, page: PageRequest) -> StoreResult<Page<LogEntry>> {
         self.run(move |s| s.list_callout_log(&callout, page)).await
+    }
+}
+
+#[async_trait]
+impl InstanceRepo for Store {
+    async fn insert_instance(
+        &self,
+        system: SystemId,
+        trigger: TriggerId,
+        build: BuildInstance,
+        events: Vec<EngineEvent>,
+    ) -> StoreResult<InstanceRecord> {
+        self.run(move |s| s.insert_instance(&system, &trigger, build, &events)).await
+    }
+
+    async fn get_instance(&self, id: InstanceId) -> StoreResult<InstanceRecord> {
+        self.run(move |s| s.get_instance(&id)).await
+    }
+
+    async fn get_instance_in(&self, system: SystemId, id: InstanceId) -> StoreResult<InstanceRecord> {
+        self.run(move |s| s.get_instance_in(&system, &id)).await
+    }
+
+    async fn list_instances_of_system(
+        &self,
+        system: SystemId,
+        filter: InstanceFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<InstanceRecord>> {
+        self.run(move |s| s.list_instances_of_system(&system, &filter, page)).await
+    }
+
+    async fn list_instances_of_trigger(&self, trigger: TriggerId) -> StoreResult<Vec<InstanceRecord>> {
+        self.run(move |s| s.list_instances_of_trigger(&trigger)).await
+    }
+
+    async fn update_instance(
+        &self,
+        system: SystemId,
+        id: InstanceId,
+        change: Box<dyn FnOnce(TriggerInstance) -> TriggerInstance + Send>,
+        announce: Announce<TriggerInstance>,
+    ) -> StoreResult<(InstanceRecord, Vec<EngineEvent>)> {
+        self.run(move |s| s.update_instance(&system, &id, change, announce)).await
+    }
+
+    async fn delete_instance(&self, system: SystemId, id: InstanceId, events: Vec<EngineEvent>) -> StoreResult<()> {
+        self.run(move |s| s.delete_instance(&system, &id, &events)).await
+    }
+
+    async fn webhook_target(&self, id: InstanceId) -> StoreResult<Option<(TriggerInstance, Trigger, InstanceState)>> {
+        self.run(move |s| s.webhook_target(&id)).await
+    }
+
+    async fn find_state(&self, id: InstanceId) -> StoreResult<Option<InstanceState>> {
+        self.run(move |s| s.find_state(&id)).await
+    }
+
+    async fn clear_pulses(&self) -> StoreResult<usize> {
+        self.run(SledStore::clear_pulses).await
+    }
+
+    async fn instances_with_levels_or_times(&self) -> StoreResult<Vec<InstanceId>> {
+        self.run(SledStore::instances_with_levels_or_times).await
+    }
+
+    async fn instance_ids_of_system(&self, system: SystemId) -> StoreResult<Vec<InstanceId>> {
+        self.run(move |s| s.instance_ids_of_system(&system)).await
+    }
+
+    async fn instance_ids_of_trigger(&self, trigger: TriggerId) -> StoreResult<Vec<InstanceId>> {
+        self.run(move |s| s.instance_ids_of_trigger(&trigger)).await
+    }
+}
+
+#[async_trait]
+impl RunRepo for Store {
+    async fn open_runs(&self) -> StoreResult<Vec<Run>> {
+        self.run(SledStore::open_runs).await
+    }
+
+    async fn save_run(&self, run: Run) -> StoreResult<bool> {
+        self.run(move |s| s.save_run(&run)).await
+    }
+
+    async fn list_runs(
+        &self,
+        system: SystemId,
+        instance: InstanceId,
+        filter: RunFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Run>> {
+        self.run(move |s| {
+            s.get_instance_in(&system, &instance)?;
+            s.list_runs(&instance, &filter, page)
+        })
+        .await
+    }
+
+    async fn get_run(&self, system: SystemId, instance: InstanceId, id: RunId) -> StoreResult<Option<Run>> {
+        self.run(move |s| {
+            s.get_instance_in(&system, &instance)?;
+            s.get_run(&instance, &id)
+        })
+        .await
+    }
+
+    async fn trim_runs(&self, instance: InstanceId, keep: usize) -> StoreResult<()> {
+        self.run(move |s| s.trim_runs(&instance, keep)).await
+    }
+
+    async fn remove_runs(&self, instance: InstanceId) -> StoreResult<()> {
+        self.run(move |s| s.remove_runs(&instance)).await
+    }
+}
+
+#[async_trait]
+impl ReceiptRepo for Store {
+    async fn list_receipts(
+        &self,
+        system: SystemId,
+        instance: InstanceId,
+        filter: ReceiptFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Receipt>> {
+        self.run(move |s| {
+            s.get_instance_in(&system, &instance)?;
+            s.list_receipts(&instance, &filter, page)
+        })
+        .await
+    }
+
+    async fn get_receipt(&self, system: SystemId, instance: InstanceId, id: ReceiptId) -> StoreResult<Option<Receipt>> {
+        self.run(move |s| {
+            s.get_instance_in(&system, &instance)?;
+            s.get_receipt(&instance, &id)
+        })
+        .await
+    }
+
+    async fn remove_call_records(&self, instance: InstanceId) -> StoreResult<()> {
+        self.run(move |s| s.remove_call_records(&instance)).await
+    }
+
+    async fn seen_deliveries(&self, instance: InstanceId) -> StoreResult<Vec<SeenDelivery>> {
+        self.run(move |s| s.seen_deliveries(&instance)).await
+    }
+
+    async fn record_delivery(
+        &self,
+        instance: InstanceId,
+        seen: SeenDelivery,
+        forgotten: Vec<String>,
+    ) -> StoreResult<()> {
+        self.run(move |s| s.record_delivery(&instance, &seen, &forgotten)).await
+    }
+
+    async fn remove_deliveries_before(&self, cutoff: u64) -> StoreResult<usize> {
+        self.run(move |s| s.remove_deliveries_before(cutoff)).await
+    }
+}
+
+#[async_trait]
+impl ModuleStatusRepo for Store {
+    async fn module_statuses(&self) -> StoreResult<Vec<ModuleStatus>> {
+        self.run(SledStore::module_statuses).await
+    }
+
+    async fn save_module_statuses(&self, statuses: Vec<ModuleStatus>) -> StoreResult<()> {
+        self.run(move |s| s.save_module_statuses(&statuses)).await
+    }
+}
+
+#[async_trait]
+impl Repo for Store {
+    async fn probe(&self) -> StoreResult<()> {
+        self.run(SledStore::probe).await
     }
 }
