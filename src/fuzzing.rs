@@ -81,8 +81,8 @@ pub fn config_from_toml(text: &str) -> Result<Config, String> {
 /// The state journal: its records as replayed at start-up, and how its files are named.
 pub mod journal {
     use super::Path;
-    use crate::store::journal::Journal;
-    pub use crate::store::journal::Record;
+    use crate::store::sled::journal::Journal;
+    pub use crate::store::sled::journal::Record;
 
     /// Every record of every journal file in `dir`, as [`crate::store::SledStore`] replays them when it
     /// opens, and the number of the newest file.

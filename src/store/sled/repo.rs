@@ -3,11 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::repo::{
-    Announce, ApiKeyRepo, BuildInstance, CalloutRepo, Change, InstanceRecord, InstanceRepo, ModuleRepo, ModuleStatus,
-    ModuleStatusRepo, ReceiptRepo, Repo, RunRepo, SystemRepo, TriggerRepo,
-};
-use super::{InstanceFilter, Page, PageRequest, SeenDelivery, SledStore, Store, StoreResult};
+use super::{InstanceFilter, SeenDelivery, SledStore, Store};
 use crate::domain::api_key::ApiKey;
 use crate::domain::callout::Callout;
 use crate::domain::callout_log::LogEntry;
@@ -20,6 +16,11 @@ use crate::domain::system::System;
 use crate::domain::trigger::Trigger;
 use crate::domain::{ApiKeyId, InstanceId, ModuleId, ReceiptId, RunId, SystemId, TriggerId};
 use crate::events::EngineEvent;
+use crate::store::repo::{
+    Announce, ApiKeyRepo, BuildInstance, CalloutRepo, Change, InstanceRecord, InstanceRepo, ModuleRepo, ModuleStatus,
+    ModuleStatusRepo, ReceiptRepo, Repo, RunRepo, SystemRepo, TriggerRepo,
+};
+use crate::store::{Page, PageRequest, StoreResult};
 
 #[async_trait]
 impl SystemRepo for Store {

@@ -231,7 +231,7 @@ impl Batch {
                 }
                 return Ok(());
             }
-            store.faults.event_commit().map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
+            store.faults.event_commit().map_err(|e| StoreError::from(sled::Error::Io(e)))?;
             // The states, the runs of their fires and the deliveries of their events commit together.
             let mut trees = vec![store.instance_state.clone()];
             trees.extend(store.run_trees());
