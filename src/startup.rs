@@ -97,7 +97,8 @@ impl Application {
         let (commit, flusher) = GroupCommit::start(store.clone(), Arc::clone(&events), shutdown.clone(), sync_interval)
             .context("starting the state journal")?;
         tasks.push(flusher);
-        let runtime = TriggerRuntime::new(store.clone(), commit, Arc::clone(&events), clock, shutdown.clone());
+        let runtime =
+            TriggerRuntime::new(store.clone(), Arc::new(commit), Arc::clone(&events), clock, shutdown.clone());
         let limits = WebhookLimits::new(&config.webhook);
         let drivers = Arc::new(DriverRegistry::from_builder(drivers));
         let modules = Arc::new(ModuleRuntime::new(

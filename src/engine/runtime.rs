@@ -21,7 +21,7 @@ use crate::domain::trigger::TriggerSpec;
 use crate::domain::{now_epoch_ms, now_epoch_seconds, InstanceId, SharedIdMap};
 use crate::events::{EngineEvent, EventBus};
 use crate::store::repo::InstanceRepo;
-use crate::store::{Answer, GroupCommit, Level, Store, StoreError, StoreResult, Write};
+use crate::store::{Answer, FireLog, Level, Store, StoreError, StoreResult, Write};
 
 struct Live {
     conditions: ConditionState,
@@ -92,7 +92,7 @@ struct Outcome {
 
 pub struct TriggerRuntime {
     store: Store,
-    commit: GroupCommit,
+    commit: Arc<dyn FireLog>,
     events: Arc<EventBus>,
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
@@ -117,7 +117,7 @@ pub fn condition_names(spec: &TriggerSpec) -> impl Iterator<Item = String> + '_ 
 impl TriggerRuntime {
     pub fn new(
         store: Store,
-        commit: GroupCommit,
+        commit: Arc<dyn FireLog>,
         events: Arc<EventBus>,
         clock: Arc<dyn Clock>,
         shutdown: CancellationToken,
@@ -440,11 +440,15 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let shutdown = CancellationToken::new();
         let events = EventBus::new();
-        let (commit, committer) =
-            GroupCommit::start(store.clone(), Arc::clone(&events), shutdown.clone(), std::time::Duration::ZERO)
-                .unwrap();
+        let (commit, committer) = crate::store::GroupCommit::start(
+            store.clone(),
+            Arc::clone(&events),
+            shutdown.clone(),
+            std::time::Duration::ZERO,
+        )
+        .unwrap();
         let clock: Arc<dyn Clock> = ManualClock::starting_at(1_000);
-        let runtime = TriggerRuntime::new(store.clone(), commit, events, clock, shutdown.clone());
+        let runtime = TriggerRuntime::new(store.clone(), Arc::new(commit), events, clock, shutdown.clone());
         let (kept, deleted) = store
             .run(|s| {
                 let (kept, deleted) = (s.seed_instance(), s.seed_instance());

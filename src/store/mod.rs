@@ -1,14 +1,14 @@
 //! Persistence. The engine reaches it through the repository traits of [`repo`], in domain types
 //! and [`StoreError`]; [`sled`] (the embedded default) implements them.
 
+pub mod fire;
 pub mod repo;
 pub(crate) mod sled;
 
 use crate::domain::ValidationError;
 
-pub use self::sled::{
-    Answer, GroupCommit, InstanceFilter, IoFaults, Level, SeenDelivery, SledStore, Store, Write, FORMAT_VERSION,
-};
+pub use self::sled::{GroupCommit, InstanceFilter, IoFaults, SeenDelivery, SledStore, Store, FORMAT_VERSION};
+pub use fire::{Answer, FireLog, Level, Write};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

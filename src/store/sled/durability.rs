@@ -32,6 +32,7 @@ use crate::domain::run::Run;
 use crate::domain::InstanceId;
 use crate::events::{EngineEvent, EventBus};
 use crate::metrics::METRICS;
+use crate::store::fire::{stopped, Answer, FireLog, Level, Write};
 
 /// How often the journal is checkpointed into sled, and the journal size that starts one sooner. A
 /// checkpoint costs a sled write per instance fired since the last, however often each fired: the
@@ -47,27 +48,6 @@ const MAX_CARRIED_EVENTS: usize = 100_000;
 /// How long events of failing commits are carried before they are given up.
 const EVENTS_KEPT_FOR: Duration = Duration::from_secs(30);
 
-/// What a waiter needs of everything queued before it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    /// Visible to readers.
-    #[default]
-    Applied,
-    /// Survives a crash (in the journal or sled); with a sync interval, a crash of the process only, and
-    /// of the machine once the interval has passed.
-    Durable,
-    /// Durable, and sled flushed too: for changes written to sled directly (admin writes).
-    Flushed,
-}
-
-/// One instance's new state and what commits with it.
-pub struct Write {
-    pub id: InstanceId,
-    pub state: InstanceState,
-    pub events: Vec<EngineEvent>,
-    pub run: Option<Run>,
-}
-
 /// Someone waiting for a level of everything queued up to their job.
 struct Waiter {
     level: Level,
@@ -82,22 +62,20 @@ enum Job {
     Stop,
 }
 
-/// The answer a waiter gets once its level is reached.
-pub struct Answer(oneshot::Receiver<Result<(), String>>);
-
-impl Answer {
-    pub async fn wait(self) -> StoreResult<()> {
-        self.0.await.map_err(|_| stopped())?.map_err(StoreError::Task)
-    }
-}
-
-fn stopped() -> StoreError {
-    StoreError::Task("the committer has stopped".into())
-}
-
 #[derive(Clone)]
 pub struct GroupCommit {
     queue: mpsc::Sender<Job>,
+}
+
+#[async_trait::async_trait]
+impl FireLog for GroupCommit {
+    fn write(&self, write: Write, wait: Option<Level>) -> Option<Answer> {
+        GroupCommit::write(self, write, wait)
+    }
+
+    async fn flushed(&self) -> StoreResult<()> {
+        GroupCommit::flushed(self).await
+    }
 }
 
 impl GroupCommit {
@@ -138,7 +116,7 @@ impl GroupCommit {
         let (waiter, answer) = match wait {
             Some(level) => {
                 let (done, answer) = oneshot::channel();
-                (Some(Waiter { level, done }), Some(Answer(answer)))
+                (Some(Waiter { level, done }), Some(Answer::new(answer)))
             }
             None => (None, None),
         };
@@ -158,7 +136,7 @@ impl GroupCommit {
     async fn wait(&self, level: Level) -> StoreResult<()> {
         let (done, answer) = oneshot::channel();
         self.queue.send(Job::Wait(Waiter { level, done })).map_err(|_| stopped())?;
-        Answer(answer).wait().await
+        Answer::new(answer).wait().await
     }
 }
 

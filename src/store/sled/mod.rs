@@ -31,7 +31,7 @@ use tracing::Instrument;
 pub(crate) use super::{Page, PageRequest, StoreError, StoreResult};
 use crate::events::{EngineEvent, EventSink};
 
-pub use durability::{Answer, GroupCommit, Level, Write};
+pub use durability::GroupCommit;
 pub use faults::IoFaults;
 pub use instances::InstanceFilter;
 pub use receipts::SeenDelivery;

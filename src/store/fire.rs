@@ -1,0 +1,62 @@
+//! The durable-fire path, as the engine sees it: a fire's new state, with the events and run it causes,
+//! is submitted and acknowledged once it reaches a [`Level`]. The sled backend's group commit (a
+//! journal with one sync for every concurrent fire) implements it.
+
+use async_trait::async_trait;
+use tokio::sync::oneshot;
+
+use super::{StoreError, StoreResult};
+use crate::domain::instance::InstanceState;
+use crate::domain::run::Run;
+use crate::domain::InstanceId;
+use crate::events::EngineEvent;
+
+/// What a waiter needs of everything queued before it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Visible to readers.
+    #[default]
+    Applied,
+    /// Survives a crash; with sled's sync interval, a crash of the process only, and of the machine once
+    /// the interval has passed.
+    Durable,
+    /// Durable, and the backend's other writes (admin changes) made before it too.
+    Flushed,
+}
+
+/// One instance's new state and what commits with it.
+pub struct Write {
+    pub id: InstanceId,
+    pub state: InstanceState,
+    pub events: Vec<EngineEvent>,
+    pub run: Option<Run>,
+}
+
+/// The answer a waiter gets once its level is reached.
+pub struct Answer(oneshot::Receiver<Result<(), String>>);
+
+impl Answer {
+    /// The answer `done`'s sender will give: `Err` with why the level was not reached.
+    pub(crate) fn new(done: oneshot::Receiver<Result<(), String>>) -> Self {
+        Self(done)
+    }
+
+    pub async fn wait(self) -> StoreResult<()> {
+        self.0.await.map_err(|_| stopped())?.map_err(StoreError::Task)
+    }
+}
+
+pub(crate) fn stopped() -> StoreError {
+    StoreError::Task("the committer has stopped".into())
+}
+
+#[async_trait]
+pub trait FireLog: Send + Sync {
+    /// Queues a state write with the events it causes (for the durable sink) and the run of a fire's
+    /// actions; the newest version of an instance's state wins, and every event and run is kept. With
+    /// `wait`, the answer comes once this write and everything queued before it reach that level.
+    fn write(&self, write: Write, wait: Option<Level>) -> Option<Answer>;
+
+    /// Returns once everything queued before is durable, admin writes made before the call included.
+    async fn flushed(&self) -> StoreResult<()>;
+}
