@@ -33,7 +33,7 @@ use crate::http::{self, AppState};
 use crate::outbound;
 use crate::outbound::sender::Sender;
 use crate::readiness::Readiness;
-use crate::store::{GroupCommit, Store};
+use crate::store::{GroupCommit, Repository, Store};
 use crate::telemetry::{summarise_refusals, RedactedRootSpan};
 
 /// What a build may swap out.
@@ -77,9 +77,9 @@ impl Application {
             .await
             .context("opening the store")?
             .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
-        let keys = KeyRing::load(&store, config.admin_key.as_deref()).await.context("loading API keys")?;
-        let cleared =
-            crate::store::repo::InstanceRepo::clear_pulses(&store).await.context("resetting trigger state")?;
+        let repo: Repository = Arc::new(store.clone());
+        let keys = KeyRing::load(&repo, config.admin_key.as_deref()).await.context("loading API keys")?;
+        let cleared = repo.clear_pulses().await.context("resetting trigger state")?;
         if cleared > 0 {
             tracing::info!(cleared, "reset instances left triggered by the previous run");
         }
@@ -97,8 +97,7 @@ impl Application {
         let (commit, flusher) = GroupCommit::start(store.clone(), Arc::clone(&events), shutdown.clone(), sync_interval)
             .context("starting the state journal")?;
         tasks.push(flusher);
-        let runtime =
-            TriggerRuntime::new(store.clone(), Arc::new(commit), Arc::clone(&events), clock, shutdown.clone());
+        let runtime = TriggerRuntime::new(repo.clone(), Arc::new(commit), Arc::clone(&events), clock, shutdown.clone());
         let limits = WebhookLimits::new(&config.webhook);
         let drivers = Arc::new(DriverRegistry::from_builder(drivers));
         let modules = Arc::new(ModuleRuntime::new(
@@ -108,16 +107,16 @@ impl Application {
         ));
         tasks.push(tokio::spawn(forward_status_changes(modules.subscribe(), Arc::clone(&events), shutdown.clone())));
         // Before any driver starts or condition is evaluated: both see the status from before the restart.
-        restore_statuses(&store, &modules).await.context("restoring module statuses")?;
+        restore_statuses(&repo, &modules).await.context("restoring module statuses")?;
         tasks.push(tokio::spawn(keep_statuses(
-            store.clone(),
+            repo.clone(),
             Arc::clone(&modules),
             modules.subscribe(),
             shutdown.clone(),
         )));
 
         let (callouts, callout_log) = CalloutGate::start(
-            store.clone(),
+            repo.clone(),
             Sender::new(&config.outbound).context("building the HTTP client of callouts")?,
             &config.callouts,
             shutdown.clone(),
@@ -126,7 +125,7 @@ impl Application {
         .context("loading callouts")?;
         tasks.push(callout_log);
         let runner = ActionRunner {
-            store: store.clone(),
+            store: repo.clone(),
             drivers: Arc::clone(&drivers),
             modules: Arc::clone(&modules),
             mailer: Mailer::from_config(&config.smtp).context("configuring SMTP")?,
@@ -135,7 +134,7 @@ impl Application {
         };
         let grace = Duration::from_secs(config.shutdown_timeout_s);
         let (runs, run_worker) = RunWorker::start(
-            store.clone(),
+            repo.clone(),
             Arc::clone(&events),
             runner,
             Arc::downgrade(&runtime),
@@ -144,7 +143,7 @@ impl Application {
             shutdown.clone(),
         );
         tasks.push(run_worker);
-        let evaluator = Evaluator::new(store.clone(), Arc::clone(&drivers), Arc::clone(&modules), Arc::clone(&runtime));
+        let evaluator = Evaluator::new(repo.clone(), Arc::clone(&drivers), Arc::clone(&modules), Arc::clone(&runtime));
         tasks.push(tokio::spawn(status_listener(Arc::clone(&evaluator), modules.subscribe(), shutdown.clone())));
         tasks.push(tokio::spawn(scheduler(Arc::clone(&evaluator), shutdown.clone())));
         let loader = Arc::clone(&evaluator);
@@ -158,7 +157,7 @@ impl Application {
             .context("starting the receipt writer")?;
         tasks.extend(receipt_writer);
         let engine = Arc::new(Engine::new(EngineParts {
-            store: store.clone(),
+            store: repo,
             drivers,
             keys,
             runtime,

@@ -14,10 +14,10 @@ use crate::drivers::args;
 use crate::drivers::runtime::ModuleRuntime;
 use crate::drivers::DriverRegistry;
 use crate::outbound::sender::Sender;
-use crate::store::Store;
+use crate::store::Repository;
 
 pub struct ActionRunner {
-    pub store: Store,
+    pub store: Repository,
     pub drivers: Arc<DriverRegistry>,
     pub modules: Arc<ModuleRuntime>,
     pub mailer: Option<Mailer>,

@@ -8,8 +8,7 @@ use super::inputs::ApiKeyIn;
 use super::{Engine, EngineResult};
 use crate::domain::api_key::{claimed_id, ApiKey, KeyHash, NewKey, Role};
 use crate::domain::{now_epoch_seconds, parse_name, ApiKeyId};
-use crate::store::repo::ApiKeyRepo;
-use crate::store::{Page, PageRequest, Store, StoreResult};
+use crate::store::{Page, PageRequest, Repository, StoreResult};
 
 /// An authenticated caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +29,7 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    pub async fn load(store: &Store, configured_admin_key: Option<&str>) -> StoreResult<Self> {
+    pub async fn load(store: &Repository, configured_admin_key: Option<&str>) -> StoreResult<Self> {
         let stored = store.all_api_keys().await?;
         Ok(Self {
             configured_admin: configured_admin_key.map(KeyHash::of),

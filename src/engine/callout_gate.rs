@@ -18,8 +18,7 @@ use crate::domain::ids::CalloutId;
 use crate::domain::{now_epoch_ms, now_epoch_seconds, SystemId};
 use crate::metrics::METRICS;
 use crate::outbound::sender::Sender;
-use crate::store::repo::CalloutRepo;
-use crate::store::{Store, StoreResult};
+use crate::store::{Repository, StoreResult};
 
 /// What every callout a call needed said, together.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +75,7 @@ impl CalloutGate {
     /// The gate, with the callouts stored, and its log writer, which ends at shutdown once it has
     /// stored what was queued.
     pub async fn start(
-        store: Store,
+        store: Repository,
         sender: Sender,
         config: &CalloutsConfig,
         shutdown: CancellationToken,
@@ -95,7 +94,7 @@ impl CalloutGate {
     }
 
     /// Rebuilds the index from the store; call after every change to a callout.
-    pub async fn reload(&self, store: &Store) -> StoreResult<()> {
+    pub async fn reload(&self, store: &Repository) -> StoreResult<()> {
         let _turn = self.reloading.lock().await;
         let callouts = store.all_callouts().await?;
         *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Index::build(callouts));
@@ -197,7 +196,7 @@ fn entry_for(
 /// Stores log entries in batches, keeps each callout's newest `log_max_entries`, and removes entries
 /// past `log_retention_hours` every [`SWEEP_EVERY`].
 async fn write_log(
-    store: Store,
+    store: Repository,
     mut queued: mpsc::Receiver<(CalloutId, LogEntry)>,
     config: CalloutsConfig,
     shutdown: CancellationToken,
@@ -234,7 +233,7 @@ async fn write_log(
 
 /// Stores a batch and trims the callouts it touched; returns the counts known after it.
 async fn store_batch(
-    store: &Store,
+    store: &Repository,
     mut counts: HashMap<CalloutId, usize>,
     entries: Vec<(CalloutId, LogEntry)>,
     keep: usize,

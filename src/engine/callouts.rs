@@ -11,7 +11,6 @@ use crate::domain::ids::CalloutId;
 use crate::domain::signing_secret::{RetiredSecret, SigningSecret};
 use crate::domain::{now_epoch_seconds, ValidationError};
 use crate::outbound::subscription::url_for_support;
-use crate::store::repo::CalloutRepo;
 use crate::store::{Page, PageRequest};
 
 /// What a callout's events say about it: never its secret, and its URL as support keys see it.

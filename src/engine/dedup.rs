@@ -12,8 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::config::WebhookConfig;
 use crate::domain::{now_epoch_ms, InstanceId, ReceiptId, SharedIdMap};
-use crate::store::repo::ReceiptRepo;
-use crate::store::{SeenDelivery, Store, StoreResult};
+use crate::store::{Repository, SeenDelivery, StoreResult};
 
 #[derive(Debug, Clone)]
 enum Taken {
@@ -83,7 +82,7 @@ impl Deliveries {
     /// Claims `delivery_id` for a call whose receipt is `receipt`.
     pub async fn claim(
         &self,
-        store: &Store,
+        store: &Repository,
         instance: &InstanceId,
         delivery_id: &str,
         receipt: &ReceiptId,
@@ -110,7 +109,7 @@ impl Deliveries {
     }
 
     /// Makes a claim permanent: remembered, and stored before this returns.
-    pub async fn confirm(&self, store: &Store, mut claim: ClaimGuard) -> StoreResult<()> {
+    pub async fn confirm(&self, store: &Repository, mut claim: ClaimGuard) -> StoreResult<()> {
         let at = now_epoch_ms();
         let forgotten = {
             let mut seen = lock(&claim.seen);
@@ -141,7 +140,7 @@ impl Deliveries {
         forgotten
     }
 
-    async fn seen_of(&self, store: &Store, instance: &InstanceId) -> StoreResult<Shared> {
+    async fn seen_of(&self, store: &Repository, instance: &InstanceId) -> StoreResult<Shared> {
         if let Some(seen) = self.instances.get(instance) {
             return Ok(Arc::clone(&seen));
         }
@@ -174,7 +173,7 @@ mod tests {
         Deliveries::new(&WebhookConfig { dedup_max_ids: max_ids, ..WebhookConfig::default() })
     }
 
-    async fn take(d: &Deliveries, store: &Store, instance: &InstanceId, id: &str) -> Result<ReceiptId, ReceiptId> {
+    async fn take(d: &Deliveries, store: &Repository, instance: &InstanceId, id: &str) -> Result<ReceiptId, ReceiptId> {
         let receipt = ReceiptId::generate();
         match d.claim(store, instance, id, &receipt).await.unwrap() {
             Claim::New(claim) => {
@@ -188,7 +187,7 @@ mod tests {
     #[tokio::test]
     async fn a_taken_id_is_a_duplicate_of_its_first_call_even_after_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store: Repository = Arc::new(crate::store::Store::open(dir.path()).unwrap());
         let instance = InstanceId::generate();
         let first = take(&deliveries(10), &store, &instance, "evt_1").await.unwrap();
 
@@ -202,7 +201,7 @@ mod tests {
     #[tokio::test]
     async fn a_claim_in_flight_makes_concurrent_calls_duplicates_and_frees_the_id_when_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store: Repository = Arc::new(crate::store::Store::open(dir.path()).unwrap());
         let d = deliveries(10);
         let instance = InstanceId::generate();
         let first = ReceiptId::generate();
@@ -218,7 +217,7 @@ mod tests {
     #[tokio::test]
     async fn the_oldest_ids_are_forgotten_beyond_the_bound_in_memory_and_in_the_store() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store: Repository = Arc::new(crate::store::Store::open(dir.path()).unwrap());
         let d = deliveries(2);
         let instance = InstanceId::generate();
         for id in ["a", "b", "c"] {

@@ -8,7 +8,6 @@
 
 use crate::domain::actor::Actor;
 use crate::events::context;
-use crate::store::repo::InstanceRepo;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -27,7 +26,7 @@ use crate::domain::{InstanceId, ModuleId, SystemId, TriggerId};
 use crate::drivers::runtime::ModuleRuntime;
 use crate::drivers::sdk::StatusChange;
 use crate::drivers::DriverRegistry;
-use crate::store::{Store, StoreError, StoreResult};
+use crate::store::{Repository, StoreError, StoreResult};
 
 struct Program {
     instance: TriggerInstance,
@@ -73,7 +72,7 @@ impl Drop for Loading<'_> {
 }
 
 pub struct Evaluator {
-    store: Store,
+    store: Repository,
     drivers: Arc<DriverRegistry>,
     modules: Arc<ModuleRuntime>,
     runtime: Arc<TriggerRuntime>,
@@ -83,7 +82,7 @@ pub struct Evaluator {
 
 impl Evaluator {
     pub fn new(
-        store: Store,
+        store: Repository,
         drivers: Arc<DriverRegistry>,
         modules: Arc<ModuleRuntime>,
         runtime: Arc<TriggerRuntime>,

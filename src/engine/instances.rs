@@ -6,7 +6,6 @@ use crate::domain::instance::{PreviousSecret, TriggerInstance};
 use crate::domain::secret::WebhookSecret;
 use crate::domain::verification::SigningSecret;
 use crate::domain::{now_epoch_seconds, InstanceId, SystemId, ValidationError};
-use crate::store::repo::{InstanceRepo, RunRepo, TriggerRepo};
 use crate::store::{InstanceFilter, Page, PageRequest};
 
 pub use crate::store::repo::InstanceRecord;

@@ -35,7 +35,7 @@ use crate::domain::ValidationError;
 use crate::drivers::runtime::ModuleRuntime;
 use crate::drivers::DriverRegistry;
 use crate::events::{EngineEvent, EventBus};
-use crate::store::{Store, StoreError};
+use crate::store::{Repository, StoreError};
 use evaluator::Evaluator;
 use runtime::TriggerRuntime;
 use webhook::WebhookLimits;
@@ -75,7 +75,7 @@ enum Refresh<'a> {
 }
 
 pub struct Engine {
-    store: Store,
+    store: Repository,
     drivers: Arc<DriverRegistry>,
     keys: KeyRing,
     runtime: Arc<TriggerRuntime>,
@@ -93,7 +93,7 @@ pub struct Engine {
 
 /// Everything an [`Engine`] is built from.
 pub struct EngineParts {
-    pub store: Store,
+    pub store: Repository,
     pub drivers: Arc<DriverRegistry>,
     pub keys: KeyRing,
     pub runtime: Arc<TriggerRuntime>,
@@ -200,7 +200,7 @@ impl Engine {
         &self.drivers
     }
 
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &Repository {
         &self.store
     }
 }

@@ -6,7 +6,6 @@ use super::{Engine, EngineResult, Refresh};
 use crate::domain::module::Module;
 use crate::domain::{now_epoch_seconds, ModuleId, SystemId, ValidationError};
 use crate::drivers::DriverRegistry;
-use crate::store::repo::ModuleRepo;
 use crate::store::{Page, PageRequest};
 
 /// A module with the name and position it answers to inside its system.
@@ -106,7 +105,7 @@ pub fn resolved_name(drivers: &DriverRegistry, module: &Module) -> String {
 
 /// A system's modules in order, each with its name and its 1-based index among same-named modules.
 pub async fn system_modules(
-    store: &crate::store::Store,
+    store: &crate::store::Repository,
     drivers: &DriverRegistry,
     system: SystemId,
 ) -> crate::store::StoreResult<Vec<ModuleView>> {

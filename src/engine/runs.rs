@@ -26,8 +26,7 @@ use crate::domain::run::{ActionStatus, Attempt, CalloutState, Run, RunFilter, Ru
 use crate::domain::{now_epoch_ms, InstanceId, RunId, SystemId};
 use crate::events::EventBus;
 use crate::metrics::METRICS;
-use crate::store::repo::{InstanceRepo, RunRepo};
-use crate::store::{Page, PageRequest, Store, StoreResult};
+use crate::store::{Page, PageRequest, Repository, StoreResult};
 
 /// One instance's runs waiting, by fire number, whether a task is working through them, and what
 /// stops that task (the instance deleted, or the server stopping).
@@ -38,7 +37,7 @@ struct Queue {
 }
 
 pub struct RunWorker {
-    store: Store,
+    store: Repository,
     events: Arc<EventBus>,
     runner: ActionRunner,
     runtime: Weak<TriggerRuntime>,
@@ -66,7 +65,7 @@ impl RunWorker {
     /// Starts the worker: runs the store holds unfinished first, then those the committer stores. The
     /// task ends at shutdown once running attempts have ended.
     pub fn start(
-        store: Store,
+        store: Repository,
         events: Arc<EventBus>,
         runner: ActionRunner,
         runtime: Weak<TriggerRuntime>,
@@ -75,7 +74,7 @@ impl RunWorker {
         shutdown: CancellationToken,
     ) -> (Arc<Self>, JoinHandle<()>) {
         let (committed, mut arrivals) = mpsc::unbounded_channel();
-        store.blocking().set_run_listener(committed);
+        store.set_run_listener(committed);
         let worker = Arc::new(Self {
             store,
             events,

@@ -20,8 +20,7 @@ use crate::domain::run::{FireInfo, Run};
 use crate::domain::trigger::TriggerSpec;
 use crate::domain::{now_epoch_ms, now_epoch_seconds, InstanceId, SharedIdMap};
 use crate::events::{EngineEvent, EventBus};
-use crate::store::repo::InstanceRepo;
-use crate::store::{Answer, FireLog, Level, Store, StoreError, StoreResult, Write};
+use crate::store::{Answer, FireLog, Level, Repository, StoreError, StoreResult, Write};
 
 struct Live {
     conditions: ConditionState,
@@ -91,7 +90,7 @@ struct Outcome {
 }
 
 pub struct TriggerRuntime {
-    store: Store,
+    store: Repository,
     commit: Arc<dyn FireLog>,
     events: Arc<EventBus>,
     clock: Arc<dyn Clock>,
@@ -116,7 +115,7 @@ pub fn condition_names(spec: &TriggerSpec) -> impl Iterator<Item = String> + '_ 
 
 impl TriggerRuntime {
     pub fn new(
-        store: Store,
+        store: Repository,
         commit: Arc<dyn FireLog>,
         events: Arc<EventBus>,
         clock: Arc<dyn Clock>,
@@ -437,7 +436,7 @@ mod tests {
     async fn a_call_that_arrives_after_the_delete_is_refused_and_not_brought_back_to_life() {
         // Arrange
         let dir = tempfile::TempDir::new().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
         let shutdown = CancellationToken::new();
         let events = EventBus::new();
         let (commit, committer) = crate::store::GroupCommit::start(
@@ -448,7 +447,7 @@ mod tests {
         )
         .unwrap();
         let clock: Arc<dyn Clock> = ManualClock::starting_at(1_000);
-        let runtime = TriggerRuntime::new(store.clone(), Arc::new(commit), events, clock, shutdown.clone());
+        let runtime = TriggerRuntime::new(Arc::new(store.clone()), Arc::new(commit), events, clock, shutdown.clone());
         let (kept, deleted) = store
             .run(|s| {
                 let (kept, deleted) = (s.seed_instance(), s.seed_instance());

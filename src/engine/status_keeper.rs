@@ -12,14 +12,13 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::ModuleId;
 use crate::drivers::runtime::ModuleRuntime;
 use crate::drivers::sdk::StatusChange;
-use crate::store::repo::ModuleStatusRepo;
-use crate::store::{Store, StoreResult};
+use crate::store::{Repository, StoreResult};
 
 /// How often changed statuses are stored: a module writes at most this often, however busy.
 const EVERY: Duration = Duration::from_secs(1);
 
 /// Gives every module its stored status; returns how many had one.
-pub async fn restore_statuses(store: &Store, modules: &ModuleRuntime) -> StoreResult<usize> {
+pub async fn restore_statuses(store: &Repository, modules: &ModuleRuntime) -> StoreResult<usize> {
     let stored = store.module_statuses().await?;
     for (id, values) in &stored {
         modules.restore(id, values.clone());
@@ -29,7 +28,7 @@ pub async fn restore_statuses(store: &Store, modules: &ModuleRuntime) -> StoreRe
 
 /// Stores changed statuses until shutdown, then once more.
 pub async fn keep_statuses(
-    store: Store,
+    store: Repository,
     modules: Arc<ModuleRuntime>,
     mut changes: broadcast::Receiver<StatusChange>,
     shutdown: CancellationToken,
@@ -52,7 +51,7 @@ pub async fn keep_statuses(
     store_dirty(&store, &modules, &mut dirty).await;
 }
 
-async fn store_dirty(store: &Store, modules: &ModuleRuntime, dirty: &mut HashSet<ModuleId>) {
+async fn store_dirty(store: &Repository, modules: &ModuleRuntime, dirty: &mut HashSet<ModuleId>) {
     if dirty.is_empty() {
         return;
     }

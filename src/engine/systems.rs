@@ -4,7 +4,6 @@ use super::inputs::{SystemIn, SystemPatch};
 use super::{Engine, EngineResult, Refresh};
 use crate::domain::system::System;
 use crate::domain::{now_epoch_seconds, parse_description, parse_name, SystemId, ValidationError};
-use crate::store::repo::SystemRepo;
 use crate::store::{Page, PageRequest};
 
 fn apply(mut system: System, patch: SystemPatch) -> Result<System, ValidationError> {

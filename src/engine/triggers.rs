@@ -6,7 +6,6 @@ use crate::domain::trigger::{Trigger, TriggerSpec};
 use crate::domain::verification::VerificationSettings;
 use crate::domain::webhook_filter::WebhookFilter;
 use crate::domain::{now_epoch_seconds, parse_description, parse_name, TriggerId, ValidationError};
-use crate::store::repo::{InstanceRepo, TriggerRepo};
 use crate::store::{Page, PageRequest};
 use serde_json::json;
 

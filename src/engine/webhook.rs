@@ -12,7 +12,6 @@ use super::dedup::{Claim, ClaimGuard};
 use super::runtime::{Notified, TriggerRuntime};
 use super::{Engine, EngineResult};
 use crate::config::WebhookConfig;
-use crate::store::repo::{InstanceRepo, ReceiptRepo};
 
 use super::ModuleView;
 use crate::domain::instance::TriggerInstance;

@@ -49,7 +49,7 @@ pub(super) struct Readiness {
     )
 )]
 pub async fn readyz(state: actix_web::web::Data<super::AppState>) -> HttpResponse {
-    let store = crate::store::repo::Repo::probe(state.engine.store()).await.is_ok();
+    let store = state.engine.store().probe().await.is_ok();
     let workers = state.readiness.workers_running();
     let body = Readiness { store, workers };
     if store && workers {

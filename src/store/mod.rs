@@ -10,6 +10,9 @@ use crate::domain::ValidationError;
 pub use self::sled::{GroupCommit, InstanceFilter, IoFaults, SeenDelivery, SledStore, Store, FORMAT_VERSION};
 pub use fire::{Answer, FireLog, Level, Write};
 
+/// The backend the engine stores through.
+pub type Repository = std::sync::Arc<dyn repo::Repo>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{0} not found")]

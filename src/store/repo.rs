@@ -185,6 +185,8 @@ pub trait RunRepo: Send + Sync {
     /// Keeps the newest `keep` finished runs of the instance.
     async fn trim_runs(&self, instance: InstanceId, keep: usize) -> StoreResult<()>;
     async fn remove_runs(&self, instance: InstanceId) -> StoreResult<()>;
+    /// Hands every run committed from now on (with its fire) to `listener`.
+    fn set_run_listener(&self, listener: tokio::sync::mpsc::UnboundedSender<Run>);
 }
 
 #[async_trait]

@@ -306,6 +306,10 @@ impl RunRepo for Store {
     async fn remove_runs(&self, instance: InstanceId) -> StoreResult<()> {
         self.run(move |s| s.remove_runs(&instance)).await
     }
+
+    fn set_run_listener(&self, listener: tokio::sync::mpsc::UnboundedSender<Run>) {
+        self.blocking().set_run_listener(listener);
+    }
 }
 
 #[async_trait]
