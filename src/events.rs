@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::domain::actor::Actor;
+use crate::domain::ids::SubscriptionId;
 
 /// `{"id": "evt_…", "event": "trigger.fired", "timestamp": RFC 3339, "system_id": …, "actor": {…},
 /// "request_id": …, "data": {…}}`
@@ -52,23 +53,20 @@ impl EngineEvent {
     }
 }
 
-/// Where events are recorded durably. `record` may block on storage; the bus calls it on the
-/// blocking pool.
+/// Where events are recorded durably: the outbound deliveries. The store writes each event the sink
+/// wants into its outbox, with the subscriptions it is for, in the same transaction as the change it
+/// describes; the sink then moves outbox entries into delivery queues. `record` may block on storage;
+/// the bus calls it on the blocking pool.
 pub trait EventSink: Send + Sync + 'static {
     /// Whether anyone wants this event recorded; cheap and in memory, so events nobody subscribed to
     /// cost no storage call.
     fn wants(&self, event_type: &str, system_id: Option<&str>) -> bool;
+    /// The subscriptions that want `event` now; in memory, called inside the store's transaction so
+    /// that a subscription created while a change waits for its write still gets the change's event.
+    fn targets(&self, event: &EngineEvent) -> Vec<SubscriptionId>;
+    /// Records an event that no stored change carries.
     fn record(&self, event: &EngineEvent);
-    /// The trees a caller's transaction must span for [`EventSink::stage`].
-    fn trees(&self) -> Vec<sled::Tree>;
-    /// Queues `event` inside the caller's transaction over `trees` (the views of [`EventSink::trees`]),
-    /// so its deliveries commit with the change it describes. Returns how many were queued.
-    fn stage(
-        &self,
-        event: &EngineEvent,
-        trees: &[sled::transaction::TransactionalTree],
-    ) -> Result<usize, sled::transaction::UnabortableTransactionError>;
-    /// Told after a transaction that staged deliveries has committed and been flushed.
+    /// Told after a transaction that wrote to the outbox has committed and been flushed.
     fn staged(&self);
 }
 

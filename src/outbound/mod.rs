@@ -37,6 +37,7 @@ pub mod subscription;
 mod worker;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::Duration;
 
@@ -49,6 +50,7 @@ use crate::config::OutboundConfig;
 use crate::domain::ids::SubscriptionId;
 use crate::domain::{now_epoch_seconds, parse_name, SystemId, ValidationError};
 use crate::events::{context, EngineEvent, EventBus, EventSink};
+use crate::store::outbox::OutboxEntry;
 use crate::store::repo::SystemRepo;
 use crate::store::{Page, PageRequest, Store, StoreError};
 use sender::{Outcome, Sender};
@@ -86,6 +88,9 @@ struct Shared {
     /// Serialises `reload`. Not the cache lock: sled calls must never run under it, because the sink
     /// reads the cache inside sled transactions, and a sled read waits for those to finish.
     reloading: Mutex<()>,
+    /// Whether the outbox may hold entries to move into the queues (true at start: a crash may have
+    /// left some).
+    outbox_pending: AtomicBool,
     wake: Notify,
 }
 
@@ -123,40 +128,22 @@ impl EventSink for Shared {
         self.cache().values().any(|s| s.wants_kind(event_type, system_id))
     }
 
+    fn targets(&self, event: &EngineEvent) -> Vec<SubscriptionId> {
+        Shared::targets(self, event)
+    }
+
     fn record(&self, event: &EngineEvent) {
-        let targets = self.targets(event);
-        if targets.is_empty() {
-            return;
-        }
-        match self.repo.enqueue(event, &targets, now_ms()) {
-            Ok(0) => {}
-            Ok(queued) => {
-                tracing::debug!(event = %event.event, event_id = %event.id, queued, "queued for outbound delivery");
-                self.wake.notify_one();
-            }
+        let Some(entry) = OutboxEntry::for_event(self, event) else { return };
+        match self.repo.append_outbox(&entry) {
+            Ok(()) => self.staged(),
             Err(e) => tracing::error!(
                 error = %e, event = %event.event, event_id = %event.id, "queueing an event for outbound delivery failed"
             ),
         }
     }
 
-    fn trees(&self) -> Vec<sled::Tree> {
-        self.repo.trees().to_vec()
-    }
-
-    fn stage(
-        &self,
-        event: &EngineEvent,
-        trees: &[sled::transaction::TransactionalTree],
-    ) -> Result<usize, sled::transaction::UnabortableTransactionError> {
-        let targets = self.targets(event);
-        match trees {
-            [subs, queue] if !targets.is_empty() => store::enqueue_in(subs, queue, event, &targets, now_ms()),
-            _ => Ok(0),
-        }
-    }
-
     fn staged(&self) {
+        self.outbox_pending.store(true, Ordering::Release);
         self.wake.notify_one();
     }
 }
@@ -279,6 +266,7 @@ pub async fn start(
         repo,
         subscriptions: RwLock::new(subscriptions.into_iter().map(|s| (s.id.clone(), s)).collect()),
         reloading: Mutex::new(()),
+        outbox_pending: AtomicBool::new(true),
         wake: Notify::new(),
     });
     bus.set_sink(Arc::clone(&shared) as Arc<dyn EventSink>);

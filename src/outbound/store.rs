@@ -27,6 +27,7 @@ use super::subscription::Subscription;
 use super::OutboundError;
 use crate::domain::ids::SubscriptionId;
 use crate::events::EngineEvent;
+use crate::store::outbox::OutboxEntry;
 use crate::store::{Page, PageRequest};
 
 /// A delivery waiting in the queue: one event for one subscription.
@@ -240,6 +241,8 @@ pub struct OutboundRepo {
     subscriptions: sled::Tree,
     queue: sled::Tree,
     log: sled::Tree,
+    /// The engine store's outbox (see `store::outbox`), drained into `queue`.
+    outbox: sled::Tree,
 }
 
 impl OutboundRepo {
@@ -249,6 +252,7 @@ impl OutboundRepo {
             subscriptions: db.open_tree("outbound_subscriptions")?,
             queue: db.open_tree("outbound_queue")?,
             log: db.open_tree("outbound_log")?,
+            outbox: db.open_tree(crate::store::sled::outbox::OUTBOX_TREE)?,
         })
     }
 
@@ -369,26 +373,48 @@ impl OutboundRepo {
         Ok(event)
     }
 
-    /// Queues `event` for each of `targets` that still exists and wants it, and makes it durable.
-    /// Returns how many deliveries were queued.
-    pub fn enqueue(
-        &self,
-        event: &EngineEvent,
-        targets: &[SubscriptionId],
-        now_ms: u64,
-    ) -> Result<usize, OutboundError> {
-        let queued = (&self.subscriptions, &self.queue)
-            .transaction(|(subs, queue)| Ok(enqueue_in(subs, queue, event, targets, now_ms)?))?;
-        if queued > 0 {
-            // The engine acknowledges the action after this returns; the delivery must outlive a crash.
+    /// Writes an event no stored change carries into the outbox, durably.
+    pub fn append_outbox(&self, entry: &OutboxEntry) -> Result<(), OutboundError> {
+        self.outbox.insert(self.db.generate_id()?.to_be_bytes(), encode(entry)?)?;
+        // The engine acknowledges the action after this returns; the event must outlive a crash.
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Moves the outbox entries, oldest first, into the queues of the subscriptions they are for, each
+    /// in one transaction with its removal. Returns how many deliveries were queued.
+    pub fn drain_outbox(&self, now_ms: u64) -> Result<usize, OutboundError> {
+        let mut queued = 0;
+        let mut drained = 0;
+        for item in self.outbox.iter() {
+            let (key, bytes) = item?;
+            drained += 1;
+            let entry: OutboxEntry = match decode(&bytes) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    tracing::error!(error = %e, "dropping an outbox entry that cannot be decoded");
+                    self.outbox.remove(&key)?;
+                    continue;
+                }
+            };
+            queued += (&self.outbox, &self.subscriptions, &self.queue).transaction(|(outbox, subs, queue)| {
+                if outbox.remove(&key)?.is_none() {
+                    return Ok(0);
+                }
+                Ok::<_, ConflictableTransactionError<OutboundError>>(enqueue_in(
+                    subs,
+                    queue,
+                    &entry.event,
+                    &entry.targets,
+                    now_ms,
+                )?)
+            })?;
+        }
+        if drained > 0 {
+            // The worker sends only what a crash cannot take back.
             self.db.flush()?;
         }
         Ok(queued)
-    }
-
-    /// The trees a caller's transaction must span to queue deliveries with [`enqueue_in`].
-    pub fn trees(&self) -> [sled::Tree; 2] {
-        [self.subscriptions.clone(), self.queue.clone()]
     }
 
     /// Claims the head of a deliverable subscription's queue for one attempt. Heads older than the
@@ -589,6 +615,21 @@ mod tests {
     const RUN: u64 = 7;
     const LEASE: Duration = Duration::from_secs(10);
     const RETENTION: Duration = Duration::from_secs(3600);
+
+    impl OutboundRepo {
+        /// Queues `event` for `targets` the way the engine's changes do: through the outbox.
+        fn enqueue(
+            &self,
+            event: &EngineEvent,
+            targets: &[SubscriptionId],
+            now_ms: u64,
+        ) -> Result<usize, OutboundError> {
+            self.append_outbox(&OutboxEntry { event: event.clone(), targets: targets.to_vec() })?;
+            let queued = self.drain_outbox(now_ms)?;
+            assert_eq!(self.outbox.len(), 0, "the outbox is empty once drained");
+            Ok(queued)
+        }
+    }
 
     fn repo() -> (tempfile::TempDir, OutboundRepo) {
         let dir = tempfile::TempDir::new().unwrap();

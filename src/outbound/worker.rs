@@ -5,6 +5,7 @@
 //! polling interval that catches anything else (a lease that expired, a clock jump).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +35,7 @@ pub(super) async fn run(outbound: Arc<Outbound>, shutdown: CancellationToken) {
     let mut next_prune = Instant::now() + PRUNE_INTERVAL;
     let mut next_depth = Instant::now();
     loop {
+        drain_outbox(&outbound).await;
         let wake_at = dispatch(&outbound, &mut attempts, &mut in_flight).await;
         if Instant::now() >= next_depth {
             next_depth = Instant::now() + DEPTH_INTERVAL;
@@ -65,6 +67,18 @@ pub(super) async fn run(outbound: Arc<Outbound>, shutdown: CancellationToken) {
     }
     // Attempts cut short here keep their lease, which the next run ignores: they are made again then.
     attempts.shutdown().await;
+}
+
+/// Moves what the outbox holds into the queues; a failure leaves it for the next wake-up or poll.
+async fn drain_outbox(outbound: &Arc<Outbound>) {
+    let shared = &outbound.shared;
+    if !shared.outbox_pending.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    if let Err(e) = blocking(shared, |s| s.repo.drain_outbox(now_ms())).await {
+        tracing::error!(error = %e, "moving events from the outbox into delivery queues failed");
+        shared.outbox_pending.store(true, Ordering::Release);
+    }
 }
 
 /// Claims the due heads of deliverable subscriptions that have no attempt running and starts their

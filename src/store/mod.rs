@@ -2,6 +2,7 @@
 //! and [`StoreError`]; [`sled`] (the embedded default) implements them.
 
 pub mod fire;
+pub mod outbox;
 pub mod repo;
 pub(crate) mod sled;
 

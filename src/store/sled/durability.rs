@@ -213,8 +213,8 @@ impl Batch {
             // The states, the runs of their fires and the deliveries of their events commit together.
             let mut trees = vec![store.instance_state.clone()];
             trees.extend(store.run_trees());
-            if let Some(sink) = &sink {
-                trees.extend(sink.trees());
+            if sink.is_some() {
+                trees.push(store.outbox.clone());
             }
             staged = trees[..].transaction(|t| {
                 for (id, state) in &writes {
@@ -223,12 +223,10 @@ impl Batch {
                 for run in &runs {
                     super::runs::stage_run_tx(&t[1], &t[2], &t[3], run)?;
                 }
-                let mut staged = 0;
-                if let Some(sink) = &sink {
-                    for event in &events {
-                        staged += sink.stage(event, &t[4..])?;
-                    }
-                }
+                let staged = match &sink {
+                    Some(sink) => super::outbox::stage_tx(&t[4], sink.as_ref(), &events)?,
+                    None => 0,
+                };
                 Ok::<_, ConflictableTransactionError<StoreError>>(staged)
             })?;
             events_staged = sink.is_some();

@@ -13,6 +13,7 @@ mod instances;
 pub(crate) mod journal;
 mod journal_file;
 mod modules;
+pub(crate) mod outbox;
 mod overlay;
 mod receipts;
 mod repo;
@@ -96,8 +97,10 @@ pub struct SledStore {
     journal_dir: std::path::PathBuf,
     /// Failures tests inject into the journal's writes.
     faults: Arc<IoFaults>,
-    /// Where events' deliveries are queued, in the same transaction as the change they describe. Weak:
-    /// the sink holds the store, and a cycle would keep sled open after shutdown.
+    /// Events the sink wants, written in the same transaction as the change they describe.
+    outbox: sled::Tree,
+    /// Decides which events go to the outbox, and hears when some did. Weak: the sink holds the
+    /// store, and a cycle would keep sled open after shutdown.
     sink: std::sync::OnceLock<std::sync::Weak<dyn EventSink>>,
     /// Structural changes (creates, deletes, moves) read an index and then write in a transaction;
     /// sled transactions cannot scan, so this lock keeps the read and the write one step.
@@ -142,6 +145,7 @@ impl SledStore {
             overlay: overlay::Overlay::default(),
             journal_dir: journal::Journal::dir_in(dir),
             faults: Arc::default(),
+            outbox: db.open_tree(outbox::OUTBOX_TREE)?,
             db,
             sink: std::sync::OnceLock::new(),
             structure: Mutex::new(()),
@@ -190,8 +194,8 @@ impl SledStore {
         let _ = self.sink.set(Arc::downgrade(sink));
     }
 
-    /// Runs `change` in one transaction over `trees` and, when there are events, the sink's trees, where
-    /// the events' deliveries are queued: a change and its events commit together or not at all.
+    /// Runs `change` in one transaction over `trees` and, when there are events, the outbox, where the
+    /// events the sink wants are written: a change and its events commit together or not at all.
     fn transact<T>(
         &self,
         trees: &[&sled::Tree],
@@ -203,24 +207,22 @@ impl SledStore {
             Some(weak) => Some(weak.upgrade().ok_or_else(|| StoreError::Task("the event sink has stopped".into()))?),
             None => None,
         };
-        let sink = sink.as_ref();
+        let sink = sink.as_deref();
         let mut all: Vec<sled::Tree> = trees.iter().map(|t| (*t).clone()).collect();
         let own = all.len();
-        if let Some(sink) = sink {
-            all.extend(sink.trees());
+        if sink.is_some() {
+            all.push(self.outbox.clone());
         }
         let (value, staged) = all[..].transaction(|t| {
             let value = change(&t[..own])?;
-            let mut staged = 0;
-            if let Some(sink) = sink {
-                for event in events {
-                    staged += sink.stage(event, &t[own..])?;
-                }
-            }
+            let staged = match sink {
+                Some(sink) => outbox::stage_tx(&t[own], sink, events)?,
+                None => 0,
+            };
             Ok((value, staged))
         })?;
         if let Some(sink) = sink.filter(|_| staged > 0) {
-            // The worker may send only what a crash cannot take back.
+            // Delivered only once a crash cannot take the change back.
             self.db.flush()?;
             sink.staged();
         }
