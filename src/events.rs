@@ -55,8 +55,8 @@ impl EngineEvent {
 
 /// Where events are recorded durably: the outbound deliveries. The store writes each event the sink
 /// wants into its outbox, with the subscriptions it is for, in the same transaction as the change it
-/// describes; the sink then moves outbox entries into delivery queues. `record` may block on storage;
-/// the bus calls it on the blocking pool.
+/// describes; the sink then moves outbox entries into delivery queues.
+#[async_trait::async_trait]
 pub trait EventSink: Send + Sync + 'static {
     /// Whether anyone wants this event recorded; cheap and in memory, so events nobody subscribed to
     /// cost no storage call.
@@ -65,7 +65,7 @@ pub trait EventSink: Send + Sync + 'static {
     /// that a subscription created while a change waits for its write still gets the change's event.
     fn targets(&self, event: &EngineEvent) -> Vec<SubscriptionId>;
     /// Records an event that no stored change carries.
-    fn record(&self, event: &EngineEvent);
+    async fn record(&self, event: &EngineEvent);
     /// Told after a transaction that wrote to the outbox has committed and been flushed.
     fn staged(&self);
 }
@@ -132,11 +132,8 @@ impl EventBus {
     }
 
     pub async fn publish(&self, event: EngineEvent) {
-        if let Some(sink) = self.sink.get().filter(|s| s.wants(&event.event, event.system_id.as_deref())).cloned() {
-            let recorded = event.clone();
-            if let Err(e) = tokio::task::spawn_blocking(move || sink.record(&recorded)).await {
-                tracing::error!(error = %e, event = %event.event, "recording an event failed");
-            }
+        if let Some(sink) = self.sink.get().filter(|s| s.wants(&event.event, event.system_id.as_deref())) {
+            sink.record(&event).await;
         }
         // No live listener is fine.
         let _ = self.live.send(event);

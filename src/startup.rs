@@ -87,11 +87,12 @@ impl Application {
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
         let events = EventBus::new();
-        let (outbound, outbound_tasks) =
-            outbound::start(&store, &events, &config.outbound, shutdown.clone()).await.context("starting outbound")?;
+        let (outbound, outbound_tasks) = outbound::start(repo.clone(), &events, &config.outbound, shutdown.clone())
+            .await
+            .context("starting outbound")?;
         tasks.extend(outbound_tasks);
         if let Some(sink) = events.sink() {
-            store.set_event_sink(sink);
+            repo.set_event_sink(sink);
         }
         let sync_interval = std::time::Duration::from_millis(config.store.sync_interval_ms);
         let (commit, flusher) = GroupCommit::start(store.clone(), Arc::clone(&events), shutdown.clone(), sync_interval)

@@ -22,7 +22,7 @@ use crate::domain::ids::SubscriptionId;
 use crate::domain::{parse_name, ValidationError};
 use crate::http::errors::ApiError;
 use crate::http::AppState;
-use crate::outbound::store::DeliveryAttempt;
+use crate::outbound::delivery::DeliveryAttempt;
 use crate::outbound::subscription::{
     AuthHeader, AuthHeaderName, AuthHeaderValue, EventFilter, EventPattern, EventType, NewSubscription, Subscription,
     SubscriptionPatch, WebhookUrl,

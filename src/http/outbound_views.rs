@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::domain::ids::SubscriptionId;
 use crate::domain::SystemId;
 use crate::engine::Caller;
-use crate::outbound::store::DeliveryAttempt;
+use crate::outbound::delivery::DeliveryAttempt;
 use crate::outbound::subscription::{url_for_support, EventFilter, Subscription};
 
 /// Only the name: the value is a credential.

@@ -1,10 +1,11 @@
 //! Outbound webhook subscriptions and their deliveries.
 //!
-//! **Recording.** [`Shared`] is the event bus's durable sink. For every event some subscription
-//! wants (an in-memory check), `record` appends one [`store::QueuedDelivery`] per matching enabled
-//! subscription, paused ones included, in one sled transaction, and flushes before returning: the
-//! engine acknowledges the action only after that, so an acknowledged action's deliveries survive a
-//! crash. Then it wakes the worker.
+//! **Recording.** [`Shared`] is the event bus's durable sink. The store writes every event some
+//! subscription wants (an in-memory check) to its outbox, with the subscriptions it is for, in the
+//! transaction of the change the event describes, and makes it durable before the change is
+//! acknowledged; events no change carries are written there by `record`. The worker then moves
+//! outbox entries into the queues: one [`delivery::QueuedDelivery`] per subscription whose stored
+//! record still wants the event, paused ones included, in one transaction with the entry's removal.
 //!
 //! **Delivering.** Each subscription's queue is delivered in order, one attempt at a time (the head
 //! blocks the events behind it while it is retried). The [`worker`] claims a due head with a lease
@@ -22,23 +23,23 @@
 //! gives the kept head a fresh schedule. Pausing publishes `subscription.paused`.
 //!
 //! **Announcing.** Each admin change (create, update, enable, rotate-secret, delete) publishes
-//! `subscription.created`, `.updated` or `.deleted`, queued for the subscriptions that want it in the
+//! `subscription.created`, `.updated` or `.deleted`, written to the outbox for the subscriptions that want it in the
 //! change's own transaction and broadcast live after it. Only these calls announce; the worker's own
 //! writes (failure counts, and pauses, which publish only `subscription.paused`) never do, so a
 //! subscription that receives events about itself cannot cause more of them by receiving them.
 
 pub mod backoff;
 pub mod catalog;
+pub mod delivery;
 pub mod sender;
 pub mod signing;
 pub mod ssrf;
-pub mod store;
 pub mod subscription;
 mod worker;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -51,10 +52,10 @@ use crate::domain::ids::SubscriptionId;
 use crate::domain::{now_epoch_seconds, parse_name, SystemId, ValidationError};
 use crate::events::{context, EngineEvent, EventBus, EventSink};
 use crate::store::outbox::OutboxEntry;
-use crate::store::repo::SystemRepo;
-use crate::store::{Page, PageRequest, Store, StoreError};
+use crate::store::repo::SubscriptionEvent;
+use crate::store::{Page, PageRequest, Repository, StoreError};
+use delivery::{DeliveryAttempt, RetryPolicy};
 use sender::{Outcome, Sender};
-use store::{Announcement, DeliveryAttempt, OutboundRepo, RetryPolicy};
 use subscription::{EventType, NewSubscription, RetiredSecret, SigningSecret, Subscription, SubscriptionPatch};
 
 /// Time, beyond the attempt timeout, that a lease allows for recording the attempt's result.
@@ -66,28 +67,33 @@ pub enum OutboundError {
     NotFound,
     #[error(transparent)]
     Invalid(#[from] ValidationError),
-    #[error("sled: {0}")]
-    Sled(#[from] sled::Error),
-    #[error("stored outbound record could not be decoded: {0}")]
+    #[error("an event could not be encoded: {0}")]
     Codec(#[from] serde_json::Error),
-    #[error("engine store: {0}")]
-    Store(#[from] StoreError),
-    #[error("the blocking storage task failed: {0}")]
-    Task(String),
+    #[error("the store: {0}")]
+    Store(#[source] StoreError),
+}
+
+impl From<StoreError> for OutboundError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            // The repository's only records here are subscriptions.
+            StoreError::NotFound(_) => Self::NotFound,
+            StoreError::Invalid(e) => Self::Invalid(e),
+            e => Self::Store(e),
+        }
+    }
 }
 
 pub type OutboundResult<T> = Result<T, OutboundError>;
 
-/// What the sink, the worker and the handlers share: the trees and an in-memory copy of every
+/// What the sink, the worker and the handlers share: the store and an in-memory copy of every
 /// subscription (for the sink's cheap `wants` and the worker's list of what to deliver).
 struct Shared {
-    /// Held so that `Store::close` waits until outbound has let go of sled too.
-    store: Store,
-    repo: OutboundRepo,
+    repo: Repository,
     subscriptions: RwLock<HashMap<SubscriptionId, Subscription>>,
-    /// Serialises `reload`. Not the cache lock: sled calls must never run under it, because the sink
-    /// reads the cache inside sled transactions, and a sled read waits for those to finish.
-    reloading: Mutex<()>,
+    /// Serialises `reload`. Not the cache lock: store calls must never run under it, because the sink
+    /// reads the cache inside store transactions, and a read may wait for those to finish.
+    reloading: tokio::sync::Mutex<()>,
     /// Whether the outbox may hold entries to move into the queues (true at start: a crash may have
     /// left some).
     outbox_pending: AtomicBool,
@@ -106,9 +112,9 @@ impl Shared {
 
     /// Copies the stored record into the cache. Reloads run one at a time, each reading after the
     /// write it follows, so a slower writer can never put back an older record than the newest stored.
-    fn reload(&self, id: &SubscriptionId) -> OutboundResult<()> {
-        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
-        let stored = self.repo.get(id)?;
+    async fn reload(&self, id: &SubscriptionId) -> OutboundResult<()> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let stored = self.repo.get_subscription(id.clone()).await?;
         let mut cache = self.cache_mut();
         match stored {
             Some(sub) => cache.insert(id.clone(), sub),
@@ -123,6 +129,7 @@ impl Shared {
     }
 }
 
+#[async_trait::async_trait]
 impl EventSink for Shared {
     fn wants(&self, event_type: &str, system_id: Option<&str>) -> bool {
         self.cache().values().any(|s| s.wants_kind(event_type, system_id))
@@ -132,9 +139,9 @@ impl EventSink for Shared {
         Shared::targets(self, event)
     }
 
-    fn record(&self, event: &EngineEvent) {
+    async fn record(&self, event: &EngineEvent) {
         let Some(entry) = OutboxEntry::for_event(self, event) else { return };
-        match self.repo.append_outbox(&entry) {
+        match self.repo.append_outbox(entry).await {
             Ok(()) => self.staged(),
             Err(e) => tracing::error!(
                 error = %e, event = %event.event, event_id = %event.id, "queueing an event for outbound delivery failed"
@@ -148,33 +155,15 @@ impl EventSink for Shared {
     }
 }
 
-/// Runs `f` on the blocking pool with the caller's span, like `Store::run` does for the engine.
-async fn blocking<T, F>(shared: &Arc<Shared>, f: F) -> OutboundResult<T>
-where
-    F: FnOnce(&Shared) -> OutboundResult<T> + Send + 'static,
-    T: Send + 'static,
-{
-    let shared = Arc::clone(shared);
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(|| f(&shared)))
-        .instrument(tracing::Span::current())
-        .await
-        .map_err(|e| OutboundError::Task(e.to_string()))?
-}
-
 /// Builds the `kind` event about a subscription, for the store call that commits the change. The cause
-/// (actor, request) is taken now, in the request's task: the store call runs on the blocking pool,
-/// outside it.
-fn announcer(
-    kind: EventType,
-    changed: Option<Vec<&'static str>>,
-) -> impl Fn(&Subscription) -> EngineEvent + Send + 'static {
+/// (actor, request) is taken now, in the request's task: the store call may run on another thread.
+fn announcer(kind: EventType, changed: Option<Vec<&'static str>>) -> SubscriptionEvent {
     let cause = context::current();
-    move |sub| {
+    Box::new(move |sub| {
         let data = catalog::subscription_data(sub, changed.as_deref());
         let system = sub.system_id.as_ref().map(SystemId::as_str);
         context::within_sync(cause.clone(), || EngineEvent::new(kind.as_str(), system, data))
-    }
+    })
 }
 
 /// The fields a PATCH sets, for `subscription.updated`'s `changed`.
@@ -226,7 +215,7 @@ fn now_ms() -> u64 {
 /// The outbound service: subscriptions for the HTTP handlers, deliveries for the worker.
 pub struct Outbound {
     shared: Arc<Shared>,
-    /// Weak: the bus holds the sink, and the sink must not keep the bus (and so sled) alive.
+    /// Weak: the bus holds the sink, and the sink must not keep the bus (and so the store) alive.
     bus: Weak<EventBus>,
     sender: Sender,
     policy: RetryPolicy,
@@ -236,9 +225,9 @@ pub struct Outbound {
     run: u64,
 }
 
-/// Opens the outbound trees, installs the durable sink on `bus` and starts the delivery worker.
+/// Cleans the queue and log, installs the durable sink on `bus` and starts the delivery worker.
 pub async fn start(
-    store: &Store,
+    repo: Repository,
     bus: &Arc<EventBus>,
     config: &OutboundConfig,
     shutdown: CancellationToken,
@@ -248,24 +237,16 @@ pub async fn start(
         pause_after_failures: config.pause_after_failures,
         retention: Duration::from_secs(u64::from(config.retention_days) * 86_400),
     };
-    let db = store.db().clone();
-    let retention = policy.retention;
-    let (repo, subscriptions) = tokio::task::spawn_blocking(move || -> OutboundResult<_> {
-        let repo = OutboundRepo::open(&db)?;
-        let swept = repo.sweep_orphans()?;
-        let (dropped, pruned) = repo.prune(now_ms(), retention)?;
-        if swept + dropped + pruned > 0 {
-            tracing::info!(swept, dropped, pruned, "cleaned outbound queue and log at start");
-        }
-        let subscriptions = repo.all_subscriptions()?;
-        Ok((repo, subscriptions))
-    })
-    .await??;
+    let swept = repo.sweep_outbound_orphans().await?;
+    let (dropped, pruned) = repo.prune_outbound(now_ms(), policy.retention).await?;
+    if swept + dropped + pruned > 0 {
+        tracing::info!(swept, dropped, pruned, "cleaned outbound queue and log at start");
+    }
+    let subscriptions = repo.all_subscriptions().await?;
     let shared = Arc::new(Shared {
-        store: store.clone(),
         repo,
         subscriptions: RwLock::new(subscriptions.into_iter().map(|s| (s.id.clone(), s)).collect()),
-        reloading: Mutex::new(()),
+        reloading: tokio::sync::Mutex::new(()),
         outbox_pending: AtomicBool::new(true),
         wake: Notify::new(),
     });
@@ -303,7 +284,7 @@ impl DeliveryAttempt {
 impl Outbound {
     /// A system a subscription is scoped to must exist when the scope is set.
     async fn check_system(&self, system: &SystemId) -> OutboundResult<()> {
-        match self.shared.store.get_system(system.clone()).await {
+        match self.shared.repo.get_system(system.clone()).await {
             Ok(_) => Ok(()),
             Err(StoreError::NotFound(_)) => {
                 Err(ValidationError::new("system_id", format!("system {system} does not exist")).into())
@@ -333,20 +314,19 @@ impl Outbound {
             created_at: now,
             updated_at: now,
         };
-        self.announced(EventType::SubscriptionCreated, None, move |s, announce| {
-            let event = s.repo.insert(&sub, announce)?;
-            s.reload(&sub.id)?;
-            Ok((sub, event))
-        })
-        .await
+        let id = sub.id.clone();
+        let announce = announcer(EventType::SubscriptionCreated, None);
+        let event = self.shared.repo.insert_subscription(sub.clone(), announce).await?;
+        self.announced(&id, event).await?;
+        Ok(sub)
     }
 
     pub async fn list(&self, q: Option<String>, page: PageRequest) -> OutboundResult<Page<Subscription>> {
-        blocking(&self.shared, move |s| s.repo.list(q.as_deref(), page)).await
+        Ok(self.shared.repo.list_subscriptions(q, page).await?)
     }
 
     pub async fn get(&self, id: SubscriptionId) -> OutboundResult<Subscription> {
-        blocking(&self.shared, move |s| s.repo.get(&id)?.ok_or(OutboundError::NotFound)).await
+        self.shared.repo.get_subscription(id).await?.ok_or(OutboundError::NotFound)
     }
 
     pub async fn update(&self, id: SubscriptionId, patch: SubscriptionPatch) -> OutboundResult<Subscription> {
@@ -355,33 +335,31 @@ impl Outbound {
             self.check_system(system).await?;
         }
         let changed = patched_fields(&patch);
-        self.announced(EventType::SubscriptionUpdated, Some(changed), move |s, announce| {
-            let updated = s.repo.update(&id, |sub| Ok(apply_patch(sub, name.as_ref(), &patch)), announce)?;
-            s.reload(&id)?;
-            Ok(updated)
-        })
-        .await
+        let announce = announcer(EventType::SubscriptionUpdated, Some(changed));
+        let change = Box::new(move |sub| Ok(apply_patch(sub, name.as_ref(), &patch)));
+        let (updated, event) = self.shared.repo.update_subscription(id.clone(), change, announce).await?;
+        self.announced(&id, event).await?;
+        Ok(updated)
     }
 
     pub async fn delete(&self, id: SubscriptionId) -> OutboundResult<()> {
-        self.announced(EventType::SubscriptionDeleted, None, move |s, announce| {
-            let deleted = s.repo.delete(&id, announce);
-            s.reload(&id)?;
-            Ok(((), deleted?))
-        })
-        .await
+        let announce = announcer(EventType::SubscriptionDeleted, None);
+        match self.shared.repo.delete_subscription(id.clone(), announce).await {
+            Ok(event) => self.announced(&id, event).await,
+            Err(e) => {
+                // The cache follows the store, whatever became of the delete.
+                self.shared.reload(&id).await?;
+                Err(e.into())
+            }
+        }
     }
 
     /// Clears a pause (and a disable): kept events are delivered again, oldest first.
     pub async fn enable(&self, id: SubscriptionId) -> OutboundResult<Subscription> {
         let changed = vec!["enabled", "paused_at", "consecutive_failures"];
-        let sub = self
-            .announced(EventType::SubscriptionUpdated, Some(changed), move |s, announce| {
-                let enabled = s.repo.enable(&id, now_epoch_seconds(), announce)?;
-                s.reload(&id)?;
-                Ok(enabled)
-            })
-            .await?;
+        let announce = announcer(EventType::SubscriptionUpdated, Some(changed));
+        let (sub, event) = self.shared.repo.enable_subscription(id.clone(), now_epoch_seconds(), announce).await?;
+        self.announced(&id, event).await?;
         tracing::info!(subscription = %sub.id, "subscription enabled");
         Ok(sub)
     }
@@ -391,41 +369,30 @@ impl Outbound {
         let grace = self.secret_grace.as_secs();
         // Generated outside the transaction, which may run more than once.
         let fresh = SigningSecret::generate();
-        let rotate = move |mut sub: Subscription| {
+        let rotate = Box::new(move |mut sub: Subscription| {
             let now = now_epoch_seconds();
             let old = std::mem::replace(&mut sub.secret, fresh.clone());
             sub.previous_secret = (grace > 0).then(|| RetiredSecret { secret: old, signs_until: now + grace });
             sub.updated_at = now;
             Ok(sub)
-        };
+        });
         // Named, never shown: the event goes where the secret must not.
-        self.announced(EventType::SubscriptionUpdated, Some(vec!["secret"]), move |s, announce| {
-            let rotated = s.repo.update(&id, &rotate, announce)?;
-            s.reload(&id)?;
-            Ok(rotated)
-        })
-        .await
+        let announce = announcer(EventType::SubscriptionUpdated, Some(vec!["secret"]));
+        let (rotated, event) = self.shared.repo.update_subscription(id.clone(), rotate, announce).await?;
+        self.announced(&id, event).await?;
+        Ok(rotated)
     }
 
-    /// Runs an admin change on the blocking pool with its `kind` event (see [`announcer`]), which the
-    /// store commits with it; then wakes the worker for the deliveries it queued (and, after an
-    /// enable, the kept ones) and sends the event to live listeners.
-    async fn announced<T, F>(&self, kind: EventType, changed: Option<Vec<&'static str>>, change: F) -> OutboundResult<T>
-    where
-        F: FnOnce(&Shared, &Announcement) -> OutboundResult<(T, EngineEvent)> + Send + 'static,
-        T: Send + 'static,
-    {
-        let event = announcer(kind, changed);
-        let (value, event) = blocking(&self.shared, move |s| {
-            let targets = |e: &EngineEvent| s.targets(e);
-            change(s, &Announcement { event: &event, targets: &targets, now_ms: now_ms() })
-        })
-        .await?;
+    /// After an admin change the store committed with its event: refreshes the cache, wakes the
+    /// worker for the deliveries the change queued (and, after an enable, the kept ones) and sends the
+    /// event to live listeners.
+    async fn announced(&self, id: &SubscriptionId, event: EngineEvent) -> OutboundResult<()> {
+        self.shared.reload(id).await?;
         self.shared.wake.notify_one();
         if let Some(bus) = self.bus.upgrade() {
             bus.broadcast(event);
         }
-        Ok(value)
+        Ok(())
     }
 
     /// Sends a `test` event to this subscription only, at once, whatever its state, and logs it.
@@ -444,26 +411,21 @@ impl Outbound {
         let payload = serde_json::to_string(&event)?;
         let outcome = self.sender.send(&sub, &event.id, &payload).await;
         let attempt = DeliveryAttempt::from_outcome(&event.id, &event.event, 1, &outcome);
-        let logged = attempt.clone();
-        blocking(&self.shared, move |s| s.repo.log_attempt(&id, &logged)).await?;
+        self.shared.repo.log_attempt(id, attempt.clone()).await?;
         Ok(attempt)
     }
 
     /// The delivery log, newest first.
     pub async fn deliveries(&self, id: SubscriptionId, page: PageRequest) -> OutboundResult<Page<DeliveryAttempt>> {
-        blocking(&self.shared, move |s| {
-            if s.repo.get(&id)?.is_none() {
-                return Err(OutboundError::NotFound);
-            }
-            s.repo.attempts(&id, page)
-        })
-        .await
+        if self.shared.repo.get_subscription(id.clone()).await?.is_none() {
+            return Err(OutboundError::NotFound);
+        }
+        Ok(self.shared.repo.attempts(id, page).await?)
     }
 
     /// Publishes `subscription.paused` for a subscription this run just paused.
     async fn announce_pause(&self, id: &SubscriptionId) {
-        let id = id.clone();
-        let sub = match blocking(&self.shared, move |s| s.repo.get(&id)).await {
+        let sub = match self.shared.repo.get_subscription(id.clone()).await {
             Ok(Some(sub)) => sub,
             Ok(None) => return,
             Err(e) => {

@@ -14,11 +14,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::store::{Claim, Completion, DeliveryAttempt, Finished, QueuedDelivery};
+use super::delivery::{Claim, Completion, DeliveryAttempt, Finished, QueuedDelivery};
 use super::subscription::Subscription;
-use super::{blocking, now_ms, Outbound};
+use super::{now_ms, Outbound};
 use crate::domain::ids::SubscriptionId;
 use crate::metrics::METRICS;
+use crate::store::repo::AttemptResult;
+use crate::store::{Repository, StoreResult};
 
 /// Longest sleep without a reason to wake.
 const POLL_INTERVAL: Duration = Duration::from_secs(5);
@@ -39,7 +41,7 @@ pub(super) async fn run(outbound: Arc<Outbound>, shutdown: CancellationToken) {
         let wake_at = dispatch(&outbound, &mut attempts, &mut in_flight).await;
         if Instant::now() >= next_depth {
             next_depth = Instant::now() + DEPTH_INTERVAL;
-            if let Ok(depth) = blocking(&outbound.shared, |s| Ok(s.repo.queue_len())).await {
+            if let Ok(depth) = outbound.shared.repo.queue_len().await {
                 METRICS.delivery_queue_depth.set(i64::try_from(depth).unwrap_or(i64::MAX));
             }
         }
@@ -75,7 +77,7 @@ async fn drain_outbox(outbound: &Arc<Outbound>) {
     if !shared.outbox_pending.swap(false, Ordering::AcqRel) {
         return;
     }
-    if let Err(e) = blocking(shared, |s| s.repo.drain_outbox(now_ms())).await {
+    if let Err(e) = shared.repo.drain_outbox(now_ms()).await {
         tracing::error!(error = %e, "moving events from the outbox into delivery queues failed");
         shared.outbox_pending.store(true, Ordering::Release);
     }
@@ -104,20 +106,7 @@ async fn dispatch(
     }
     let (run, lease_for, retention) = (outbound.run, outbound.lease_for, outbound.policy.retention);
     let now = now_ms();
-    let claims = blocking(&outbound.shared, move |s| {
-        let mut claims = Vec::new();
-        let mut claimed = 0;
-        for id in candidates {
-            if claimed == room {
-                break;
-            }
-            let claim = s.repo.claim_head(&id, now, run, lease_for, retention)?;
-            claimed += usize::from(matches!(claim, Claim::Claimed { .. }));
-            claims.push((id, claim));
-        }
-        Ok(claims)
-    })
-    .await;
+    let claims = claim_heads(&outbound.shared.repo, candidates, room, now, (run, lease_for, retention)).await;
     let claims = match claims {
         Ok(claims) => claims,
         Err(e) => {
@@ -147,6 +136,27 @@ async fn dispatch(
     wake_at
 }
 
+/// Claims the heads of `candidates` in turn, until `room` are claimed.
+async fn claim_heads(
+    repo: &Repository,
+    candidates: Vec<SubscriptionId>,
+    room: usize,
+    now: u64,
+    (run, lease_for, retention): (u64, Duration, Duration),
+) -> StoreResult<Vec<(SubscriptionId, Claim)>> {
+    let mut claims = Vec::new();
+    let mut claimed = 0;
+    for id in candidates {
+        if claimed == room {
+            break;
+        }
+        let claim = repo.claim_head(id.clone(), now, run, lease_for, retention).await?;
+        claimed += usize::from(matches!(claim, Claim::Claimed { .. }));
+        claims.push((id, claim));
+    }
+    Ok(claims)
+}
+
 /// Sends one delivery and records what happened.
 async fn attempt(outbound: Arc<Outbound>, sub: Subscription, key: Vec<u8>, delivery: QueuedDelivery) {
     let outcome = outbound.sender.send(&sub, &delivery.event_id, &delivery.payload).await;
@@ -162,16 +172,16 @@ async fn attempt(outbound: Arc<Outbound>, sub: Subscription, key: Vec<u8>, deliv
     } else {
         tracing::warn!(status = ?outcome.status, error = record.error.as_deref().unwrap_or(""), "delivery attempt failed");
     }
-    let id = sub.id.clone();
-    let policy = outbound.policy.clone();
-    let finished = Finished { attempt: record, gone: outcome.gone(), retry_after: outcome.retry_after };
-    let jitter: f64 = rand::random();
-    let completed = blocking(&outbound.shared, move |s| {
-        let completion = s.repo.complete(&id, &key, &finished, &policy, now_ms(), jitter)?;
-        s.reload(&id)?;
-        Ok(completion)
-    })
-    .await;
+    let result = AttemptResult {
+        finished: Finished { attempt: record, gone: outcome.gone(), retry_after: outcome.retry_after },
+        policy: outbound.policy.clone(),
+        now_ms: now_ms(),
+        jitter: rand::random(),
+    };
+    let completed = match outbound.shared.repo.complete_attempt(sub.id.clone(), key, result).await {
+        Ok(completion) => outbound.shared.reload(&sub.id).await.map(|()| completion),
+        Err(e) => Err(e.into()),
+    };
     match completed {
         Ok(Completion::Held { newly_paused: true }) => outbound.announce_pause(&sub.id).await,
         Ok(Completion::GaveUp) => tracing::warn!("no retry left; the event is dropped for this subscription"),
@@ -183,7 +193,7 @@ async fn attempt(outbound: Arc<Outbound>, sub: Subscription, key: Vec<u8>, deliv
 
 async fn prune(outbound: &Arc<Outbound>) {
     let retention = outbound.policy.retention;
-    match blocking(&outbound.shared, move |s| s.repo.prune(now_ms(), retention)).await {
+    match outbound.shared.repo.prune_outbound(now_ms(), retention).await {
         Ok((0, 0)) => {}
         Ok((dropped, pruned)) => tracing::info!(dropped, pruned, "pruned outbound events and log entries"),
         Err(e) => tracing::error!(error = %e, "pruning outbound events failed"),

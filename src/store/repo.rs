@@ -6,13 +6,16 @@
 //! The sled backend implements these on [`super::Store`]; concerns not listed here are still reached
 //! through [`super::Store::run`] until they move behind a trait of their own.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
+use super::outbox::OutboxEntry;
 use super::{InstanceFilter, Page, PageRequest, SeenDelivery, StoreResult};
 use crate::domain::api_key::ApiKey;
 use crate::domain::callout::Callout;
 use crate::domain::callout_log::LogEntry;
-use crate::domain::ids::CalloutId;
+use crate::domain::ids::{CalloutId, SubscriptionId};
 use crate::domain::instance::{InstanceState, TriggerInstance};
 use crate::domain::module::Module;
 use crate::domain::receipt::{Receipt, ReceiptFilter};
@@ -21,6 +24,8 @@ use crate::domain::system::System;
 use crate::domain::trigger::Trigger;
 use crate::domain::{ApiKeyId, InstanceId, ModuleId, ReceiptId, RunId, SystemId, TriggerId, ValidationError};
 use crate::events::EngineEvent;
+use crate::outbound::delivery::{Claim, Completion, DeliveryAttempt, Finished, RetryPolicy};
+use crate::outbound::subscription::Subscription;
 
 /// A change to a stored record, given its stored value.
 pub type Change<T> = Box<dyn FnOnce(T) -> Result<T, ValidationError> + Send>;
@@ -221,6 +226,81 @@ pub trait ModuleStatusRepo: Send + Sync {
     async fn save_module_statuses(&self, statuses: Vec<ModuleStatus>) -> StoreResult<()>;
 }
 
+/// A change to a stored subscription; may run more than once.
+pub type SubscriptionChange = Box<dyn Fn(Subscription) -> Result<Subscription, ValidationError> + Send + Sync>;
+/// The event about a changed subscription, built from the record as stored (for a delete, as it was);
+/// may run more than once.
+pub type SubscriptionEvent = Box<dyn Fn(&Subscription) -> EngineEvent + Send + Sync>;
+
+/// Outbound webhooks: subscriptions, the outbox and the delivery queues it feeds, the attempt log.
+/// Each subscription change writes its event to the outbox in the same transaction.
+#[async_trait]
+pub trait OutboundRepo: Send + Sync {
+    async fn all_subscriptions(&self) -> StoreResult<Vec<Subscription>>;
+    async fn get_subscription(&self, id: SubscriptionId) -> StoreResult<Option<Subscription>>;
+    /// In creation order; `q`: name or URL containing it, case-insensitively.
+    async fn list_subscriptions(&self, q: Option<String>, page: PageRequest) -> StoreResult<Page<Subscription>>;
+    async fn insert_subscription(&self, sub: Subscription, announce: SubscriptionEvent) -> StoreResult<EngineEvent>;
+    async fn update_subscription(
+        &self,
+        id: SubscriptionId,
+        change: SubscriptionChange,
+        announce: SubscriptionEvent,
+    ) -> StoreResult<(Subscription, EngineEvent)>;
+    /// Clears a pause and a disable: a held head is due at once with a fresh retry schedule.
+    async fn enable_subscription(
+        &self,
+        id: SubscriptionId,
+        now: u64,
+        announce: SubscriptionEvent,
+    ) -> StoreResult<(Subscription, EngineEvent)>;
+    /// Its queue and log go too.
+    async fn delete_subscription(&self, id: SubscriptionId, announce: SubscriptionEvent) -> StoreResult<EngineEvent>;
+    /// An event no stored change carries, written durably.
+    async fn append_outbox(&self, entry: OutboxEntry) -> StoreResult<()>;
+    /// Moves outbox entries, oldest first, into the queues of the subscriptions they are for whose
+    /// stored record still wants them; returns how many deliveries were queued.
+    async fn drain_outbox(&self, now_ms: u64) -> StoreResult<usize>;
+    /// Claims the head of a deliverable subscription's queue for one attempt by `run`, dropping heads
+    /// kept past `retention` on the way.
+    async fn claim_head(
+        &self,
+        id: SubscriptionId,
+        now_ms: u64,
+        run: u64,
+        lease_for: Duration,
+        retention: Duration,
+    ) -> StoreResult<Claim>;
+    /// Records an attempt's result (see [`crate::outbound::delivery::judge`]) with its log entry, in
+    /// one transaction.
+    async fn complete_attempt(
+        &self,
+        id: SubscriptionId,
+        key: Vec<u8>,
+        result: AttemptResult,
+    ) -> StoreResult<Completion>;
+    /// An attempt made outside the queue; a subscription deleted meanwhile keeps no log.
+    async fn log_attempt(&self, id: SubscriptionId, attempt: DeliveryAttempt) -> StoreResult<()>;
+    /// Newest first.
+    async fn attempts(&self, id: SubscriptionId, page: PageRequest) -> StoreResult<Page<DeliveryAttempt>>;
+    /// Deliveries waiting across all subscriptions.
+    async fn queue_len(&self) -> StoreResult<usize>;
+    /// Drops queued events and log entries older than `retention`; returns how many of each.
+    async fn prune_outbound(&self, now_ms: u64, retention: Duration) -> StoreResult<(usize, usize)>;
+    /// Removes queue and log entries of subscriptions that no longer exist; returns how many.
+    async fn sweep_outbound_orphans(&self) -> StoreResult<usize>;
+}
+
+/// A finished attempt with what judging it needs.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub finished: Finished,
+    pub policy: RetryPolicy,
+    pub now_ms: u64,
+    /// A random number in `[0, 1)` for the retry's jitter.
+    pub jitter: f64,
+}
+
 /// Every concern at once: what a backend is.
 #[async_trait]
 pub trait Repo:
@@ -233,7 +313,10 @@ pub trait Repo:
     + RunRepo
     + ReceiptRepo
     + ModuleStatusRepo
+    + OutboundRepo
 {
     /// Whether the store answers, for readiness.
     async fn probe(&self) -> StoreResult<()>;
+    /// Installs the sink that decides which events go to the outbox; only the first call counts.
+    fn set_event_sink(&self, sink: &std::sync::Arc<dyn crate::events::EventSink>);
 }

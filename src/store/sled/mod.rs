@@ -13,6 +13,9 @@ mod instances;
 pub(crate) mod journal;
 mod journal_file;
 mod modules;
+mod outbound;
+#[cfg(test)]
+mod outbound_tests;
 pub(crate) mod outbox;
 mod overlay;
 mod receipts;
@@ -97,6 +100,8 @@ pub struct SledStore {
     journal_dir: std::path::PathBuf,
     /// Failures tests inject into the journal's writes.
     faults: Arc<IoFaults>,
+    /// Outbound subscriptions, delivery queues and attempt logs.
+    outbound: outbound::OutboundTrees,
     /// Events the sink wants, written in the same transaction as the change they describe.
     outbox: sled::Tree,
     /// Decides which events go to the outbox, and hears when some did. Weak: the sink holds the
@@ -146,6 +151,7 @@ impl SledStore {
             journal_dir: journal::Journal::dir_in(dir),
             faults: Arc::default(),
             outbox: db.open_tree(outbox::OUTBOX_TREE)?,
+            outbound: outbound::OutboundTrees::open(&db)?,
             db,
             sink: std::sync::OnceLock::new(),
             structure: Mutex::new(()),
@@ -320,11 +326,6 @@ impl Store {
     /// See [`SledStore::set_event_sink`].
     pub fn set_event_sink(&self, sink: &Arc<dyn EventSink>) {
         self.inner.set_event_sink(sink);
-    }
-
-    /// The underlying database, for components that keep trees of their own (outbound deliveries).
-    pub fn db(&self) -> &sled::Db {
-        &self.inner.db
     }
 
     /// Flushes and waits (up to `timeout`) until this is the last handle, so that dropping it closes

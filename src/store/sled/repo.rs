@@ -1,13 +1,15 @@
 //! The repository traits on sled: each call runs the synchronous [`SledStore`] method on the blocking
 //! pool, so a slow disk never stalls an HTTP worker.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use super::{InstanceFilter, SeenDelivery, SledStore, Store};
 use crate::domain::api_key::ApiKey;
 use crate::domain::callout::Callout;
 use crate::domain::callout_log::LogEntry;
-use crate::domain::ids::CalloutId;
+use crate::domain::ids::{CalloutId, SubscriptionId};
 use crate::domain::instance::{InstanceState, TriggerInstance};
 use crate::domain::module::Module;
 use crate::domain::receipt::{Receipt, ReceiptFilter};
@@ -16,9 +18,13 @@ use crate::domain::system::System;
 use crate::domain::trigger::Trigger;
 use crate::domain::{ApiKeyId, InstanceId, ModuleId, ReceiptId, RunId, SystemId, TriggerId};
 use crate::events::EngineEvent;
+use crate::outbound::delivery::{Claim, Completion, DeliveryAttempt};
+use crate::outbound::subscription::Subscription;
+use crate::store::outbox::OutboxEntry;
 use crate::store::repo::{
-    Announce, ApiKeyRepo, BuildInstance, CalloutRepo, Change, InstanceRecord, InstanceRepo, ModuleRepo, ModuleStatus,
-    ModuleStatusRepo, ReceiptRepo, Repo, RunRepo, SystemRepo, TriggerRepo,
+    Announce, ApiKeyRepo, AttemptResult, BuildInstance, CalloutRepo, Change, InstanceRecord, InstanceRepo, ModuleRepo,
+    ModuleStatus, ModuleStatusRepo, OutboundRepo, ReceiptRepo, Repo, RunRepo, SubscriptionChange, SubscriptionEvent,
+    SystemRepo, TriggerRepo,
 };
 use crate::store::{Page, PageRequest, StoreResult};
 
@@ -373,5 +379,98 @@ impl ModuleStatusRepo for Store {
 impl Repo for Store {
     async fn probe(&self) -> StoreResult<()> {
         self.run(SledStore::probe).await
+    }
+
+    fn set_event_sink(&self, sink: &std::sync::Arc<dyn crate::events::EventSink>) {
+        Store::set_event_sink(self, sink);
+    }
+}
+
+#[async_trait]
+impl OutboundRepo for Store {
+    async fn all_subscriptions(&self) -> StoreResult<Vec<Subscription>> {
+        self.run(SledStore::all_subscriptions).await
+    }
+
+    async fn get_subscription(&self, id: SubscriptionId) -> StoreResult<Option<Subscription>> {
+        self.run(move |s| s.get_subscription(&id)).await
+    }
+
+    async fn list_subscriptions(&self, q: Option<String>, page: PageRequest) -> StoreResult<Page<Subscription>> {
+        self.run(move |s| s.list_subscriptions(q.as_deref(), page)).await
+    }
+
+    async fn insert_subscription(&self, sub: Subscription, announce: SubscriptionEvent) -> StoreResult<EngineEvent> {
+        self.run(move |s| s.insert_subscription(&sub, &announce)).await
+    }
+
+    async fn update_subscription(
+        &self,
+        id: SubscriptionId,
+        change: SubscriptionChange,
+        announce: SubscriptionEvent,
+    ) -> StoreResult<(Subscription, EngineEvent)> {
+        self.run(move |s| s.update_subscription(&id, &change, &announce)).await
+    }
+
+    async fn enable_subscription(
+        &self,
+        id: SubscriptionId,
+        now: u64,
+        announce: SubscriptionEvent,
+    ) -> StoreResult<(Subscription, EngineEvent)> {
+        self.run(move |s| s.enable_subscription(&id, now, &announce)).await
+    }
+
+    async fn delete_subscription(&self, id: SubscriptionId, announce: SubscriptionEvent) -> StoreResult<EngineEvent> {
+        self.run(move |s| s.delete_subscription(&id, &announce)).await
+    }
+
+    async fn append_outbox(&self, entry: OutboxEntry) -> StoreResult<()> {
+        self.run(move |s| s.append_outbox(&entry)).await
+    }
+
+    async fn drain_outbox(&self, now_ms: u64) -> StoreResult<usize> {
+        self.run(move |s| s.drain_outbox(now_ms)).await
+    }
+
+    async fn claim_head(
+        &self,
+        id: SubscriptionId,
+        now_ms: u64,
+        run: u64,
+        lease_for: Duration,
+        retention: Duration,
+    ) -> StoreResult<Claim> {
+        self.run(move |s| s.claim_head(&id, now_ms, run, lease_for, retention)).await
+    }
+
+    async fn complete_attempt(
+        &self,
+        id: SubscriptionId,
+        key: Vec<u8>,
+        result: AttemptResult,
+    ) -> StoreResult<Completion> {
+        self.run(move |s| s.complete_attempt(&id, &key, &result)).await
+    }
+
+    async fn log_attempt(&self, id: SubscriptionId, attempt: DeliveryAttempt) -> StoreResult<()> {
+        self.run(move |s| s.log_attempt(&id, &attempt)).await
+    }
+
+    async fn attempts(&self, id: SubscriptionId, page: PageRequest) -> StoreResult<Page<DeliveryAttempt>> {
+        self.run(move |s| s.attempts(&id, page)).await
+    }
+
+    async fn queue_len(&self) -> StoreResult<usize> {
+        self.run(|s| Ok(s.queue_len())).await
+    }
+
+    async fn prune_outbound(&self, now_ms: u64, retention: Duration) -> StoreResult<(usize, usize)> {
+        self.run(move |s| s.prune_outbound(now_ms, retention)).await
+    }
+
+    async fn sweep_outbound_orphans(&self) -> StoreResult<usize> {
+        self.run(SledStore::sweep_outbound_orphans).await
     }
 }
