@@ -154,7 +154,7 @@ impl Application {
             }
         });
 
-        let (receipts, receipt_writer) = ReceiptLog::start(store.clone(), &config.receipts, shutdown.clone())
+        let (receipts, receipt_writer) = ReceiptLog::start(repo.clone(), &config.receipts, shutdown.clone())
             .context("starting the receipt writer")?;
         tasks.extend(receipt_writer);
         let engine = Arc::new(Engine::new(EngineParts {

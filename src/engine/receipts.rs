@@ -20,8 +20,7 @@ use crate::config::ReceiptsConfig;
 use crate::domain::receipt::{Receipt, ReceiptFilter};
 use crate::domain::{InstanceId, ReceiptId, SystemId};
 use crate::metrics::METRICS;
-use crate::store::repo::ReceiptRepo;
-use crate::store::{Page, PageRequest, Store, StoreResult};
+use crate::store::{Page, PageRequest, Repository, StoreResult};
 
 /// Receipts waiting for the writer; beyond this, new ones are dropped.
 const QUEUE: usize = 8192;
@@ -48,14 +47,14 @@ pub struct ReceiptLog {
     /// `receipts.max_per_second`: under a flood, receipts are a sample, so that writing them can never
     /// take the disk and CPU the calls themselves need.
     rate: governor::DefaultDirectRateLimiter,
-    store: Store,
+    store: Repository,
 }
 
 impl ReceiptLog {
     /// Starts the writer thread (none when receipts are off); it stops when `shutdown` is cancelled,
     /// after storing what was queued, and the task returned ends with it.
     pub fn start(
-        store: Store,
+        store: Repository,
         config: &ReceiptsConfig,
         shutdown: CancellationToken,
     ) -> std::io::Result<(Self, Option<tokio::task::JoinHandle<()>>)> {
@@ -131,7 +130,7 @@ impl ReceiptLog {
 }
 
 struct Writer {
-    store: Store,
+    store: Repository,
     config: ReceiptsConfig,
     last_sweep: Option<Instant>,
     /// Receipts stored per instance, counted once and then kept up to date, so that keeping an
@@ -149,7 +148,7 @@ impl Writer {
             match rx.recv_timeout(WAKE_EVERY) {
                 Ok(job) => {
                     jobs.push(job);
-                    // Receipts arriving meanwhile join the batch: one sled batch for many receipts, and
+                    // Receipts arriving meanwhile join the batch: one store batch for many receipts, and
                     // one wake-up of the writer, instead of one each.
                     if !shutdown.is_cancelled() {
                         std::thread::sleep(LINGER);
@@ -164,7 +163,7 @@ impl Writer {
                 // What is still queued at a stop is stored; what arrives later is not waited for.
                 jobs.extend(rx.try_iter());
                 self.apply(&mut jobs);
-                if let Err(e) = self.store.blocking().flush_receipts() {
+                if let Err(e) = self.store.flush_receipts() {
                     tracing::warn!(error = %e, "flushing receipts at shutdown failed");
                 }
                 break;
@@ -186,7 +185,7 @@ impl Writer {
                     // Receipts queued before the instance went are stored first, then removed with it.
                     self.store_batch(&mut receipts);
                     self.counts.remove(&instance);
-                    if let Err(e) = self.store.blocking().remove_call_records(&instance) {
+                    if let Err(e) = self.store.forget_calls(&instance) {
                         tracing::error!(error = %e, "removing a deleted instance's receipts failed");
                     }
                 }
@@ -213,9 +212,9 @@ impl Writer {
     }
 
     fn store_and_trim(&mut self, receipts: &[Receipt]) -> StoreResult<()> {
-        let store = self.store.blocking();
+        let store = &self.store;
         let keep = self.config.per_instance.max(1);
-        for (instance, added) in store.insert_receipts(receipts)? {
+        for (instance, added) in store.write_receipts(receipts)? {
             let count = match self.counts.get(&instance) {
                 Some(count) => count + added,
                 None => store.count_receipts(&instance)?,
@@ -234,7 +233,7 @@ impl Writer {
         self.counts.clear();
         let cutoff_ms = crate::domain::now_epoch_ms().saturating_sub(self.config.retention_hours * 3_600_000);
         let cutoff = ReceiptId::at_ms(cutoff_ms);
-        match self.store.blocking().remove_receipts_before(cutoff.as_str()) {
+        match self.store.remove_receipts_before(cutoff.as_str()) {
             Ok(0) => {}
             Ok(removed) => tracing::debug!(removed, "removed receipts past their retention"),
             Err(e) => tracing::error!(error = %e, "removing old receipts failed"),

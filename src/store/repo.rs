@@ -219,6 +219,21 @@ pub trait ReceiptRepo: Send + Sync {
     async fn remove_deliveries_before(&self, cutoff: u64) -> StoreResult<usize>;
 }
 
+/// Receipt writes, made from the receipt writer's own low-priority thread, in batches: they may block,
+/// and never run on the async runtime.
+pub trait ReceiptWriter: Send + Sync {
+    /// Stores receipts; returns how many each instance gained.
+    fn write_receipts(&self, receipts: &[Receipt]) -> StoreResult<Vec<(InstanceId, usize)>>;
+    fn count_receipts(&self, instance: &InstanceId) -> StoreResult<usize>;
+    fn remove_oldest_receipts(&self, instance: &InstanceId, n: usize) -> StoreResult<()>;
+    /// Receipts older than `cutoff` (a receipt id, which sorts by time); returns how many went.
+    fn remove_receipts_before(&self, cutoff: &str) -> StoreResult<usize>;
+    /// An instance's receipts and the delivery ids it has seen.
+    fn forget_calls(&self, instance: &InstanceId) -> StoreResult<()>;
+    /// Makes what was written durable, at a stop.
+    fn flush_receipts(&self) -> StoreResult<()>;
+}
+
 #[async_trait]
 pub trait ModuleStatusRepo: Send + Sync {
     async fn module_statuses(&self) -> StoreResult<Vec<ModuleStatus>>;
@@ -312,6 +327,7 @@ pub trait Repo:
     + InstanceRepo
     + RunRepo
     + ReceiptRepo
+    + ReceiptWriter
     + ModuleStatusRepo
     + OutboundRepo
 {

@@ -23,8 +23,8 @@ use crate::outbound::subscription::Subscription;
 use crate::store::outbox::OutboxEntry;
 use crate::store::repo::{
     Announce, ApiKeyRepo, AttemptResult, BuildInstance, CalloutRepo, Change, InstanceRecord, InstanceRepo, ModuleRepo,
-    ModuleStatus, ModuleStatusRepo, OutboundRepo, ReceiptRepo, Repo, RunRepo, SubscriptionChange, SubscriptionEvent,
-    SystemRepo, TriggerRepo,
+    ModuleStatus, ModuleStatusRepo, OutboundRepo, ReceiptRepo, ReceiptWriter, Repo, RunRepo, SubscriptionChange,
+    SubscriptionEvent, SystemRepo, TriggerRepo,
 };
 use crate::store::{Page, PageRequest, StoreResult};
 
@@ -472,5 +472,31 @@ impl OutboundRepo for Store {
 
     async fn sweep_outbound_orphans(&self) -> StoreResult<usize> {
         self.run(SledStore::sweep_outbound_orphans).await
+    }
+}
+
+impl ReceiptWriter for Store {
+    fn write_receipts(&self, receipts: &[Receipt]) -> StoreResult<Vec<(InstanceId, usize)>> {
+        self.blocking().insert_receipts(receipts)
+    }
+
+    fn count_receipts(&self, instance: &InstanceId) -> StoreResult<usize> {
+        self.blocking().count_receipts(instance)
+    }
+
+    fn remove_oldest_receipts(&self, instance: &InstanceId, n: usize) -> StoreResult<()> {
+        self.blocking().remove_oldest_receipts(instance, n)
+    }
+
+    fn remove_receipts_before(&self, cutoff: &str) -> StoreResult<usize> {
+        self.blocking().remove_receipts_before(cutoff)
+    }
+
+    fn forget_calls(&self, instance: &InstanceId) -> StoreResult<()> {
+        self.blocking().remove_call_records(instance)
+    }
+
+    fn flush_receipts(&self) -> StoreResult<()> {
+        self.blocking().flush_receipts()
     }
 }
