@@ -23,6 +23,10 @@ pub enum StoreError {
     /// The backend failed (I/O, its own consistency checks).
     #[error("the store: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The backend cannot be reached or did not answer in time (a database server that went away);
+    /// asking again later may succeed.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("stored record could not be decoded: {0}")]
     Codec(#[from] serde_json::Error),
     #[error("the store holds format version {found}; this build reads version {supported}")]
