@@ -1,7 +1,9 @@
 //! Persistence. The engine reaches it through the repository traits of [`repo`], in domain types
-//! and [`StoreError`]; [`sled`] (the embedded default) implements them.
+//! and [`StoreError`]; [`sled`] (the embedded default) implements them, and [`postgres`] is growing
+//! to (not yet the fire path, runs, receipts or outbound).
 
 pub mod fire;
+pub mod postgres;
 pub mod repo;
 pub(crate) mod sled;
 
@@ -9,6 +11,7 @@ use crate::domain::ValidationError;
 
 pub use self::sled::{GroupCommit, InstanceFilter, IoFaults, SeenDelivery, SledStore, Store, FORMAT_VERSION};
 pub use fire::{Answer, FireLog, Level, Write};
+pub use postgres::PgStore;
 
 /// The backend the engine stores through.
 pub type Repository = std::sync::Arc<dyn repo::Repo>;
