@@ -1,3 +1,4 @@
+use serde_json::json;
 use switchboard::domain::instance::{InstanceState, TriggerInstance};
 use switchboard::domain::{InstanceId, SystemId, TriggerId};
 use switchboard::store::{InstanceFilter, StoreError};
@@ -10,6 +11,7 @@ on_both_backends!(
     an_instance_needs_its_system_and_its_trigger,
     an_instance_is_found_only_in_its_own_system,
     a_systems_instances_are_listed_filtered_and_paged,
+    instances_whose_trigger_has_comparisons_or_times_are_found,
 );
 
 async fn an_instance_is_stored_changed_and_deleted_with_its_state(store: &impl Backend) {
@@ -127,4 +129,29 @@ async fn a_systems_instances_are_listed_filtered_and_paged(store: &impl Backend)
     assert_eq!(store.instance_ids_of_system(system).await.unwrap(), ids);
     assert_eq!(store.instance_ids_of_trigger(t2).await.unwrap(), vec![ids[1].clone()]);
     assert_eq!(store.instances_with_levels_or_times().await.unwrap(), vec![], "webhook-only triggers have neither");
+}
+
+async fn instances_whose_trigger_has_comparisons_or_times_are_found(store: &impl Backend) {
+    let system = store.insert_system(fixtures::system("s", ""), vec![]).await.unwrap().id;
+    let mut wanted = Vec::new();
+    for conditions in [
+        json!({}),
+        json!({"comparisons": [{"left": {"mod": "Display_1", "status": "power"}, "operator": "equal", "right": true}]}),
+        json!({"time_dependents": [{"type": "at", "time": 1700000000}]}),
+    ] {
+        let watched = conditions != json!({});
+        let mut trigger = fixtures::trigger("t", "");
+        trigger.spec.conditions = serde_json::from_value(conditions).unwrap();
+        let trigger = store.insert_trigger(trigger, vec![]).await.unwrap().id;
+        for _ in 0..2 {
+            let build = fixtures::build_instance(&system);
+            let id = store.insert_instance(system.clone(), trigger.clone(), build, vec![]).await.unwrap().0.id;
+            if watched {
+                wanted.push(id);
+            }
+        }
+    }
+    wanted.sort();
+
+    assert_eq!(store.instances_with_levels_or_times().await.unwrap(), wanted, "in id order");
 }

@@ -156,3 +156,19 @@ async fn a_deleted_modules_status_goes_with_it<S: Backend + ModuleStatusRepo>(st
 
     assert_eq!(store.module_statuses().await.unwrap(), vec![(kept, status(1))]);
 }
+
+on_both_backends!(modules_added_at_once_all_join_their_system);
+
+/// Each insert rewrites the system's module list: concurrent ones must not lose each other's.
+async fn modules_added_at_once_all_join_their_system<S: Backend>(store: &S) {
+    let system = store.insert_system(fixtures::system("s", ""), vec![]).await.unwrap().id;
+    let inserts = (0..16).map(|_| store.insert_module(fixtures::module("Display", None, Some(&system)), vec![]));
+
+    let mut added: Vec<ModuleId> =
+        futures_util::future::join_all(inserts).await.into_iter().map(|m| m.unwrap().id).collect();
+
+    let mut listed = store.get_system(system).await.unwrap().modules;
+    added.sort();
+    listed.sort();
+    assert_eq!(listed, added);
+}

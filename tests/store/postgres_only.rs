@@ -217,3 +217,42 @@ async fn module_order_survives_in_the_stored_record() {
     let owners = client.query("SELECT count(*) FROM modules WHERE system_id = $1", &[&system.as_str()]).await.unwrap();
     assert_eq!(owners[0].get::<_, i64>(0), 3);
 }
+
+#[tokio::test]
+async fn clearing_pulses_clears_what_a_pulse_held_and_keeps_comparisons() {
+    use switchboard::domain::instance::InstanceState;
+    use switchboard::store::repo::{InstanceRepo, TriggerRepo as _};
+
+    let (store, client) = store_and_client(crate::postgres_config().await).await;
+    let system = store.insert_system(fixtures::system("s", ""), vec![]).await.unwrap().id;
+    let trigger = store.insert_trigger(fixtures::trigger("t", ""), vec![]).await.unwrap().id;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let build = fixtures::build_instance(&system);
+        ids.push(store.insert_instance(system.clone(), trigger.clone(), build, vec![]).await.unwrap().0.id);
+    }
+    // States only the fire path writes, set here directly.
+    let states = [
+        serde_json::json!({"triggered": true, "trigger_count": 1, "last_fired_at": 5,
+                           "conditions": {"webhook": true, "comparison_0": true}, "version": 4}),
+        serde_json::json!({"triggered": true, "trigger_count": 2, "last_fired_at": 6, "conditions": {}, "version": 2}),
+        serde_json::json!({"triggered": true, "trigger_count": 3, "last_fired_at": 7,
+                           "conditions": {"comparison_0": true}, "version": 9}),
+    ];
+    for (id, state) in ids.iter().zip(&states) {
+        let sql = "UPDATE instance_state SET doc = $2 WHERE instance_id = $1";
+        client.execute(sql, &[&id.as_str(), state]).await.unwrap();
+    }
+
+    assert_eq!(store.clear_pulses().await.unwrap(), 2);
+
+    let state = |i: usize| store.find_state(ids[i].clone());
+    let first: InstanceState = state(0).await.unwrap().unwrap();
+    assert_eq!((first.triggered, first.version), (false, 5));
+    assert_eq!(first.conditions.get("webhook"), Some(&false));
+    assert_eq!(first.conditions.get("comparison_0"), Some(&true), "comparisons keep their values");
+    let second = state(1).await.unwrap().unwrap();
+    assert_eq!((second.triggered, second.version), (false, 3), "triggered by a webhook-only trigger");
+    let third = state(2).await.unwrap().unwrap();
+    assert_eq!((third.triggered, third.version), (true, 9), "a comparison still holds it");
+}
