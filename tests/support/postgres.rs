@@ -1,16 +1,18 @@
 //! A throw-away PostgreSQL for tests: [`fresh_database`] gives each test a database of its own, so
 //! tests run in parallel.
 //!
-//! With `SWITCHBOARD_TEST_POSTGRES_URL` (a role that may `CREATE DATABASE`), its server is used.
+//! With `SWITCHBOARD_TEST_POSTGRES_URL` (a role that may `CREATE DATABASE`), its server is used, and
+//! the databases made on it are dropped when the process ends (with `psql`, when it is installed).
 //! Otherwise the first test of the process starts a cluster from the system's PostgreSQL binaries
 //! (`initdb` and `pg_ctl`, from `PATH` or `/usr/lib/postgresql/<version>/bin`; when missing and running
 //! as root, Debian's `postgresql` package is installed) in a temporary directory, on a free port of
 //! 127.0.0.1. initdb refuses to run as root, so as root the server runs as the `postgres` user (created,
 //! as `switchboard-pg`, when there is none).
 //!
-//! A static is never dropped, so the cluster is stopped by a watchdog: a small shell process that
+//! A static is never dropped, so the cleaning up is done by a watchdog: a small shell process that
 //! reads a pipe only this process holds open. When this process ends in any way (passing, panicking,
-//! killed) the kernel closes the pipe, and the watchdog stops the server and removes its directory.
+//! killed) the kernel closes the pipe, and the watchdog stops the server and removes its directory
+//! (or, on a given server, drops the databases whose names it was sent).
 
 #![allow(dead_code)] // Each test binary uses what it needs.
 
@@ -28,8 +30,9 @@ const FALLBACK_USER: &str = "switchboard-pg";
 struct Server {
     /// Where new databases are created from (its own database is `postgres`).
     admin_url: url::Url,
-    /// Kept open for the life of the process: its closing tells the watchdog to clean up.
-    _watchdog: Option<Mutex<ChildStdin>>,
+    /// Kept open for the life of the process: its closing tells the watchdog to clean up. Each database
+    /// made is written to it, a name a line.
+    watchdog: Mutex<ChildStdin>,
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
@@ -43,6 +46,7 @@ pub async fn fresh_database() -> String {
         .unwrap_or_else(|e| panic!("the test PostgreSQL at {} answers: {e}", redacted(&server.admin_url)));
     let connection = tokio::spawn(connection);
     client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("a test database is created");
+    server.tell_watchdog(&name);
     drop(client);
     let _ = connection.await;
     let mut url = server.admin_url.clone();
@@ -58,10 +62,19 @@ fn redacted(url: &url::Url) -> String {
 }
 
 impl Server {
+    /// Hands the watchdog a database to drop at the end.
+    fn tell_watchdog(&self, database: &str) {
+        let mut watchdog = self.watchdog.lock().unwrap_or_else(|p| p.into_inner());
+        writeln!(watchdog, "{database}").expect("the watchdog listens");
+    }
+
     fn start() -> Self {
         if let Ok(url) = std::env::var(URL_VARIABLE) {
             let admin_url = url::Url::parse(&url).unwrap_or_else(|e| panic!("{URL_VARIABLE} is not a URL: {e}"));
-            return Self { admin_url, _watchdog: None };
+            // The URL goes by the environment, not the command line, which anyone may read.
+            let drop_each = r#"for name in $names; do psql "$SB_TEST_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)"; done"#;
+            let watchdog = spawn_watchdog(drop_each, &[("SB_TEST_ADMIN_URL", url.as_str())]);
+            return Self { admin_url, watchdog: Mutex::new(watchdog) };
         }
         let bin = server_binaries();
         let user = if running_as_root() { Some(server_user()) } else { None };
@@ -74,7 +87,7 @@ impl Server {
         run.initdb();
         run.start(port);
         let admin_url = url::Url::parse(&format!("postgres://postgres@127.0.0.1:{port}/postgres")).expect("a URL");
-        Self { admin_url, _watchdog: Some(Mutex::new(watchdog)) }
+        Self { admin_url, watchdog: Mutex::new(watchdog) }
     }
 }
 
@@ -143,27 +156,34 @@ impl Runner {
     }
 
     /// A process that waits for this one to end, then stops the server and removes its directory.
-    // Never waited for: it outlives this process by design, and init reaps it.
-    #[allow(clippy::zombie_processes)]
     fn spawn_watchdog(&self) -> ChildStdin {
         let stop = self.command("pg_ctl");
         let mut stop_line: Vec<String> = vec![shell_quote(stop.get_program())];
         stop_line.extend(stop.get_args().map(shell_quote));
-        let script = format!(
-            "cat >/dev/null; {} -D {} stop -m immediate >/dev/null 2>&1; rm -rf {}",
+        let cleanup = format!(
+            "{} -D {} stop -m immediate; rm -rf {}",
             stop_line.join(" "),
             shell_quote(self.data().as_os_str()),
             shell_quote(self.dir.as_os_str()),
         );
-        let mut watchdog = Command::new("sh");
-        watchdog.args(["-c", &script]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
-        // Its own process group: a ctrl-c to the tests does not stop it before it has cleaned up.
-        std::os::unix::process::CommandExt::process_group(&mut watchdog, 0);
-        let mut child = watchdog.spawn().expect("the test PostgreSQL's watchdog starts");
-        let mut stdin = child.stdin.take().expect("a piped stdin");
-        stdin.flush().expect("the watchdog's pipe is open");
-        stdin
+        spawn_watchdog(&cleanup, &[])
     }
+}
+
+/// A shell that collects the names written to its stdin (`$names`) until this process ends, then
+/// runs `cleanup`.
+// Never waited for: it outlives this process by design, and init reaps it.
+#[allow(clippy::zombie_processes)]
+fn spawn_watchdog(cleanup: &str, env: &[(&str, &str)]) -> ChildStdin {
+    let script =
+        format!("names=''; while read -r name; do names=\"$names $name\"; done; {{ {cleanup}; }} >/dev/null 2>&1");
+    let mut watchdog = Command::new("sh");
+    watchdog.args(["-c", &script]).envs(env.iter().copied());
+    watchdog.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
+    // Its own process group: a ctrl-c to the tests does not stop it before it has cleaned up.
+    std::os::unix::process::CommandExt::process_group(&mut watchdog, 0);
+    let mut child = watchdog.spawn().expect("the test PostgreSQL's watchdog starts");
+    child.stdin.take().expect("a piped stdin")
 }
 
 fn shell_quote(s: &std::ffi::OsStr) -> String {
