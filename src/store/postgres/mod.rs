@@ -11,6 +11,7 @@
 //! - Every call is bounded by `store.postgres_timeout_ms`, waiting for a connection included (the
 //!   pool's timeouts, the server's `statement_timeout` and a deadline on the whole call); a database
 //!   that cannot be reached or does not answer in time is [`StoreError::Unavailable`].
+//! - Connections are plain TCP or a Unix socket: TLS to the database is not supported yet.
 
 mod api_keys;
 mod callouts;
