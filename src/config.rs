@@ -108,12 +108,94 @@ impl Default for ReceiptsConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
+    /// Where state is kept: sled in `data_dir` (embedded, the default) or a PostgreSQL database.
+    pub backend: StoreBackend,
     /// 0: a fire is acknowledged once its state is on the device. N: once the operating system has
     /// it (it survives the process crashing, not the machine), and the journal is synced within N ms.
     pub sync_interval_ms: u64,
+    /// The PostgreSQL database (`postgres://user:password@host:port/db`), required with `backend =
+    /// "postgres"`. Its password never appears in logs or errors.
+    pub postgres_url: Option<PostgresUrl>,
+    /// Connections the PostgreSQL pool keeps at most.
+    pub postgres_pool_size: usize,
+    /// The longest a PostgreSQL call may take, waiting for a connection included; past it the call
+    /// fails as unavailable (503 `store_unavailable`) rather than hang.
+    pub postgres_timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: StoreBackend::Sled,
+            sync_interval_ms: 0,
+            postgres_url: None,
+            postgres_pool_size: 16,
+            postgres_timeout_ms: 5000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// sled, embedded in the process, in `data_dir`.
+    #[default]
+    Sled,
+    /// A PostgreSQL database at `store.postgres_url`.
+    Postgres,
+}
+
+/// A PostgreSQL connection URL (or `key=value` string) that tokio-postgres accepts. It carries a
+/// password, so it is shown only without it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PostgresUrl(String);
+
+impl PostgresUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.parse::<tokio_postgres::Config>() {
+            Ok(_) => Ok(Self(raw.to_owned())),
+            // tokio-postgres names the part it could not read, never the password.
+            Err(e) => Err(format!("not a PostgreSQL connection URL ({e})")),
+        }
+    }
+
+    /// The connection settings it describes.
+    pub fn config(&self) -> tokio_postgres::Config {
+        // `parse` accepted this very string.
+        self.0.parse().expect("a parsed PostgreSQL URL parses again")
+    }
+}
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = self.config();
+        let hosts: Vec<String> = c
+            .get_hosts()
+            .iter()
+            .map(|h| match h {
+                tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+            })
+            .collect();
+        write!(f, "postgres://{}@{}/{}", c.get_user().unwrap_or(""), hosts.join(","), c.get_dbname().unwrap_or(""))
+    }
+}
+
+impl TryFrom<String> for PostgresUrl {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<PostgresUrl> for String {
+    fn from(url: PostgresUrl) -> Self {
+        url.0
+    }
 }
 
 /// The longest `store.sync_interval_ms`: a machine crash may lose this much acknowledged state.
@@ -317,6 +399,7 @@ impl Config {
         if self.store.sync_interval_ms > MAX_SYNC_INTERVAL_MS {
             return Err(ConfigError(format!("store.sync_interval_ms: at most {MAX_SYNC_INTERVAL_MS}")));
         }
+        self.store.validate()?;
         if self.drivers.call_timeout_ms == 0 {
             return Err(ConfigError("drivers.call_timeout_ms: must be at least 1".into()));
         }
@@ -365,6 +448,24 @@ impl Config {
         }
         if self.receipts.max_per_second == 0 {
             return Err(ConfigError("receipts.max_per_second: must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+impl StoreConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.backend == StoreBackend::Postgres && self.postgres_url.is_none() {
+            return Err(ConfigError(
+                "store.postgres_url: required with store.backend = \"postgres\" (or SWITCHBOARD_STORE__POSTGRES_URL)"
+                    .into(),
+            ));
+        }
+        if self.postgres_pool_size == 0 {
+            return Err(ConfigError("store.postgres_pool_size: must be at least 1".into()));
+        }
+        if self.postgres_timeout_ms == 0 {
+            return Err(ConfigError("store.postgres_timeout_ms: must be at least 1".into()));
         }
         Ok(())
     }
@@ -421,6 +522,47 @@ mod tests {
         ] {
             let err = load(None, &[env], Overrides::default()).unwrap_err().to_string().to_lowercase();
             assert!(err.contains(key), "{err} should name {key}");
+        }
+    }
+
+    #[test]
+    fn the_postgres_backend_is_chosen_in_the_file_or_the_environment() {
+        let url = "postgres://sb:s3cret-pw@db.example:5433/switchboard";
+        let toml = format!("[store]\nbackend = \"postgres\"\npostgres_url = \"{url}\"\npostgres_pool_size = 4\n");
+        let c = load(Some(&toml), &[], Overrides::default()).unwrap();
+        assert_eq!(c.store.backend, StoreBackend::Postgres);
+        assert_eq!(c.store.postgres_pool_size, 4);
+        assert_eq!(c.store.postgres_timeout_ms, 5000);
+        assert_eq!(c.store.postgres_url.as_ref().map(|u| u.config().get_ports().to_vec()), Some(vec![5433]));
+
+        let env = [("SWITCHBOARD_STORE__BACKEND", "postgres"), ("SWITCHBOARD_STORE__POSTGRES_URL", url)];
+        let c = load(None, &env, Overrides::default()).unwrap();
+        assert_eq!(c.store.backend, StoreBackend::Postgres);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret-pw"), "the password is shown: {shown}");
+        assert!(shown.contains("postgres://sb@db.example/switchboard"), "{shown}");
+    }
+
+    #[test]
+    fn sled_stays_the_default_backend() {
+        let c = load(None, &[], Overrides::default()).unwrap();
+        assert_eq!(c.store.backend, StoreBackend::Sled);
+        assert!(c.store.postgres_url.is_none());
+        assert_eq!(c.store.postgres_pool_size, 16);
+    }
+
+    #[test]
+    fn bad_postgres_settings_are_refused_with_their_key() {
+        for (env, key) in [
+            (&[("SWITCHBOARD_STORE__BACKEND", "postgres")][..], "store.postgres_url"),
+            (&[("SWITCHBOARD_STORE__BACKEND", "mysql")][..], "backend"),
+            (&[("SWITCHBOARD_STORE__POSTGRES_POOL_SIZE", "0")][..], "store.postgres_pool_size"),
+            (&[("SWITCHBOARD_STORE__POSTGRES_TIMEOUT_MS", "0")][..], "store.postgres_timeout_ms"),
+            (&[("SWITCHBOARD_STORE__POSTGRES_URL", "postgres://u:hunter2-pw@h:notaport/db")][..], "postgres_url"),
+        ] {
+            let err = load(None, env, Overrides::default()).unwrap_err().to_string().to_lowercase();
+            assert!(err.contains(key), "{err} should name {key}");
+            assert!(!err.contains("hunter2-pw"), "{err} shows the password");
         }
     }
 

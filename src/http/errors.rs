@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::domain::ValidationError;
 use crate::engine::{EngineError, ExecError};
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -32,7 +33,7 @@ pub enum ApiError {
     example = json!({"error": "invalid_field", "message": "name: must not be empty", "field": "name"})
 )]
 pub(super) struct ErrorBody<'a> {
-    /// A stable code: `unauthorized`, `forbidden`, `not_found`, `invalid_field`, …
+    /// A stable code: `unauthorized`, `forbidden`, `not_found`, `invalid_field`, `store_unavailable`, …
     error: &'a str,
     /// Human text; never carries secrets.
     message: &'a str,
@@ -116,6 +117,14 @@ impl From<EngineError> for ApiError {
             EngineError::RunNotFailed(status) => {
                 Self::client(StatusCode::CONFLICT, "run_not_failed", EngineError::RunNotFailed(status).to_string())
             }
+            EngineError::Store(StoreError::Unavailable(cause)) => {
+                tracing::warn!(error = %cause, "the store is unavailable");
+                Self::client(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the store is unavailable; try again shortly",
+                )
+            }
             EngineError::Store(inner) => Self::Internal(inner.to_string()),
         }
     }
@@ -170,6 +179,29 @@ impl ResponseError for ApiError {
                     field: None,
                 })
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::MessageBody;
+
+    use super::*;
+
+    #[test]
+    fn an_unavailable_store_answers_503_store_unavailable_and_other_store_failures_500() {
+        for (error, status, code) in [
+            (StoreError::Unavailable("connection refused".into()), 503, "store_unavailable"),
+            (StoreError::Backend("disk on fire".into()), 500, "internal_error"),
+        ] {
+            let api = ApiError::from(EngineError::from(error));
+            let response = api.error_response();
+            assert_eq!(response.status().as_u16(), status);
+            let body = response.into_body().try_into_bytes().expect("a JSON body");
+            let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+            assert_eq!(body["error"], code, "{body}");
+            assert!(!body.to_string().contains("disk on fire"), "internal detail leaked: {body}");
         }
     }
 }

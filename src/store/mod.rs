@@ -1,8 +1,10 @@
 //! Persistence. The engine reaches it through the repository traits of [`repo`], in domain types
-//! and [`StoreError`]; [`sled`] (the embedded default) implements them.
+//! and [`StoreError`]; [`sled`] (the embedded default) implements them, and [`postgres`] is growing
+//! to (not yet the fire path, runs, receipts or outbound).
 
 pub mod fire;
 pub mod outbox;
+pub mod postgres;
 pub mod repo;
 pub(crate) mod sled;
 
@@ -10,6 +12,7 @@ use crate::domain::ValidationError;
 
 pub use self::sled::{GroupCommit, InstanceFilter, IoFaults, SeenDelivery, SledStore, Store, FORMAT_VERSION};
 pub use fire::{Answer, FireLog, Level, Write};
+pub use postgres::PgStore;
 
 /// The backend the engine stores through.
 pub type Repository = std::sync::Arc<dyn repo::Repo>;
@@ -24,6 +27,10 @@ pub enum StoreError {
     /// The backend failed (I/O, its own consistency checks).
     #[error("the store: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The backend cannot be reached or did not answer in time (a database server that went away);
+    /// asking again later may succeed.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("stored record could not be decoded: {0}")]
     Codec(#[from] serde_json::Error),
     #[error("the store holds format version {found}; this build reads version {supported}")]

@@ -1,0 +1,97 @@
+//! Statements (prepared once per connection and cached), records to and from `doc`, and listings.
+
+use deadpool_postgres::GenericClient;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+use crate::store::{Page, PageRequest, StoreResult};
+
+pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+pub(super) async fn query<C: GenericClient>(client: &C, sql: &str, params: Params<'_>) -> StoreResult<Vec<Row>> {
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.query(&statement, params).await?)
+}
+
+pub(super) async fn query_opt<C: GenericClient>(client: &C, sql: &str, params: Params<'_>) -> StoreResult<Option<Row>> {
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.query_opt(&statement, params).await?)
+}
+
+pub(super) async fn execute<C: GenericClient>(client: &C, sql: &str, params: Params<'_>) -> StoreResult<u64> {
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.execute(&statement, params).await?)
+}
+
+/// A record as the `doc` column holds it.
+pub(super) fn doc<T: Serialize>(record: &T) -> StoreResult<serde_json::Value> {
+    Ok(serde_json::to_value(record)?)
+}
+
+/// The record in a row's column `column`; a record that does not decode is a [`crate::store::StoreError::Codec`].
+pub(super) fn decode<T: DeserializeOwned>(row: &Row, column: usize) -> StoreResult<T> {
+    let value: serde_json::Value = row.try_get(column)?;
+    Ok(serde_json::from_value(value)?)
+}
+
+/// The records in the first column of `rows`.
+pub(super) fn decode_all<T: DeserializeOwned>(rows: &[Row]) -> StoreResult<Vec<T>> {
+    rows.iter().map(|row| decode(row, 0)).collect()
+}
+
+/// The first column of `rows`, as text.
+pub(super) fn texts(rows: &[Row]) -> StoreResult<Vec<String>> {
+    Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
+}
+
+pub(super) fn to_i64(n: impl TryInto<i64>) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
+}
+
+/// A listing: what `SELECT {columns} FROM {from_where} ORDER BY {order}` finds, one page of it made
+/// into records by `read`, and how many matched. `params` are `$1…`; the page's bounds come after.
+pub(super) struct Listing<'a> {
+    pub columns: &'a str,
+    pub from_where: &'a str,
+    pub order: &'a str,
+}
+
+impl Listing<'_> {
+    pub(super) async fn page<C: GenericClient, T>(
+        &self,
+        client: &C,
+        params: Params<'_>,
+        page: PageRequest,
+        read: impl Fn(&Row) -> StoreResult<T>,
+    ) -> StoreResult<Page<T>> {
+        let (limit, offset) = (to_i64(page.limit), to_i64(page.offset));
+        let n = params.len();
+        let sql = format!(
+            "SELECT {}, count(*) OVER () FROM {} ORDER BY {} LIMIT ${} OFFSET ${}",
+            self.columns,
+            self.from_where,
+            self.order,
+            n + 1,
+            n + 2
+        );
+        let mut all: Vec<&(dyn ToSql + Sync)> = params.to_vec();
+        all.extend([&limit as &(dyn ToSql + Sync), &offset]);
+        let rows = query(client, &sql, &all).await?;
+        let total = match rows.first() {
+            Some(row) => row.try_get::<_, i64>(row.len() - 1)?,
+            // An empty page past the end, or of no size: the count still says how many matched.
+            None if offset > 0 || limit == 0 => self.count(client, params).await?,
+            None => 0,
+        };
+        let items = rows.iter().map(read).collect::<StoreResult<_>>()?;
+        Ok(Page { total: usize::try_from(total).unwrap_or(usize::MAX), items })
+    }
+
+    async fn count<C: GenericClient>(&self, client: &C, params: Params<'_>) -> StoreResult<i64> {
+        let sql = format!("SELECT count(*) FROM {}", self.from_where);
+        let rows = query(client, &sql, params).await?;
+        Ok(rows.first().map(|row| row.try_get(0)).transpose()?.unwrap_or(0))
+    }
+}
