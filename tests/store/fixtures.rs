@@ -1,5 +1,7 @@
 //! Records to store, built the way the engine builds them.
 
+use std::collections::BTreeMap;
+
 use serde_json::json;
 use switchboard::domain::actor::Actor;
 use switchboard::domain::api_key::{ApiKey, KeyHash, Role};
@@ -8,11 +10,13 @@ use switchboard::domain::callout_log::{Decision, LogEntry};
 use switchboard::domain::ids::CalloutId;
 use switchboard::domain::instance::TriggerInstance;
 use switchboard::domain::module::{Module, ModuleName};
+use switchboard::domain::receipt::{BodyEncoding, Receipt, VerificationOutcome};
+use switchboard::domain::run::{Attempt, FireInfo, Run};
 use switchboard::domain::secret::WebhookSecret;
 use switchboard::domain::signing_secret::SigningSecret;
 use switchboard::domain::system::System;
-use switchboard::domain::trigger::{Trigger, TriggerSpec};
-use switchboard::domain::{ApiKeyId, InstanceId, ModuleId, SystemId, TriggerId};
+use switchboard::domain::trigger::{Actions, Mailer, Trigger, TriggerSpec};
+use switchboard::domain::{ApiKeyId, InstanceId, ModuleId, ReceiptId, SystemId, TriggerId};
 use switchboard::events::EngineEvent;
 use switchboard::store::repo::BuildInstance;
 use switchboard::store::PageRequest;
@@ -126,5 +130,56 @@ pub fn event(kind: &str, system: Option<&SystemId>) -> EngineEvent {
         actor: Actor::default(),
         request_id: None,
         data: json!({"kind": kind}),
+    }
+}
+
+/// The run of `instance`'s fire number `fire`: one email to send, not started.
+pub fn run(instance: &TriggerInstance, fire: u64) -> Run {
+    let mailer = Mailer { emails: vec!["ops@example.com".into()], content: "fired".into() };
+    let actions = Actions { mailers: vec![mailer], ..Actions::default() };
+    let info = FireInfo {
+        instance: instance.id.clone(),
+        system: instance.control_system_id.clone(),
+        trigger: instance.trigger_id.clone(),
+        fire,
+        fired_at: 1_000 + fire,
+    };
+    Run::for_fire(info, &actions, "subject", None).expect("a run with one action")
+}
+
+/// `run` after its one action's attempt: succeeded, or given up.
+pub fn finished(mut run: Run, succeeded: bool) -> Run {
+    let attempt = Attempt { started_at: 1, finished_at: 2, latency_ms: 1, succeeded, error: None };
+    run.record(0, attempt, None);
+    run
+}
+
+/// A receipt of a call to `instance` made at `received_at` (epoch ms), answered `status`.
+pub fn receipt(instance: &TriggerInstance, received_at: u64, status: u16, fired: bool) -> Receipt {
+    Receipt {
+        id: ReceiptId::generate(),
+        trigger_instance: instance.id.clone(),
+        system_id: instance.control_system_id.clone(),
+        received_at,
+        method: "POST".into(),
+        path: String::new(),
+        query: String::new(),
+        headers: BTreeMap::new(),
+        remote_addr: None,
+        body: "{}".into(),
+        body_encoding: BodyEncoding::Utf8,
+        body_truncated: false,
+        body_size: 2,
+        verification: VerificationOutcome::NotConfigured,
+        verification_error: None,
+        delivery_id: None,
+        duplicate: false,
+        filtered: false,
+        status,
+        error: None,
+        fired,
+        exec: None,
+        request_id: String::new(),
+        replay_of: None,
     }
 }

@@ -11,17 +11,64 @@ mod api_keys;
 mod callouts;
 mod instances;
 mod modules;
+mod outbound;
 mod postgres_only;
+mod receipts;
+mod runs;
 mod systems;
 mod triggers;
 
 use switchboard::config::{PostgresUrl, StoreBackend, StoreConfig};
-use switchboard::store::repo::{ApiKeyRepo, CalloutRepo, InstanceRepo, ModuleRepo, SystemRepo, TriggerRepo};
-use switchboard::store::{PgStore, Store};
+use switchboard::domain::run::Run;
+use switchboard::events::EventBus;
+use switchboard::store::fire::{Level, Write};
+use switchboard::store::repo::{InstanceRepo, Repo};
+use switchboard::store::{GroupCommit, PgStore, Store};
+use tokio_util::sync::CancellationToken;
 
-/// What the suite asks of a backend.
-pub trait Backend: SystemRepo + ModuleRepo + TriggerRepo + ApiKeyRepo + CalloutRepo + InstanceRepo {}
-impl<T: SystemRepo + ModuleRepo + TriggerRepo + ApiKeyRepo + CalloutRepo + InstanceRepo> Backend for T {}
+/// What the suite asks of a backend: every repository trait, and a way to store runs, which only the
+/// fire path writes.
+#[async_trait::async_trait]
+pub trait Backend: Repo + Clone + 'static {
+    /// Stores new runs the way a fire does.
+    async fn store_runs(&self, runs: Vec<Run>);
+}
+
+#[async_trait::async_trait]
+impl Backend for Store {
+    /// Through the group commit, each run with its instance's state as stored.
+    async fn store_runs(&self, runs: Vec<Run>) {
+        let shutdown = CancellationToken::new();
+        let (commit, committer) =
+            GroupCommit::start(self.clone(), EventBus::new(), shutdown.clone(), Default::default())
+                .expect("the group commit starts");
+        for run in runs {
+            let id = run.trigger_instance.clone();
+            let state = self.find_state(id.clone()).await.unwrap().unwrap_or_default();
+            let write = Write { id, state, events: Vec::new(), run: Some(run) };
+            commit.write(write, Some(Level::Durable)).expect("an answer").wait().await.expect("the run is stored");
+        }
+        shutdown.cancel();
+        committer.await.expect("the committer stops");
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for PgStore {
+    async fn store_runs(&self, runs: Vec<Run>) {
+        self.insert_runs(runs).await.expect("the runs are stored");
+    }
+}
+
+/// Runs a [`switchboard::store::repo::ReceiptWriter`] call as the receipt writer does: on a thread of
+/// its own, outside the runtime.
+pub async fn on_writer_thread<S: Backend, T: Send + 'static>(
+    store: &S,
+    call: impl FnOnce(&S) -> T + Send + 'static,
+) -> T {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || call(&store)).await.expect("the writer thread does not panic")
+}
 
 /// A sled store in a directory that lives as long as it.
 pub async fn sled() -> (Store, tempfile::TempDir) {
@@ -65,4 +112,18 @@ macro_rules! on_both_backends {
             }
         }
     )*};
+}
+
+/// A stored instance of a new webhook-only trigger, in `system` (a new one when `None`).
+pub async fn new_instance<S: Backend>(
+    store: &S,
+    system: Option<&switchboard::domain::SystemId>,
+) -> switchboard::domain::instance::TriggerInstance {
+    let system = match system {
+        Some(system) => system.clone(),
+        None => store.insert_system(fixtures::system("s", ""), vec![]).await.unwrap().id,
+    };
+    let trigger = store.insert_trigger(fixtures::trigger("t", ""), vec![]).await.unwrap().id;
+    let build = fixtures::build_instance(&system);
+    store.insert_instance(system, trigger, build, vec![]).await.unwrap().0
 }

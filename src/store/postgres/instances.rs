@@ -205,7 +205,7 @@ async fn find<C: GenericClient>(client: &C, id: &InstanceId, lock: bool) -> Stor
 }
 
 /// An instance, only if it belongs to `system`.
-async fn find_in<C: GenericClient>(
+pub(super) async fn find_in<C: GenericClient>(
     client: &C,
     system: &SystemId,
     id: &InstanceId,

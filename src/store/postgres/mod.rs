@@ -18,7 +18,10 @@ mod callouts;
 mod error;
 mod instances;
 mod modules;
+mod outbound;
+mod receipts;
 mod rows;
+mod runs;
 mod schema;
 mod systems;
 mod triggers;
@@ -32,6 +35,7 @@ use tokio_postgres::NoTls;
 
 use super::{StoreError, StoreResult};
 use crate::config::StoreConfig;
+use crate::domain::run::Run;
 use crate::events::{EngineEvent, EventSink};
 use crate::store::outbox::OutboxEntry;
 
@@ -55,6 +59,12 @@ struct Inner {
     /// Which events the outbox takes. Weak: the sink holds the store, and a cycle would keep the pool
     /// open after shutdown.
     sink: OnceLock<Weak<dyn EventSink>>,
+    /// Receives the runs the fire path commits; only the first listener set counts.
+    run_listener: OnceLock<tokio::sync::mpsc::UnboundedSender<Run>>,
+    /// The runtime the store was connected on. The [`crate::store::repo::ReceiptWriter`] methods are
+    /// synchronous and called from the receipt writer's own std thread, outside any runtime; they run
+    /// their queries on this runtime and block that thread (never a runtime worker) until they finish.
+    runtime: tokio::runtime::Handle,
 }
 
 impl PgStore {
@@ -75,7 +85,13 @@ impl PgStore {
             .recycle_timeout(Some(timeout))
             .build()
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
-        let inner = Inner { pool, timeout, sink: OnceLock::new() };
+        let inner = Inner {
+            pool,
+            timeout,
+            sink: OnceLock::new(),
+            run_listener: OnceLock::new(),
+            runtime: tokio::runtime::Handle::current(),
+        };
         Ok(Self { inner: Arc::new(inner) })
     }
 
@@ -157,5 +173,16 @@ impl PgStore {
             Ok(())
         })
         .await
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::store::repo::Repo for PgStore {
+    async fn probe(&self) -> StoreResult<()> {
+        PgStore::probe(self).await
+    }
+
+    fn set_event_sink(&self, sink: &Arc<dyn EventSink>) {
+        PgStore::set_event_sink(self, sink);
     }
 }

@@ -87,3 +87,68 @@ CREATE TABLE outbox (
     targets jsonb NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- Runs of a fire's actions, one per fire of an instance; they go with their instance.
+CREATE TABLE runs (
+    instance_id text COLLATE "C" NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+    -- The instance's trigger count after the fire: an instance's runs in fire order.
+    fire bigint NOT NULL,
+    id text COLLATE "C" NOT NULL UNIQUE,
+    status text NOT NULL,
+    finished boolean NOT NULL,
+    doc jsonb NOT NULL,
+    PRIMARY KEY (instance_id, fire)
+);
+-- The runs a start resumes.
+CREATE INDEX runs_open ON runs (instance_id, fire) WHERE NOT finished;
+
+-- Receipts of webhook calls; they go with their instance. Receipt ids are UUIDv7s: id order is time order.
+CREATE TABLE receipts (
+    id text COLLATE "C" PRIMARY KEY,
+    instance_id text COLLATE "C" NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+    -- Epoch milliseconds; the HTTP status answered; whether the call fired: the listing's filters.
+    received_at bigint NOT NULL,
+    status integer NOT NULL,
+    fired boolean NOT NULL,
+    doc jsonb NOT NULL
+);
+CREATE INDEX receipts_by_instance ON receipts (instance_id, id);
+
+-- Delivery ids each instance has seen (a `SeenDelivery` as `doc`), for deduplication.
+CREATE TABLE webhook_deliveries (
+    instance_id text COLLATE "C" NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+    delivery_id text COLLATE "C" NOT NULL,
+    -- Epoch milliseconds, for the retention sweep and the order they are read in.
+    at bigint NOT NULL,
+    doc jsonb NOT NULL,
+    PRIMARY KEY (instance_id, delivery_id)
+);
+CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries (at);
+
+-- Outbound webhook subscriptions (secrets included, as on sled).
+CREATE TABLE outbound_subscriptions (
+    id text COLLATE "C" PRIMARY KEY,
+    name_lc text NOT NULL,
+    url_lc text NOT NULL,
+    doc jsonb NOT NULL
+);
+
+-- Each subscription's deliveries in the order their events were drained from the outbox: the lowest
+-- `seq` is the head, the only one attempted. A `QueuedDelivery` as `doc`; they go with their subscription.
+CREATE TABLE outbound_queue (
+    seq bigserial PRIMARY KEY,
+    subscription_id text COLLATE "C" NOT NULL REFERENCES outbound_subscriptions (id) ON DELETE CASCADE,
+    doc jsonb NOT NULL
+);
+CREATE INDEX outbound_queue_by_subscription ON outbound_queue (subscription_id, seq);
+
+-- Each subscription's delivery attempts (a `DeliveryAttempt` as `doc`), oldest first in `seq` order.
+CREATE TABLE outbound_log (
+    seq bigserial PRIMARY KEY,
+    subscription_id text COLLATE "C" NOT NULL REFERENCES outbound_subscriptions (id) ON DELETE CASCADE,
+    -- Epoch seconds, for pruning.
+    attempted_at bigint NOT NULL,
+    doc jsonb NOT NULL
+);
+CREATE INDEX outbound_log_by_subscription ON outbound_log (subscription_id, seq);
+CREATE INDEX outbound_log_by_time ON outbound_log (attempted_at);
