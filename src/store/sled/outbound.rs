@@ -349,12 +349,6 @@ impl SledStore {
         Ok(Page { total, items })
     }
 
-    /// A subscription's queue, head first.
-    #[cfg(test)]
-    pub(super) fn queued(&self, id: &SubscriptionId) -> Vec<QueuedDelivery> {
-        self.outbound.queue.scan_prefix(id).values().map(|v| decode(&v.unwrap()).unwrap()).collect()
-    }
-
     pub(super) fn queue_len(&self) -> usize {
         self.outbound.queue.len()
     }
