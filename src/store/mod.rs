@@ -1,6 +1,6 @@
 //! Persistence. The engine reaches it through the repository traits of [`repo`], in domain types
-//! and [`StoreError`]; [`sled`] (the embedded default) implements them, and [`postgres`] is growing
-//! to (not yet the fire path, runs, receipts or outbound).
+//! and [`StoreError`]; [`sled`] (the embedded default) and [`postgres`] implement them (PostgreSQL not yet
+//! the durable-fire path, [`fire::FireLog`]).
 
 pub mod fire;
 pub mod outbox;

@@ -83,7 +83,7 @@ fn subscription(name: &str, url: &str) -> Subscription {
     }
 }
 
-fn any_subscription() -> Subscription {
+pub fn any_subscription() -> Subscription {
     subscription("s", "https://example.com/hook")
 }
 

@@ -132,6 +132,31 @@ async fn the_database_refuses_what_the_rules_forbid() {
             "23503",
         ),
         ("a log entry of a missing callout", "INSERT INTO callout_log VALUES ('c', 'e', 1, '{}')".into(), "23503"),
+        (
+            "a run of a missing instance",
+            "INSERT INTO runs VALUES ('trig-missing', 1, 'run-x', 'pending', false, '{}')".into(),
+            "23503",
+        ),
+        (
+            "a receipt of a missing instance",
+            "INSERT INTO receipts VALUES ('rcpt-x', 'trig-missing', 1, 202, true, '{}')".into(),
+            "23503",
+        ),
+        (
+            "a delivery id of a missing instance",
+            "INSERT INTO webhook_deliveries VALUES ('trig-missing', 'd', 1, '{}')".into(),
+            "23503",
+        ),
+        (
+            "a delivery for a missing subscription",
+            "INSERT INTO outbound_queue (subscription_id, doc) VALUES ('wh-missing', '{}')".into(),
+            "23503",
+        ),
+        (
+            "a log entry of a missing subscription",
+            "INSERT INTO outbound_log (subscription_id, attempted_at, doc) VALUES ('wh-missing', 1, '{}')".into(),
+            "23503",
+        ),
     ] {
         let refused = client.batch_execute(&sql).await.expect_err(case);
         assert_eq!(refused.code().map(|c| c.code()), Some(state), "[{case}] {refused}");
@@ -251,4 +276,54 @@ async fn clearing_pulses_clears_what_a_pulse_held_and_keeps_comparisons() {
     assert_eq!((second.triggered, second.version), (false, 3), "triggered by a webhook-only trigger");
     let third = state(2).await.unwrap().unwrap();
     assert_eq!((third.triggered, third.version), (true, 9), "a comparison still holds it");
+}
+
+#[tokio::test]
+async fn a_head_another_session_holds_is_not_skipped_for_the_next_one() {
+    use switchboard::outbound::delivery::Claim;
+    use switchboard::store::outbox::OutboxEntry;
+    use switchboard::store::repo::OutboundRepo;
+
+    let (store, mut client) = store_and_client(crate::postgres_config().await).await;
+    let sub = crate::outbound::any_subscription();
+    let announce = || -> switchboard::store::repo::SubscriptionEvent { Box::new(|_| fixtures::event("x", None)) };
+    store.insert_subscription(sub.clone(), announce()).await.unwrap();
+    for kind in ["first", "second"] {
+        let entry = OutboxEntry { event: fixtures::event(kind, None), targets: vec![sub.id.clone()] };
+        store.append_outbox(entry).await.unwrap();
+    }
+    assert_eq!(store.drain_outbox(0).await.unwrap(), 2);
+    // Another process is in the middle of claiming or completing the head.
+    let other = client.transaction().await.unwrap();
+    other.query("SELECT seq FROM outbound_queue ORDER BY seq LIMIT 1 FOR UPDATE", &[]).await.unwrap();
+
+    let lease = Duration::from_secs(10);
+    let busy = store.claim_head(sub.id.clone(), 1_000, 1, lease, Duration::from_secs(3600)).await.unwrap();
+
+    assert!(matches!(busy, Claim::NotDue(at) if at > 1_000), "look again shortly, not the second event: {busy:?}");
+    other.rollback().await.unwrap();
+    match store.claim_head(sub.id.clone(), 1_000, 1, lease, Duration::from_secs(3600)).await.unwrap() {
+        Claim::Claimed { delivery, key, .. } => {
+            assert_eq!(delivery.event_type, "first");
+            assert_eq!(key.len(), 8, "the row's sequence number, big-endian");
+        }
+        other => panic!("the head is free again: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_shared_pgstore_is_a_repository() {
+    let (store, client) = store_and_client(crate::postgres_config().await).await;
+
+    let repository: switchboard::store::Repository = Arc::new(store);
+
+    repository.probe().await.expect("the database answers");
+    let sink: Arc<dyn EventSink> = Arc::new(WantsCreations);
+    repository.set_event_sink(&sink);
+    let system = fixtures::system("s", "");
+    let created = fixtures::event("system.created", Some(&system.id));
+    repository.insert_system(system, vec![created.clone()]).await.unwrap();
+    assert_eq!(outbox(&client).await, vec![created], "the sink set through the trait chose it");
+    assert_eq!(repository.drain_outbox(0).await.unwrap(), 0, "its one target is no stored subscription");
+    assert_eq!(outbox(&client).await, vec![], "drained all the same");
 }

@@ -12,6 +12,12 @@
 //!   pool's timeouts, the server's `statement_timeout` and a deadline on the whole call); a database
 //!   that cannot be reached or does not answer in time is [`StoreError::Unavailable`].
 //! - Connections are plain TCP or a Unix socket: TLS to the database is not supported yet.
+//! - Runs, receipts, delivery ids and outbound queues go with the instance or subscription they belong
+//!   to (ON DELETE CASCADE), where sled removes them in a step of their own after the delete.
+//! - The synchronous [`crate::store::repo::ReceiptWriter`] blocks its caller's thread on the runtime the
+//!   store was connected on (`receipts`).
+//! - Not here yet: the durable-fire path ([`crate::store::fire::FireLog`]); it writes runs with
+//!   `runs::stage_run` and hands them to [`PgStore::run_listener`]'s sender once committed.
 
 mod api_keys;
 mod callouts;
