@@ -30,6 +30,8 @@ on_both_backends!(
     a_failed_change_writes_no_announcement,
     a_head_kept_past_retention_is_dropped_when_claimed,
     old_events_and_log_entries_are_pruned,
+    an_event_expires_exactly_at_the_end_of_its_retention,
+    a_long_backlog_drains_whole_and_in_order,
     subscriptions_are_listed_in_creation_order_paged_and_filtered_by_q,
     the_log_is_newest_first_and_kept_only_for_subscriptions_that_exist,
     sweeping_orphans_keeps_what_live_subscriptions_own,
@@ -407,4 +409,36 @@ async fn sweeping_orphans_keeps_what_live_subscriptions_own(store: &impl Backend
 
     assert_eq!(store.attempts(sub.id.clone(), ALL).await.unwrap().total, 1);
     assert_eq!(take_queue(store, &sub.id).await.len(), 1);
+}
+
+async fn an_event_expires_exactly_at_the_end_of_its_retention(store: &impl Backend) {
+    let sub = any_subscription();
+    insert(store, &sub).await;
+    let (queued_at, retention) = (5_000, duration_ms(RETENTION));
+    enqueue(store, &event(0), std::slice::from_ref(&sub.id), queued_at).await;
+
+    for (case, now, dropped) in [
+        ("within the first period of the clock", retention - 1, 0),
+        ("a moment before its end", queued_at + retention - 1, 0),
+        ("at its end", queued_at + retention, 1),
+    ] {
+        assert_eq!(store.prune_outbound(now, RETENTION).await.unwrap(), (dropped, 0), "[{case}]");
+    }
+    assert_eq!(store.queue_len().await.unwrap(), 0);
+}
+
+async fn a_long_backlog_drains_whole_and_in_order(store: &impl Backend) {
+    let sub = any_subscription();
+    insert(store, &sub).await;
+    // More than a PostgreSQL drain takes in one transaction.
+    let n = 300;
+    for i in 0..n {
+        let entry = OutboxEntry { event: event(i), targets: vec![sub.id.clone()] };
+        store.append_outbox(entry).await.unwrap();
+    }
+
+    assert_eq!(store.drain_outbox(0).await.unwrap(), 300);
+
+    let order: Vec<u64> = take_queue(store, &sub.id).await.iter().map(payload_n).collect();
+    assert_eq!(order, (0..u64::from(n)).collect::<Vec<_>>());
 }

@@ -149,7 +149,7 @@ async fn the_database_refuses_what_the_rules_forbid() {
         ),
         (
             "a delivery for a missing subscription",
-            "INSERT INTO outbound_queue (subscription_id, doc) VALUES ('wh-missing', '{}')".into(),
+            "INSERT INTO outbound_queue (subscription_id, queued_at_ms, doc) VALUES ('wh-missing', 1, '{}')".into(),
             "23503",
         ),
         (

@@ -17,7 +17,7 @@
 //! - The synchronous [`crate::store::repo::ReceiptWriter`] blocks its caller's thread on the runtime the
 //!   store was connected on (`receipts`).
 //! - Not here yet: the durable-fire path ([`crate::store::fire::FireLog`]); it writes runs with
-//!   `runs::stage_run` and hands them to [`PgStore::run_listener`]'s sender once committed.
+//!   `runs::stage_run` and hands them to the sender `PgStore::run_listener` gives once committed.
 
 mod api_keys;
 mod callouts;

@@ -9,6 +9,7 @@
 //! - The delivery rules (when a head may be claimed, what a finished attempt does) are those of
 //!   [`crate::outbound::delivery`], applied inside the transaction.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,6 +30,9 @@ const SUBSCRIPTION: &str = "webhook subscription";
 /// Held while draining the outbox ("SBOUTBOX"), so that concurrent drains cannot interleave one
 /// subscription's deliveries out of event order.
 const DRAIN_LOCK: i64 = 0x5342_4f55_5442_4f58;
+
+/// Outbox entries moved per transaction.
+const DRAIN_BATCH: usize = 256;
 
 /// How long after finding a head locked by another process the worker looks again (ms).
 const BUSY_HEAD_RETRY_MS: u64 = 50;
@@ -148,32 +152,19 @@ impl OutboundRepo for PgStore {
         .await
     }
 
-    /// Every entry there is when it starts, oldest first, in one transaction: each goes to the queues
-    /// of its targets whose stored record still wants it (read under a share lock, so a concurrent
-    /// delete waits), and leaves the outbox.
+    /// Oldest first, in transactions of [`DRAIN_BATCH`] entries (so a long backlog never makes one
+    /// call run past the timeout): each entry goes to the queues of its targets whose stored record
+    /// still wants it (read under a share lock, so a concurrent delete waits), and leaves the outbox.
     async fn drain_outbox(&self, now_ms: u64) -> StoreResult<usize> {
-        self.bounded(|mut client| async move {
-            let tx = client.transaction().await?;
-            rows::execute(&tx, "SELECT pg_advisory_xact_lock($1)", &[&DRAIN_LOCK]).await?;
-            let entries = rows::query(&tx, "SELECT seq, event, targets FROM outbox ORDER BY seq", &[]).await?;
-            let mut queued = 0;
-            for row in &entries {
-                let seq: i64 = row.try_get(0)?;
-                rows::execute(&tx, "DELETE FROM outbox WHERE seq = $1", &[&seq]).await?;
-                let (event, targets): (EngineEvent, Vec<SubscriptionId>) =
-                    match (rows::decode(row, 1), rows::decode(row, 2)) {
-                        (Ok(event), Ok(targets)) => (event, targets),
-                        (Err(e), _) | (_, Err(e)) => {
-                            tracing::error!(error = %e, "dropping an outbox entry that cannot be decoded");
-                            continue;
-                        }
-                    };
-                queued += enqueue(&tx, &event, &targets, now_ms).await?;
+        let mut queued = 0;
+        loop {
+            let (drained, batch_queued) =
+                self.bounded(|mut client| async move { drain_batch(&mut client, now_ms).await }).await?;
+            queued += batch_queued;
+            if drained < DRAIN_BATCH {
+                return Ok(queued);
             }
-            tx.commit().await?;
-            Ok(queued)
-        })
-        .await
+        }
     }
 
     async fn claim_head(
@@ -282,18 +273,20 @@ impl OutboundRepo for PgStore {
         .await
     }
 
-    /// A queued event is judged by [`QueuedDelivery::expired`]; a log entry goes when it was made
-    /// before the retention period (in whole seconds, as sled compares).
+    /// A queued event goes when [`QueuedDelivery::expired`] says so, written as a condition on
+    /// `queued_at_ms`; a log entry when it was made before the retention period (in whole seconds, as
+    /// sled compares).
     async fn prune_outbound(&self, now_ms: u64, retention: Duration) -> StoreResult<(usize, usize)> {
         self.bounded(|mut client| async move {
             let tx = client.transaction().await?;
-            let mut expired = Vec::new();
-            for row in rows::query(&tx, "SELECT seq, doc FROM outbound_queue FOR UPDATE", &[]).await? {
-                if rows::decode::<QueuedDelivery>(&row, 1)?.expired(now_ms, retention) {
-                    expired.push(row.try_get::<_, i64>(0)?);
+            // queued_at + retention <= now; nothing has expired while now is within the first period.
+            let dropped = match now_ms.checked_sub(duration_ms(retention)) {
+                Some(latest) => {
+                    let sql = "DELETE FROM outbound_queue WHERE queued_at_ms <= $1";
+                    rows::execute(&tx, sql, &[&rows::to_i64(latest)]).await?
                 }
-            }
-            let dropped = rows::execute(&tx, "DELETE FROM outbound_queue WHERE seq = ANY($1)", &[&expired]).await?;
+                None => 0,
+            };
             let oldest_kept = now_ms.saturating_sub(duration_ms(retention)) / 1000;
             let sql = "DELETE FROM outbound_log WHERE attempted_at < $1";
             let pruned = rows::execute(&tx, sql, &[&rows::to_i64(oldest_kept)]).await?;
@@ -363,29 +356,47 @@ async fn insert_log<C: GenericClient>(client: &C, id: &SubscriptionId, attempt: 
     Ok(())
 }
 
-/// Queues `event` for each of `targets` whose stored record still wants it; returns how many. The
-/// sink chose the targets; the stored record has the last word.
-async fn enqueue(
-    tx: &Transaction<'_>,
-    event: &EngineEvent,
-    targets: &[SubscriptionId],
-    now_ms: u64,
-) -> StoreResult<usize> {
-    let payload = serde_json::to_string(event)?;
-    let mut queued = 0;
-    for id in targets {
-        let sql = "SELECT doc FROM outbound_subscriptions WHERE id = $1 FOR SHARE";
-        let wanted = match rows::query_opt(tx, sql, &[&id.as_str()]).await? {
-            Some(row) => rows::decode::<Subscription>(&row, 0).is_ok_and(|s| s.wants(event)),
-            None => false,
-        };
-        if !wanted {
-            continue;
+/// Moves up to [`DRAIN_BATCH`] of the oldest outbox entries into the queues in one transaction; returns
+/// how many entries it took and how many deliveries it queued.
+async fn drain_batch(client: &mut deadpool_postgres::Client, now_ms: u64) -> StoreResult<(usize, usize)> {
+    let tx = client.transaction().await?;
+    rows::execute(&tx, "SELECT pg_advisory_xact_lock($1)", &[&DRAIN_LOCK]).await?;
+    let sql = "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT $1) \
+               RETURNING seq, event, targets";
+    let mut entries = rows::query(&tx, sql, &[&rows::to_i64(DRAIN_BATCH)]).await?;
+    entries.sort_by_key(|row| row.try_get::<_, i64>(0).unwrap_or(i64::MAX));
+    let mut decoded = Vec::with_capacity(entries.len());
+    for row in &entries {
+        match (rows::decode::<EngineEvent>(row, 1), rows::decode::<Vec<SubscriptionId>>(row, 2)) {
+            (Ok(event), Ok(targets)) => decoded.push((event, targets)),
+            (Err(e), _) | (_, Err(e)) => tracing::error!(error = %e, "dropping an outbox entry that cannot be decoded"),
         }
-        let delivery = rows::doc(&QueuedDelivery::new(event, &payload, now_ms))?;
-        let sql = "INSERT INTO outbound_queue (subscription_id, doc) VALUES ($1, $2)";
-        rows::execute(tx, sql, &[&id.as_str(), &delivery]).await?;
-        queued += 1;
     }
-    Ok(queued)
+    let mut targets: Vec<&str> = decoded.iter().flat_map(|(_, t)| t.iter().map(SubscriptionId::as_str)).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    // The stored records have the last word; the sink only chose the targets.
+    let sql = "SELECT id, doc FROM outbound_subscriptions WHERE id = ANY($1) ORDER BY id FOR SHARE";
+    let mut stored: HashMap<String, Subscription> = HashMap::new();
+    for row in rows::query(&tx, sql, &[&targets]).await? {
+        if let Ok(sub) = rows::decode::<Subscription>(&row, 1) {
+            stored.insert(row.try_get(0)?, sub);
+        }
+    }
+    let mut queued = 0;
+    for (event, targets) in &decoded {
+        let payload = serde_json::to_string(event)?;
+        for id in targets {
+            if !stored.get(id.as_str()).is_some_and(|s| s.wants(event)) {
+                continue;
+            }
+            let delivery = QueuedDelivery::new(event, &payload, now_ms);
+            let sql = "INSERT INTO outbound_queue (subscription_id, queued_at_ms, doc) VALUES ($1, $2, $3)";
+            rows::execute(&tx, sql, &[&id.as_str(), &rows::to_i64(delivery.queued_at_ms), &rows::doc(&delivery)?])
+                .await?;
+            queued += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok((entries.len(), queued))
 }

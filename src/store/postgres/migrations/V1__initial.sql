@@ -138,9 +138,12 @@ CREATE TABLE outbound_subscriptions (
 CREATE TABLE outbound_queue (
     seq bigserial PRIMARY KEY,
     subscription_id text COLLATE "C" NOT NULL REFERENCES outbound_subscriptions (id) ON DELETE CASCADE,
+    -- Epoch milliseconds (the doc's `queued_at_ms`), for the retention sweep.
+    queued_at_ms bigint NOT NULL,
     doc jsonb NOT NULL
 );
 CREATE INDEX outbound_queue_by_subscription ON outbound_queue (subscription_id, seq);
+CREATE INDEX outbound_queue_by_time ON outbound_queue (queued_at_ms);
 
 -- Each subscription's delivery attempts (a `DeliveryAttempt` as `doc`), oldest first in `seq` order.
 CREATE TABLE outbound_log (
