@@ -28,6 +28,7 @@ on_both_backends!(
     an_attempt_completed_after_its_subscription_went_is_gone,
     an_announcement_commits_with_its_change_for_every_stored_record_that_wants_it,
     a_failed_change_writes_no_announcement,
+    a_subscription_change_goes_ahead_unannounced_once_the_sink_has_stopped,
     a_head_kept_past_retention_is_dropped_when_claimed,
     old_events_and_log_entries_are_pruned,
     an_event_expires_exactly_at_the_end_of_its_retention,
@@ -441,4 +442,20 @@ async fn a_long_backlog_drains_whole_and_in_order(store: &impl Backend) {
 
     let order: Vec<u64> = take_queue(store, &sub.id).await.iter().map(payload_n).collect();
     assert_eq!(order, (0..u64::from(n)).collect::<Vec<_>>());
+}
+
+async fn a_subscription_change_goes_ahead_unannounced_once_the_sink_has_stopped(store: &impl Backend) {
+    let watcher = any_subscription();
+    insert(store, &watcher).await;
+    let sink = announce_to(store, std::slice::from_ref(&watcher.id));
+    drop(sink);
+    let sub = any_subscription();
+
+    insert(store, &sub).await;
+    let rename: SubscriptionChange = Box::new(|s| Ok(Subscription { name: "renamed".into(), ..s }));
+    store.update_subscription(sub.id.clone(), rename, about()).await.unwrap();
+
+    assert_eq!(store.get_subscription(sub.id.clone()).await.unwrap().unwrap().name, "renamed");
+    assert_eq!(store.drain_outbox(0).await.unwrap(), 0, "nothing announced");
+    assert_eq!(store.queue_len().await.unwrap(), 0);
 }
