@@ -4,7 +4,9 @@
 //!
 //! [`ReceiptWriter`] is synchronous: the receipt writer calls it from a std thread of its own, at the
 //! lowest priority, never from the async runtime. Its methods run the same async queries on the
-//! runtime the store was connected on and block that thread until they finish (see [`PgStore::block`]).
+//! runtime the store was connected on and block that thread until they finish (see `PgStore::block`).
+//! Receipts are committed with `synchronous_commit = off`: like sled's never-synced receipts database,
+//! a crash of the database server may lose the last moment's receipts, and no commit waits for a disk.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -47,7 +49,11 @@ impl PgStore {
         let fired: Vec<bool> = receipts.iter().map(|r| r.fired).collect();
         let docs = receipts.iter().map(rows::doc).collect::<StoreResult<Vec<_>>>()?;
         let stored = self
-            .bounded(|client| async move {
+            .bounded(|mut client| async move {
+                let tx = client.transaction().await?;
+                // Receipts need not survive a crash (sled keeps them in a database it never syncs): the
+                // commit does not wait for the WAL to reach the disk.
+                rows::execute(&tx, "SET LOCAL synchronous_commit = off", &[]).await?;
                 // A call that passed its checks just before its instance was deleted leaves nothing behind.
                 let sql = "INSERT INTO receipts (id, instance_id, received_at, status, fired, doc) \
                            SELECT r.* FROM unnest($1::text[], $2::text[], $3::bigint[], $4::integer[], \
@@ -57,8 +63,8 @@ impl PgStore {
                            received_at = excluded.received_at, status = excluded.status, fired = excluded.fired, \
                            doc = excluded.doc RETURNING id";
                 let params: rows::Params<'_> = &[&ids, &instances, &times, &statuses, &fired, &docs];
-                let stored: HashSet<String> =
-                    rows::texts(&rows::query(&client, sql, params).await?)?.into_iter().collect();
+                let stored: HashSet<String> = rows::texts(&rows::query(&tx, sql, params).await?)?.into_iter().collect();
+                tx.commit().await?;
                 Ok(stored)
             })
             .await?;
@@ -214,7 +220,9 @@ impl ReceiptWriter for PgStore {
         self.block(self.remove_calls(instance))
     }
 
-    /// Nothing to do: every write above was committed before it returned.
+    /// Nothing to do: every write above was committed before it returned, and the server writes the
+    /// receipts' WAL (committed without waiting for it) to disk within its `wal_writer_delay`, whether
+    /// or not this process is still running.
     fn flush_receipts(&self) -> StoreResult<()> {
         Ok(())
     }
