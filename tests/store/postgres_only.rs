@@ -327,3 +327,41 @@ async fn a_shared_pgstore_is_a_repository() {
     assert_eq!(repository.drain_outbox(0).await.unwrap(), 0, "its one target is no stored subscription");
     assert_eq!(outbox(&client).await, vec![], "drained all the same");
 }
+
+#[tokio::test]
+async fn a_delivery_id_recorded_while_its_instance_is_deleted_is_dropped_not_failed() {
+    use switchboard::store::repo::{InstanceRepo, ReceiptRepo};
+    use switchboard::store::SeenDelivery;
+
+    let config = crate::postgres_config().await;
+    let (store, mut client) = store_and_client(config.clone()).await;
+    let watcher = connect(&config).await;
+    let system = store.insert_system(fixtures::system("s", ""), vec![]).await.unwrap().id;
+    let trigger = store.insert_trigger(fixtures::trigger("t", ""), vec![]).await.unwrap().id;
+    let build = fixtures::build_instance(&system);
+    let instance = store.insert_instance(system, trigger, build, vec![]).await.unwrap().0.id;
+    // Another session is deleting the instance and has not committed yet.
+    let deleting = client.transaction().await.unwrap();
+    deleting.execute("DELETE FROM instances WHERE id = $1", &[&instance.as_str()]).await.unwrap();
+    let seen = SeenDelivery { delivery_id: "d-1".into(), receipt: switchboard::domain::ReceiptId::generate(), at: 1 };
+    let recording = tokio::spawn({
+        let (store, instance) = (store.clone(), instance.clone());
+        async move { store.record_delivery(instance, seen, vec![]).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sessions_waiting_on_a_lock(&watcher).await == 0 {
+        assert!(Instant::now() < deadline, "the recording never waited for the delete");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    deleting.commit().await.unwrap();
+
+    let recorded = recording.await.unwrap();
+    assert!(recorded.is_ok(), "no foreign-key failure: {recorded:?}");
+    assert_eq!(store.seen_deliveries(instance).await.unwrap(), vec![], "nothing kept for a deleted instance");
+}
+
+async fn sessions_waiting_on_a_lock(client: &tokio_postgres::Client) -> i64 {
+    let sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    client.query_one(sql, &[]).await.expect("pg_stat_activity reads").get(0)
+}

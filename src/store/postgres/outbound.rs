@@ -348,10 +348,10 @@ async fn put_delivery<C: GenericClient>(client: &C, seq: i64, delivery: &QueuedD
     Ok(())
 }
 
-/// Only for a subscription that exists.
+/// Only for a subscription that exists (read `FOR KEY SHARE`: one deleted meanwhile gets nothing).
 async fn insert_log<C: GenericClient>(client: &C, id: &SubscriptionId, attempt: &DeliveryAttempt) -> StoreResult<()> {
     let sql = "INSERT INTO outbound_log (subscription_id, attempted_at, doc) \
-               SELECT id, $2, $3 FROM outbound_subscriptions WHERE id = $1";
+               SELECT id, $2, $3 FROM outbound_subscriptions WHERE id = $1 FOR KEY SHARE";
     rows::execute(client, sql, &[&id.as_str(), &rows::to_i64(attempt.attempted_at), &rows::doc(attempt)?]).await?;
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! Receipts of webhook calls and the delivery ids each instance has seen; both go with their instance
 //! (ON DELETE CASCADE). Receipt ids are UUIDv7s, so an instance's receipts in id order are oldest
 //! first, as sled's `instance \0 receipt` keys are.
+//! Writes read the instance `FOR KEY SHARE`: one deleted meanwhile gets nothing written, rather than
+//! failing the write on the foreign key.
 //!
 //! [`ReceiptWriter`] is synchronous: the receipt writer calls it from a std thread of its own, at the
 //! lowest priority, never from the async runtime. Its methods run the same async queries on the
@@ -58,7 +60,7 @@ impl PgStore {
                 let sql = "INSERT INTO receipts (id, instance_id, received_at, status, fired, doc) \
                            SELECT r.* FROM unnest($1::text[], $2::text[], $3::bigint[], $4::integer[], \
                            $5::boolean[], $6::jsonb[]) AS r(id, instance_id, received_at, status, fired, doc) \
-                           WHERE EXISTS (SELECT 1 FROM instances i WHERE i.id = r.instance_id) \
+                           WHERE EXISTS (SELECT 1 FROM instances i WHERE i.id = r.instance_id FOR KEY SHARE) \
                            ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, \
                            received_at = excluded.received_at, status = excluded.status, fired = excluded.fired, \
                            doc = excluded.doc RETURNING id";
@@ -174,7 +176,7 @@ impl ReceiptRepo for PgStore {
         self.bounded(|mut client| async move {
             let tx = client.transaction().await?;
             let sql = "INSERT INTO webhook_deliveries (instance_id, delivery_id, at, doc) \
-                       SELECT id, $2, $3, $4 FROM instances WHERE id = $1 \
+                       SELECT id, $2, $3, $4 FROM instances WHERE id = $1 FOR KEY SHARE \
                        ON CONFLICT (instance_id, delivery_id) DO UPDATE SET at = excluded.at, doc = excluded.doc";
             let params: rows::Params<'_> =
                 &[&instance.as_str(), &seen.delivery_id, &rows::to_i64(seen.at), &rows::doc(&seen)?];

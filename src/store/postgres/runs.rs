@@ -20,10 +20,12 @@ const LISTING: Listing<'static> = Listing {
 };
 
 /// Writes `run` (new, or replacing the run of the same fire) inside the caller's transaction; false,
-/// and nothing written, when its instance does not exist (deleted before the fire committed).
+/// and nothing written, when its instance does not exist (deleted before the fire committed). The
+/// instance is read `FOR KEY SHARE`: a delete under way is waited for, and once committed makes this
+/// write nothing rather than fail on the foreign key.
 pub(crate) async fn stage_run<C: GenericClient>(client: &C, run: &Run) -> StoreResult<bool> {
     let sql = "INSERT INTO runs (instance_id, fire, id, status, finished, doc) \
-               SELECT id, $2, $3, $4, $5, $6 FROM instances WHERE id = $1 \
+               SELECT id, $2, $3, $4, $5, $6 FROM instances WHERE id = $1 FOR KEY SHARE \
                ON CONFLICT (instance_id, fire) DO UPDATE \
                SET id = excluded.id, status = excluded.status, finished = excluded.finished, doc = excluded.doc";
     let status = run.status.as_str();
