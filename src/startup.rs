@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
-use crate::config::Config;
+use crate::config::{Config, StoreBackend};
 use crate::drivers::runtime::ModuleRuntime;
 use crate::drivers::sdk::RegistryBuilder;
 use crate::drivers::DriverRegistry;
@@ -33,7 +33,7 @@ use crate::http::{self, AppState};
 use crate::outbound;
 use crate::outbound::sender::Sender;
 use crate::readiness::Readiness;
-use crate::store::{GroupCommit, Repository, Store};
+use crate::store::backend::Backend;
 use crate::telemetry::{summarise_refusals, RedactedRootSpan};
 
 /// What a build may swap out.
@@ -51,7 +51,7 @@ impl Default for Options {
 pub struct Application {
     port: u16,
     server: Server,
-    store: Store,
+    store: Backend,
     bootstrap_admin_key: Option<String>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
@@ -72,12 +72,12 @@ impl Application {
     /// Builds with explicit drivers and clock (tests inject a manual clock).
     pub async fn build_with(config: Config, options: Options) -> anyhow::Result<Self> {
         let Options { drivers, clock } = options;
-        let data_dir = config.data_dir.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
-            .await
-            .context("opening the store")?
-            .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
-        let repo: Repository = Arc::new(store.clone());
+        let store =
+            Backend::open(&config.store, &config.data_dir).await.with_context(|| match config.store.backend {
+                StoreBackend::Sled => format!("opening the data directory {}", config.data_dir.display()),
+                StoreBackend::Postgres => "connecting to PostgreSQL (store.postgres_url)".to_owned(),
+            })?;
+        let repo = store.repository();
         let keys = KeyRing::load(&repo, config.admin_key.as_deref()).await.context("loading API keys")?;
         let cleared = repo.clear_pulses().await.context("resetting trigger state")?;
         if cleared > 0 {
@@ -95,10 +95,10 @@ impl Application {
             repo.set_event_sink(sink);
         }
         let sync_interval = std::time::Duration::from_millis(config.store.sync_interval_ms);
-        let (commit, flusher) = GroupCommit::start(store.clone(), Arc::clone(&events), shutdown.clone(), sync_interval)
-            .context("starting the state journal")?;
+        let (commit, flusher) =
+            store.start_fire_log(&events, shutdown.clone(), sync_interval).context("starting the state journal")?;
         tasks.push(flusher);
-        let runtime = TriggerRuntime::new(repo.clone(), Arc::new(commit), Arc::clone(&events), clock, shutdown.clone());
+        let runtime = TriggerRuntime::new(repo.clone(), commit, Arc::clone(&events), clock, shutdown.clone());
         let limits = WebhookLimits::new(&config.webhook);
         let drivers = Arc::new(DriverRegistry::from_builder(drivers));
         let modules = Arc::new(ModuleRuntime::new(
@@ -221,8 +221,9 @@ impl Application {
         self.bootstrap_admin_key.as_deref()
     }
 
-    /// Failures to inject into the store's I/O: tests drive the failure paths through the real server.
-    pub fn store_faults(&self) -> Arc<crate::store::IoFaults> {
+    /// Failures to inject into the store's I/O (sled only): tests drive the failure paths through the
+    /// real server.
+    pub fn store_faults(&self) -> Option<Arc<crate::store::IoFaults>> {
         self.store.faults()
     }
 

@@ -33,16 +33,25 @@ pub struct Write {
 }
 
 /// The answer a waiter gets once its level is reached.
-pub struct Answer(oneshot::Receiver<Result<(), String>>);
+pub struct Answer {
+    done: oneshot::Receiver<Result<(), String>>,
+    /// What a refusal (why the level was not reached) means to the caller.
+    refused: fn(String) -> StoreError,
+}
 
 impl Answer {
     /// The answer `done`'s sender will give: `Err` with why the level was not reached.
     pub(crate) fn new(done: oneshot::Receiver<Result<(), String>>) -> Self {
-        Self(done)
+        Self { done, refused: StoreError::Task }
+    }
+
+    /// An answer whose refusals mean the backend cannot take the write now (asking again may work).
+    pub(crate) fn unavailable_on_refusal(done: oneshot::Receiver<Result<(), String>>) -> Self {
+        Self { done, refused: |why| StoreError::Unavailable(why.into()) }
     }
 
     pub async fn wait(self) -> StoreResult<()> {
-        self.0.await.map_err(|_| stopped())?.map_err(StoreError::Task)
+        self.done.await.map_err(|_| stopped())?.map_err(self.refused)
     }
 }
 

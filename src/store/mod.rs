@@ -2,6 +2,7 @@
 //! and [`StoreError`]; [`sled`] (the embedded default) and [`postgres`] implement them (PostgreSQL not yet
 //! the durable-fire path, [`fire::FireLog`]).
 
+pub mod backend;
 pub mod fire;
 pub mod outbox;
 pub mod postgres;

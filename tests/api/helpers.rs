@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
-use switchboard::config::Config;
+use switchboard::config::{Config, PostgresUrl, StoreBackend};
 use switchboard::startup::{Application, Options};
 use tempfile::TempDir;
 
@@ -20,8 +20,8 @@ pub struct TestApp {
     /// Kept so the directory lives as long as every app opened on it.
     pub data_dir: Arc<TempDir>,
     pub config: Config,
-    /// Failures to inject into the store's I/O.
-    pub faults: Arc<switchboard::store::IoFaults>,
+    /// Failures to inject into the store's I/O (sled only).
+    faults: Option<Arc<switchboard::store::IoFaults>>,
     handle: actix_web::dev::ServerHandle,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -42,9 +42,21 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// [`test_config`] on this binary's backend: on PostgreSQL, a fresh database of the test cluster.
+pub async fn backend_config(dir: &TempDir) -> Config {
+    let mut config = test_config(dir);
+    if crate::BACKEND == StoreBackend::Postgres {
+        let url = crate::postgres_support::fresh_database().await;
+        config.store.backend = StoreBackend::Postgres;
+        config.store.postgres_url = Some(PostgresUrl::parse(&url).expect("a PostgreSQL URL"));
+        config.store.postgres_pool_size = 4;
+    }
+    config
+}
+
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
     let dir = Arc::new(TempDir::new().expect("temp dir"));
-    let mut config = test_config(&dir);
+    let mut config = backend_config(&dir).await;
     customise(&mut config);
     start(config, dir).await
 }
@@ -52,7 +64,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
 /// An app with the shipped drivers plus the given ones (and a short driver call timeout).
 pub async fn spawn_app_with_drivers(drivers: switchboard::drivers::sdk::RegistryBuilder) -> TestApp {
     let dir = Arc::new(TempDir::new().expect("temp dir"));
-    let mut config = test_config(&dir);
+    let mut config = backend_config(&dir).await;
     config.drivers.call_timeout_ms = 500;
     start_with(config, dir, drivers).await
 }
@@ -60,7 +72,7 @@ pub async fn spawn_app_with_drivers(drivers: switchboard::drivers::sdk::Registry
 /// An app built with explicit options (drivers, a manual clock) and customised settings.
 pub async fn spawn_app_with_options(customise: impl FnOnce(&mut Config), options: Options) -> TestApp {
     let dir = Arc::new(TempDir::new().expect("temp dir"));
-    let mut config = test_config(&dir);
+    let mut config = backend_config(&dir).await;
     customise(&mut config);
     start_with_options(config, dir, options).await
 }
@@ -99,6 +111,11 @@ async fn start_with_options(config: Config, data_dir: Arc<TempDir>, options: Opt
 }
 
 impl TestApp {
+    /// Failures to inject into sled's I/O; tests that use them run on sled only.
+    pub fn faults(&self) -> &switchboard::store::IoFaults {
+        self.faults.as_deref().expect("store faults are injected on sled only")
+    }
+
     /// Stops the server gracefully and waits until the store is closed.
     pub async fn stop(self) -> (Config, Arc<TempDir>) {
         self.handle.stop(true).await;

@@ -1,52 +1,14 @@
-//! One integration-test binary: every test starts the real server on a port-0 listener with a
-//! temporary sled directory.
+//! The API suite on sled: every test starts the real server on a port-0 listener with a temporary
+//! data directory. `tests/api_postgres` runs the same suite on PostgreSQL.
 
-mod helpers;
+/// The backend every test's server stores in.
+pub const BACKEND: switchboard::config::StoreBackend = switchboard::config::StoreBackend::Sled;
 
-mod axe;
-mod browser;
+include!("suite.rs");
 
-#[path = "../../examples/counter_driver.rs"]
-mod counter_driver;
-
-mod api_keys;
-mod auth;
-mod callouts;
-mod conditions;
-mod config;
-mod console;
-mod console_admin;
-mod console_flows;
-mod console_guards;
-mod console_http;
-mod console_outbound;
-mod console_triggers;
+// What only sled has: its state journal, its data directory's lock, injected I/O failures, and processes
+// killed on a data directory.
 mod crash;
-mod dedup;
-mod drivers;
-mod event_actors;
-mod example_driver;
-mod exec;
-mod filters;
-mod hardening;
-mod health;
-mod instances;
-mod isolation;
+mod data_dir;
 mod journal;
-mod modules;
-mod openapi;
-mod operability;
-mod outbound;
-mod placeholders;
-mod receipts;
-mod restart;
-mod run_driver;
-mod runs;
-mod schemathesis;
-mod smtp_server;
 mod store_faults;
-mod systems;
-mod test_driver;
-mod triggers;
-mod verification;
-mod webhook;

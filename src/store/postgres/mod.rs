@@ -22,6 +22,7 @@
 mod api_keys;
 mod callouts;
 mod error;
+mod fire;
 mod instances;
 mod modules;
 mod outbound;
@@ -45,6 +46,7 @@ use crate::domain::run::Run;
 use crate::events::{EngineEvent, EventSink};
 use crate::store::outbox::OutboxEntry;
 
+pub use fire::PgGroupCommit;
 pub use schema::SCHEMA_VERSION;
 
 /// The advisory lock structural writes hold until their transaction ends ("SBSTRUCT").
@@ -99,6 +101,11 @@ impl PgStore {
             runtime: tokio::runtime::Handle::current(),
         };
         Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// Closes the pool: calls made from now on fail as unavailable.
+    pub fn close(&self) {
+        self.inner.pool.close();
     }
 
     /// Installs the durable event sink; only the first call has an effect.

@@ -60,7 +60,6 @@ impl PgStore {
 
     /// Where committed runs go (see [`RunRepo::set_run_listener`]): the fire path hands each run it
     /// commits to it. `None` until a listener is set.
-    #[allow(dead_code)] // The PostgreSQL fire path, being written, is its caller.
     pub(crate) fn run_listener(&self) -> Option<&tokio::sync::mpsc::UnboundedSender<Run>> {
         self.inner.run_listener.get()
     }

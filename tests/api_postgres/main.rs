@@ -1,0 +1,7 @@
+//! The API suite on PostgreSQL: the same tests as `tests/api`, each server on a fresh database of the
+//! test cluster (`tests/support/postgres.rs`).
+
+/// The backend every test's server stores in.
+pub const BACKEND: switchboard::config::StoreBackend = switchboard::config::StoreBackend::Postgres;
+
+include!("../api/suite.rs");
