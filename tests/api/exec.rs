@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 use crate::test_driver;
+use switchboard::startup::Options;
 
 struct Rig {
     app: TestApp,
@@ -16,7 +17,16 @@ struct Rig {
 
 impl Rig {
     async fn new(exec_enabled: bool) -> Self {
-        let app = spawn_app_with_drivers(test_driver::registry()).await;
+        Self::with_app(spawn_app_with_drivers(test_driver::registry()).await, exec_enabled).await
+    }
+
+    /// With a driver call timeout of `ms`.
+    async fn with_call_timeout(ms: u64) -> Self {
+        let options = Options { drivers: test_driver::registry(), ..Options::default() };
+        Self::with_app(spawn_app_with_options(|c| c.drivers.call_timeout_ms = ms, options).await, true).await
+    }
+
+    async fn with_app(app: TestApp, exec_enabled: bool) -> Self {
         let system = app.create_system("Exec room").await;
         let sys = id(&system).to_owned();
         for driver in ["Display", "Display", "Probe"] {
@@ -162,7 +172,8 @@ async fn the_driver_receives_method_headers_query_body_and_ids() {
 
 #[tokio::test]
 async fn driver_failures_map_to_gateway_errors_and_the_module_survives() {
-    let rig = Rig::new(true).await;
+    // Time for a panic's backtrace (printed when RUST_BACKTRACE is set, as in CI) within the call.
+    let rig = Rig::with_call_timeout(3000).await;
 
     for (method, status, code) in [
         ("fail", 502, "driver_error"),
