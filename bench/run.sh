@@ -14,7 +14,9 @@
 # times start-up with 100,000 stored instances. Then (a) once more on a server acknowledging fires before
 # the device sync (store.sync_interval_ms = BENCH_RELAXED_SYNC_MS, default 100): not a target scenario, it
 # shows what the per-fire device flush costs; and (a) once more with receipts off, which (a) with receipts on
-# must reach 0.85 of. Prints one table and writes it to bench/results.md.
+# must reach 0.85 of. Then (a), (b) and (c) on the PostgreSQL backend, against a throw-away local server with
+# PostgreSQL's default settings (fsync and synchronous_commit on: a 202 means the fire is committed), with
+# the same trigger_count check. Prints one table and writes it to bench/results.md.
 #
 # Every measured Switchboard run follows a warm-up run of the same load (BENCH_WARMUP seconds, default 10),
 # and so does the bare handler's first run, so that both are measured in their steady state. This machine's
@@ -23,7 +25,7 @@
 #
 # Environment: BENCH_DURATION (seconds per scenario, default 15), BENCH_WARMUP (10), BENCH_CONNECTIONS (64),
 # BENCH_THREADS (2), BENCH_PORT (18080), BENCH_BARE_PORT (18081), BENCH_SEED_INSTANCES (100000),
-# BENCH_RELAXED_SYNC_MS (100),
+# BENCH_RELAXED_SYNC_MS (100), BENCH_PG_PORT (18082),
 # BENCH_KEEP_WORK=1 keeps the temporary directory (data, logs, raw wrk output),
 # BENCH_COMPARE_BIN=path/to/switchboard[:another…] also measures (a) and (b) on each of those binaries
 # (earlier commits' release builds, say), each on a data directory of its own set up the same way, in
@@ -41,6 +43,7 @@ SB_PORT=${BENCH_PORT:-18080}
 BARE_PORT=${BENCH_BARE_PORT:-18081}
 SEED_INSTANCES=${BENCH_SEED_INSTANCES:-100000}
 RELAXED_SYNC_MS=${BENCH_RELAXED_SYNC_MS:-100}
+PG_PORT=${BENCH_PG_PORT:-18082}
 INSTANCES=10000
 HOST=127.0.0.1
 SB_URL="http://$HOST:$SB_PORT"
@@ -53,6 +56,10 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 # --- processes we start, and their cleanup ---------------------------------------------------------
 PIDS=()
 WORK=""
+PG_DIR=""
+PG_BIN=""
+PG_USER=""
+pg_as() { if [ -n "$PG_USER" ]; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi; }
 
 alive() { [ -e "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 
@@ -76,6 +83,10 @@ cleanup() {
     for f in "$WORK"/*.pid; do [ -f "$f" ] && PIDS+=("$(cat "$f")"); done
   fi
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
+  if [ -n "$PG_DIR" ]; then
+    pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+  fi
   if [ -n "$WORK" ] && [ -d "$WORK" ]; then
     if [ "$rc" -ne 0 ]; then
       for f in "$WORK"/*.log; do
@@ -311,6 +322,73 @@ for bin in "${COMPARE_BINS[@]}"; do
 done
 SERVER=("$ROOT/target/release/switchboard" serve --bind "$HOST:$SB_PORT")
 
+# --- PostgreSQL: (a), (b) and (c) on a local server with default settings ---------------------------
+pg_bin_dir() { # the directory of the newest installed server's initdb, pg_ctl and createdb
+  local d
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [ -x "$d/pg_ctl" ] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+if ! PG_BIN=$(pg_bin_dir); then
+  log "installing postgresql with apt-get"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql || {
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
+  }
+  PG_BIN=$(pg_bin_dir) || die "no PostgreSQL server binaries after installing postgresql"
+fi
+# initdb refuses root: as root the server runs as the postgres user the package created.
+[ "$(id -u)" -eq 0 ] && PG_USER=postgres
+PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench-pg.XXXXXX")
+[ -n "$PG_USER" ] && chown "$PG_USER:" "$PG_DIR"
+log "starting a throw-away PostgreSQL ($PG_BIN) on $HOST:$PG_PORT with its default settings"
+pg_as "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust >"$PG_DIR/initdb.log" 2>&1 \
+  || die "initdb failed: $(tail -n 5 "$PG_DIR/initdb.log")"
+pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
+  -o "-c listen_addresses=$HOST -p $PG_PORT -k $PG_DIR" start >/dev/null || die "PostgreSQL did not start"
+pg_as "$PG_BIN/createdb" -h "$HOST" -p "$PG_PORT" -U postgres switchboard
+PG_SETTINGS=$(pg_as "$PG_BIN/psql" -h "$HOST" -p "$PG_PORT" -U postgres -At -d switchboard \
+  -c "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'max_connections', 'server_version')")
+
+export SWITCHBOARD_STORE__BACKEND=postgres SWITCHBOARD_STORE__POSTGRES_URL="postgres://postgres@$HOST:$PG_PORT/switchboard"
+start_server "$WORK/data-pg" "$WORK/switchboard-pg.log"
+unset SWITCHBOARD_STORE__BACKEND SWITCHBOARD_STORE__POSTGRES_URL
+"${BENCH_PY[@]}" setup --base "$SB_URL" --key "$KEY" --instances "$INSTANCES" --action-instances 1 \
+  --threads 4 --out "$WORK/pg" >&2
+PG_SYSTEM=$(jget "$WORK/pg/setup.json" system)
+warm_up pg-a "$SB_URL" POST "$WORK/pg/paths_notify.txt" "$BODY" "${JSON[@]}"
+"${BENCH_PY[@]}" count --base "$SB_URL" --key "$KEY" --system "$PG_SYSTEM" >"$WORK/pg_count_before.json"
+run_wrk pg-a "(a) on PostgreSQL" "$SB_URL" POST "$WORK/pg/paths_notify.txt" "$BODY" "${JSON[@]}"
+printf '%s\t%s\t%s\t%s\n' "(a) notify, no exec, on PostgreSQL" "$WORK/pg-a.json" "$(rss_kb "$SB_PID")" \
+  "$WORK/$BEFORE.json,$WORK/bare$((BARE_RUNS + 1)).json" >>"$ROWS"
+bare_run
+BEFORE=$BARE_ID
+"${BENCH_PY[@]}" count --base "$SB_URL" --key "$KEY" --system "$PG_SYSTEM" >"$WORK/pg_count_after.json"
+PG_FIRED=$(($(jget "$WORK/pg_count_after.json" sum) - $(jget "$WORK/pg_count_before.json" sum)))
+PG_202=$(jget "$WORK/pg-a.json" status202)
+PG_IN_FLIGHT=$(jget "$WORK/pg-a.json" in_flight_at_end)
+PG_EXTRA=$((PG_FIRED - PG_202))
+if [ "$PG_EXTRA" -ge 0 ] && [ "$PG_EXTRA" -le "$PG_IN_FLIGHT" ]; then PG_VERDICT=MATCH; else PG_VERDICT=MISMATCH; fi
+PG_LINE="PostgreSQL ($PG_SETTINGS): trigger_count check after (a): $PG_FIRED fires stored, 202s seen by wrk = $PG_202, $PG_IN_FLIGHT unanswered when wrk stopped: $PG_VERDICT"
+echo "bench: $PG_LINE" >&2
+for scenario in b c; do
+  if [ "$scenario" = b ]; then
+    args=(POST "$WORK/pg/paths_exec.txt" "$BODY" "${JSON[@]}")
+    label="(b) notify + exec Display_1.request, on PostgreSQL"
+  else
+    args=(GET "$WORK/pg/path_admin.txt" "" -H "X-API-Key: $KEY")
+    label="(c) admin GET one instance, on PostgreSQL"
+  fi
+  warm_up "pg-$scenario" "$SB_URL" "${args[@]}"
+  run_wrk "pg-$scenario" "$label" "$SB_URL" "${args[@]}"
+  printf '%s\t%s\t%s\t%s\n' "$label" "$WORK/pg-$scenario.json" "$(rss_kb "$SB_PID")" \
+    "$WORK/$BEFORE.json,$WORK/bare$((BARE_RUNS + 1)).json" >>"$ROWS"
+  bare_run
+  BEFORE=$BARE_ID
+done
+stop_pid "$SB_PID"
+
 # --- (a) again, acknowledging fires before the device sync ------------------------------------------
 log "restarting switchboard with store.sync_interval_ms = $RELAXED_SYNC_MS"
 export SWITCHBOARD_STORE__SYNC_INTERVAL_MS=$RELAXED_SYNC_MS
@@ -375,6 +453,6 @@ SETUP_LINE="Created the $INSTANCES instances through the admin API in $(jget "$W
 
 echo >&2
 "${BENCH_PY[@]}" report --rows "$ROWS" --out "$ROOT/bench/results.md" --header "$HEADER" \
-  --note "$COUNT_LINE" --note "$RUNS_LINE" --note "$CALLOUT_LINE" --note "$STARTUP_LINE" --note "$SETUP_LINE"
+  --note "$COUNT_LINE" --note "$RUNS_LINE" --note "$CALLOUT_LINE" --note "$PG_LINE" --note "$STARTUP_LINE" --note "$SETUP_LINE"
 echo >&2
 echo "bench: table written to bench/results.md" >&2
