@@ -43,6 +43,7 @@ fn outbound_settings(config: &mut Config) {
     config.outbound.allow_private_networks = true;
     config.outbound.retry_schedule_ms = vec![20, 20, 20];
     config.outbound.pause_after_failures = 2;
+    config.actions.retry_schedule_ms = vec![3000];
 }
 
 /// What the sled deployment holds, to look for on PostgreSQL.
@@ -57,6 +58,9 @@ struct Deployment {
     queued: Vec<String>,
     receipts: Vec<Value>,
     runs: Vec<Value>,
+    /// A hook whose run waits for a retry: open when the server stops.
+    later: Hook,
+    open_run: String,
 }
 
 /// A system with two modules, a hook fired three times (the third call a duplicate), an action run
@@ -95,8 +99,23 @@ async fn build(app: &TestApp, receiver: &TestReceiver) -> Deployment {
         (runs.len() == 2 && runs.iter().all(|r| r["status"] == "succeeded")).then_some(runs)
     })
     .await;
+    let (later, open_run) = open_run(app, receiver, &sys).await;
     let (system, fires) = (app.get_ok(&format!("/systems/{sys}")).await, app.trigger_count(&hook).await);
-    Deployment { system, hook, fires, key, callout, subscription, queued, receipts, runs }
+    Deployment { system, hook, fires, key, callout, subscription, queued, receipts, runs, later, open_run }
+}
+
+/// A hook in `system` fired once, its action failed once and waiting for its retry; and the run's id.
+async fn open_run(app: &TestApp, receiver: &TestReceiver, system: &str) -> (Hook, String) {
+    receiver.respond_on("/later", Reply::status(500));
+    let action = json!({ "method": "POST", "url": receiver.url("/later") });
+    let later = app.hook_in(system, json!({ "name": "Later", "actions": { "requests": [action] } })).await;
+    assert!(app.call_hook(&later.url(app), &[], "{}").await.status().is_success());
+    let run = eventually(10, "a run waiting for its retry", || async {
+        let (runs, _) = app.list(&format!("{}/runs", later.path())).await;
+        runs.into_iter().find(|r| r["status"] == "pending" && r.get("next_attempt_at").is_some())
+    })
+    .await;
+    (later, id(&run).to_owned())
 }
 
 /// The system with its module order, the instance's count, receipts and runs, the key, the callout.
@@ -127,7 +146,7 @@ async fn a_sled_deployment_moves_to_postgres_whole() {
     // Assert: every count printed and matching.
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    for kind in ["systems 3", "modules 2", "instances 1", "outbound_queue 3", "runs 2", "webhook_deliveries 2"] {
+    for kind in ["systems 3", "modules 2", "instances 2", "outbound_queue 3", "runs 3", "webhook_deliveries 2"] {
         let (name, n) = kind.split_once(' ').unwrap();
         let row = stdout.lines().find(|l| l.split_whitespace().next() == Some(name)).expect(name);
         assert_eq!(row.split_whitespace().collect::<Vec<_>>(), [name, n, n], "{stdout}");
@@ -145,6 +164,13 @@ async fn a_sled_deployment_moves_to_postgres_whole() {
     receiver.respond_on("/down", Reply::status(204));
     let failed = receiver.received_on("/down").len();
     app.create_ok(&format!("/webhooks/{}/enable", id(&before.subscription)), json!({})).await;
+    receiver.respond_on("/later", Reply::status(200));
+    let path = format!("{}/runs/{}", before.later.path(), before.open_run);
+    let resumed = eventually(10, "the open run resumed", || async {
+        Some(app.get_ok(&path).await).filter(|r| r["status"] != "pending" && r["status"] != "running")
+    })
+    .await;
+    assert_eq!((&resumed["status"], &resumed["actions"][0]["attempt_count"]), (&json!("succeeded"), &json!(2)));
     let got = receiver.wait_for_on("/down", failed + 3, 10).await;
     let order: Vec<String> =
         got[failed..].iter().map(|r| r.json()["system_id"].as_str().unwrap_or("").to_owned()).collect();
