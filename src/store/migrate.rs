@@ -51,10 +51,12 @@ pub enum MigrateError {
     Mismatch(Vec<&'static str>),
 }
 
-/// Each kind of record with its count in the source and in the target.
+/// Each kind of record with its count in the source and in the target, and the records of the source
+/// left behind because their owner was gone.
 #[derive(Debug)]
 pub struct Verification {
     pub rows: Vec<(&'static str, usize, usize)>,
+    pub orphans: Counts,
 }
 
 impl Verification {
@@ -63,7 +65,7 @@ impl Verification {
             .into_iter()
             .map(|(kind, n)| (kind, n, target.iter().find(|(k, _)| *k == kind).map_or(0, |(_, m)| *m)))
             .collect();
-        Self { rows }
+        Self { rows, orphans: Counts::new() }
     }
 
     pub fn mismatched(&self) -> Vec<&'static str> {
@@ -76,6 +78,9 @@ impl Verification {
         for (kind, a, b) in &self.rows {
             let mark = if a == b { "" } else { "  MISMATCH" };
             out.push_str(&format!("{kind:<24} {a:>10} {b:>10}{mark}\n"));
+        }
+        for (kind, n) in &self.orphans {
+            out.push_str(&format!("left behind: {n} {kind} whose owner no longer exists\n"));
         }
         out
     }
@@ -115,11 +120,12 @@ impl From<StoreError> for Failure {
     }
 }
 
-async fn copy(store: &PgStore, snapshot: Snapshot) -> Result<Verification, Failure> {
+async fn copy(store: &PgStore, mut snapshot: Snapshot) -> Result<Verification, Failure> {
+    let orphans = snapshot.drop_orphans();
     if let Imported::RefusedNotEmpty { table, rows } = store.import(&snapshot).await? {
         return Err(Failure::Migrate(MigrateError::TargetNotEmpty { table, rows }));
     }
-    let verification = Verification::of(snapshot.counts(), &store.counts().await?);
+    let verification = Verification { orphans, ..Verification::of(snapshot.counts(), &store.counts().await?) };
     match verification.mismatched() {
         kinds if kinds.is_empty() => Ok(verification),
         kinds => Err(Failure::Migrate(MigrateError::Mismatch(kinds))),
