@@ -23,6 +23,18 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve(ServeArgs),
+    /// Copy a whole deployment from sled into an empty PostgreSQL database and verify the counts.
+    MigrateStore(MigrateArgs),
+}
+
+#[derive(clap::Args)]
+struct MigrateArgs {
+    /// The store to copy: sled:DIR (not in use by a running server).
+    #[arg(long, value_name = "sled:DIR")]
+    from: String,
+    /// The empty database to copy into: postgres:URL.
+    #[arg(long, value_name = "postgres:URL")]
+    to: String,
 }
 
 #[derive(clap::Args, Default)]
@@ -55,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        Some(Command::MigrateStore(args)) => return migrate_store(args).await,
         None => cli.args,
     };
     let overrides = Overrides {
@@ -85,4 +98,19 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!(port = app.port(), "switchboard listening");
     app.run_until_stopped().await
+}
+
+/// Prints the count table; a failure is one line on stderr and exit status 1.
+async fn migrate_store(args: MigrateArgs) -> anyhow::Result<()> {
+    match switchboard::store::migrate::migrate_store(&args.from, &args.to).await {
+        Ok(verification) => {
+            print!("{}", verification.table());
+            println!("migrated: every count matches");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("switchboard migrate-store: {e}");
+            std::process::exit(1);
+        }
+    }
 }

@@ -4,10 +4,12 @@
 
 pub mod backend;
 pub mod fire;
+pub mod migrate;
 pub mod outbox;
 pub mod postgres;
 pub mod repo;
 pub(crate) mod sled;
+pub mod snapshot;
 
 use crate::domain::ValidationError;
 

@@ -144,7 +144,7 @@ async fn find<C: GenericClient>(client: &C, id: &CalloutId, lock: bool) -> Store
     rows::query_opt(client, sql, &[&id.as_str()]).await?.map(|row| rows::decode(&row, 0)).transpose()
 }
 
-async fn put<C: GenericClient>(client: &C, callout: &Callout, new: bool) -> StoreResult<()> {
+pub(super) async fn put<C: GenericClient>(client: &C, callout: &Callout, new: bool) -> StoreResult<()> {
     let sql = if new {
         "INSERT INTO callouts (id, system_id, doc) VALUES ($1, $2, $3)"
     } else {

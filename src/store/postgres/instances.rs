@@ -183,7 +183,11 @@ impl InstanceRepo for PgStore {
     }
 }
 
-async fn insert<C: GenericClient>(client: &C, instance: &TriggerInstance, state: &InstanceState) -> StoreResult<()> {
+pub(super) async fn insert<C: GenericClient>(
+    client: &C,
+    instance: &TriggerInstance,
+    state: &InstanceState,
+) -> StoreResult<()> {
     let sql = "INSERT INTO instances (id, system_id, trigger_id, doc) VALUES ($1, $2, $3, $4)";
     let (id, system, trigger) =
         (instance.id.as_str(), instance.control_system_id.as_str(), instance.trigger_id.as_str());

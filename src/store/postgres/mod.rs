@@ -23,6 +23,7 @@ mod api_keys;
 mod callouts;
 mod error;
 mod fire;
+mod import;
 mod instances;
 mod modules;
 mod outbound;
@@ -47,6 +48,7 @@ use crate::events::{EngineEvent, EventSink};
 use crate::store::outbox::OutboxEntry;
 
 pub use fire::PgGroupCommit;
+pub use import::Imported;
 pub use schema::SCHEMA_VERSION;
 
 /// The advisory lock structural writes hold until their transaction ends ("SBSTRUCT").

@@ -130,7 +130,7 @@ async fn write<C: GenericClient>(client: &C, module: &Module, previous: Option<M
     Ok(())
 }
 
-async fn put<C: GenericClient>(client: &C, module: &Module, new: bool) -> StoreResult<()> {
+pub(super) async fn put<C: GenericClient>(client: &C, module: &Module, new: bool) -> StoreResult<()> {
     let sql = if new {
         "INSERT INTO modules (id, system_id, driver, driver_lc, custom_name_lc, doc) VALUES ($1, $2, $3, $4, $5, $6)"
     } else {

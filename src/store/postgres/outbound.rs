@@ -335,7 +335,7 @@ async fn find<C: GenericClient>(client: &C, id: &SubscriptionId, lock: bool) -> 
     rows::query_opt(client, sql, &[&id.as_str()]).await?.map(|row| rows::decode(&row, 0)).transpose()
 }
 
-async fn put<C: GenericClient>(client: &C, sub: &Subscription) -> StoreResult<()> {
+pub(super) async fn put<C: GenericClient>(client: &C, sub: &Subscription) -> StoreResult<()> {
     let sql = "INSERT INTO outbound_subscriptions (id, name_lc, url_lc, doc) VALUES ($1, $2, $3, $4) \
                ON CONFLICT (id) DO UPDATE SET name_lc = excluded.name_lc, url_lc = excluded.url_lc, doc = excluded.doc";
     let (name, url) = (sub.name.to_lowercase(), sub.url.as_str().to_lowercase());
@@ -349,7 +349,11 @@ async fn put_delivery<C: GenericClient>(client: &C, seq: i64, delivery: &QueuedD
 }
 
 /// Only for a subscription that exists (read `FOR KEY SHARE`: one deleted meanwhile gets nothing).
-async fn insert_log<C: GenericClient>(client: &C, id: &SubscriptionId, attempt: &DeliveryAttempt) -> StoreResult<()> {
+pub(super) async fn insert_log<C: GenericClient>(
+    client: &C,
+    id: &SubscriptionId,
+    attempt: &DeliveryAttempt,
+) -> StoreResult<()> {
     let sql = "INSERT INTO outbound_log (subscription_id, attempted_at, doc) \
                SELECT id, $2, $3 FROM outbound_subscriptions WHERE id = $1 FOR KEY SHARE";
     rows::execute(client, sql, &[&id.as_str(), &rows::to_i64(attempt.attempted_at), &rows::doc(attempt)?]).await?;

@@ -83,7 +83,7 @@ pub(super) async fn find<C: GenericClient>(client: &C, id: &TriggerId, lock: boo
     rows::query_opt(client, sql, &[&id.as_str()]).await?.map(|row| rows::decode(&row, 0)).transpose()
 }
 
-async fn put<C: GenericClient>(client: &C, trigger: &Trigger, new: bool) -> StoreResult<()> {
+pub(super) async fn put<C: GenericClient>(client: &C, trigger: &Trigger, new: bool) -> StoreResult<()> {
     let sql = if new {
         "INSERT INTO triggers (id, name_lc, description_lc, doc) VALUES ($1, $2, $3, $4)"
     } else {

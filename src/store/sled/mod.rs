@@ -8,6 +8,7 @@ mod batch_thread;
 mod callouts;
 mod codec;
 mod durability;
+mod export;
 mod faults;
 mod instances;
 pub(crate) mod journal;

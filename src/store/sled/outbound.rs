@@ -29,9 +29,9 @@ use crate::store::{Page, PageRequest, StoreError, StoreResult};
 const SUBSCRIPTION: &str = "webhook subscription";
 
 pub(super) struct OutboundTrees {
-    subscriptions: sled::Tree,
-    queue: sled::Tree,
-    log: sled::Tree,
+    pub(super) subscriptions: sled::Tree,
+    pub(super) queue: sled::Tree,
+    pub(super) log: sled::Tree,
 }
 
 impl OutboundTrees {
