@@ -5,7 +5,9 @@
 //! `synchronous_commit` (on by default), durable; admin writes commit on their own before they answer.
 //!
 //! A commit that fails answers its waiters `store_unavailable` at once (a caller never waits past the
-//! failure) and is tried again, merged with what arrived meanwhile, until it succeeds: the engine
+//! failure) and is tried again, merged with what arrived meanwhile, until it succeeds; the wait
+//! between tries (a backoff) ends early when a caller waits for an answer, so none waits longer than
+//! one try, itself bounded by `store.postgres_timeout_ms`: the engine
 //! holds the fire in memory already, so it must reach the database, and runs and events are never
 //! dropped.
 
@@ -166,9 +168,39 @@ async fn commit_loop(store: PgStore, mut queue: mpsc::UnboundedReceiver<Job>, sh
                     tracing::error!(states = carried.states.len(), "trigger state left uncommitted at shutdown");
                     return;
                 }
-                tokio::time::sleep(retry).await;
+                wait_to_retry(&mut carried, &mut queue, retry, &shutdown).await;
                 retry = (retry * 2).min(RETRY_MAX);
             }
+        }
+    }
+}
+
+/// Waits `retry` before a failed commit is tried again, taking in what is queued meanwhile; returns
+/// early once a caller waits for an answer, so that no caller waits past the store's timeout for a
+/// backoff to end (a database that refuses connections refuses each such try at once; one that hangs
+/// takes the timeout), or when shutting down.
+async fn wait_to_retry(
+    carried: &mut Batch,
+    queue: &mut mpsc::UnboundedReceiver<Job>,
+    retry: Duration,
+    shutdown: &CancellationToken,
+) {
+    let backoff = tokio::time::sleep(retry);
+    tokio::pin!(backoff);
+    let mut open = true;
+    loop {
+        tokio::select! {
+            _ = &mut backoff => return,
+            _ = shutdown.cancelled() => return,
+            job = queue.recv(), if open => match job {
+                Some(job) => {
+                    carried.add(job);
+                    if !carried.waiters.is_empty() {
+                        return;
+                    }
+                }
+                None => open = false,
+            },
         }
     }
 }
