@@ -46,6 +46,8 @@ fn on_cluster(config: &mut Config, cluster: &DedicatedCluster) {
     // The load is one instance called as fast as it answers: no rate limit in the way.
     config.webhook.rate_limit_per_second = 1_000_000;
     config.webhook.rate_limit_burst = 1_000_000;
+    // Events are delivered to a receiver in the test.
+    config.outbound.allow_private_networks = true;
 }
 
 /// One answer seen by a load task.
@@ -187,6 +189,11 @@ async fn a_database_that_goes_away_answers_503_and_comes_back_losing_nothing_ack
     let cluster = new_cluster().await;
     let app = Arc::new(spawn_app_with(|c| on_cluster(c, &cluster)).await);
     let hook = app.hook(json!({})).await;
+    // A quiet system the load never touches, whose fires go to a receiver.
+    let quiet = app.create_system("Quiet").await;
+    let receiver = TestReceiver::start().await;
+    let subscription = json!({ "name": "Quiet", "url": receiver.url("/events"), "events": ["trigger.fired"], "system_id": id(&quiet) });
+    app.create("/webhooks", subscription).await;
     let load = Arc::new(Load::default());
     let running = Arc::new(AtomicBool::new(true));
     let tasks = vec![
@@ -237,6 +244,16 @@ async fn a_database_that_goes_away_answers_503_and_comes_back_losing_nothing_ack
     // handed out again.
     let last_second = load.seen.lock().unwrap().iter().rev().take(20).map(|s| s.status).collect::<Vec<_>>();
     assert!(last_second.iter().all(|s| (200..300).contains(s)), "the last answers succeed: {last_second:?}");
+    // The background writers work again: a call after the outage gets its receipt, and its event is
+    // delivered.
+    let late = app.hook_in(id(&quiet), json!({})).await;
+    let res = app.call_hook(&late.url(&app), &[], "{}").await;
+    assert_eq!(json(res).await["fired"], true, "a call after the outage");
+    app.receipts_eventually(&late, 1).await;
+    eventually(10, "the event of a fire after the outage is delivered", || async {
+        receiver.received().iter().any(|r| r.body.contains(late.id())).then_some(())
+    })
+    .await;
     eprintln!("ready {ready_after:?} after the database started; {refused} refused during the outage");
 
     // Assert 3: nothing acknowledged is lost, as this app sees it and as the database has it.
