@@ -284,3 +284,52 @@ async fn starting_against_a_database_that_is_down_fails_with_a_clear_error() {
     assert!(message.contains("PostgreSQL"), "the error names PostgreSQL: {message}");
     assert!(!message.contains("password"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_that_hangs_answers_503_within_the_timeout_and_comes_back() {
+    // Arrange
+    let cluster = new_cluster().await;
+    let app = spawn_app_with(|c| on_cluster(c, &cluster)).await;
+    let hook = app.hook(json!({})).await;
+    let system = app.create_system("Room").await;
+    let res = app.call_hook(&hook.url(&app), &[], "{}").await;
+    assert_eq!(json(res).await["fired"], true, "a call before the database hangs");
+
+    // Act
+    let frozen = cluster.clone();
+    tokio::task::spawn_blocking(move || frozen.freeze()).await.expect("frozen");
+
+    // Assert: each request that needs the database is refused within the timeout, none hangs.
+    let load = Load::default();
+    for _ in 0..2 {
+        let (status, body, took) = timed(app.client.post(hook.url(&app)).json(&json!({}))).await;
+        load.record("webhook call", status, body, took);
+        let (status, body, took) = timed(app.admin(Method::GET, &format!("/systems/{}", id(&system)))).await;
+        load.record("GET /systems/{id}", status, body, took);
+        let (status, body, took) = timed(app.admin(Method::POST, "/systems").json(&json!({ "name": "New" }))).await;
+        load.record("POST /systems", status, body, took);
+        let (status, body, took) = timed(app.client.get(app.url("/readyz"))).await;
+        assert_eq!(status, 503, "/readyz while the database hangs: {body}");
+        assert!(took <= TIMEOUT + MARGIN, "/readyz took {took:?}");
+    }
+    let refused = load.check_since(0, "while the database hangs");
+    assert_eq!(refused, load.len(), "every request that needs the database is refused");
+    let res = app.client.get(app.url("/healthz")).send().await.expect("/healthz answers");
+    assert_eq!(res.status(), 200, "/healthz while the database hangs");
+
+    // Act: it answers again.
+    let thawed = cluster.clone();
+    tokio::task::spawn_blocking(move || thawed.thaw()).await.expect("thawed");
+
+    // Assert: requests succeed again without restarting Switchboard.
+    until_status(&app, "/readyz", 200, RECOVERY).await;
+    eventually(RECOVERY.as_secs(), "a call succeeds after the database answers again", || async {
+        let res = app.client.post(hook.url(&app)).json(&json!({})).send().await.expect("answered");
+        (res.status().as_u16() == 202 || res.status().as_u16() == 200).then_some(())
+    })
+    .await;
+    for _ in 0..20 {
+        let (status, body, _) = timed(app.admin(Method::POST, "/systems").json(&json!({ "name": "After" }))).await;
+        assert_eq!(status, 201, "an admin write after the database answers again: {body}");
+    }
+}

@@ -65,7 +65,7 @@ fn redacted(url: &url::Url) -> String {
 /// stopped): the same binaries, user and watchdog clean-up as the shared cluster, on a port and data
 /// directory it keeps across [`Self::stop`] and [`Self::start`], with `synchronous_commit` on (as a
 /// server has it by default), so that stopping it loses no commit it answered. The watchdog stops it and removes its
-/// directory when the process ends; dropping it stops it at once.
+/// directory when the process ends; dropping it (thawed first) stops it at once.
 pub struct DedicatedCluster {
     run: Runner,
     port: u16,
@@ -96,6 +96,33 @@ impl DedicatedCluster {
         self.run.stop("immediate");
     }
 
+    /// Freezes the server (SIGSTOP to the postmaster and its children): connections are accepted by the
+    /// kernel but nothing answers, as with a database host that hangs.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a frozen server run again.
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    /// Sends `signal` to the postmaster (the first line of `postmaster.pid`) and its children.
+    fn signal(&self, signal: &str) {
+        assert!(self.try_signal(signal), "kill -{signal} to the test's own PostgreSQL");
+    }
+
+    fn try_signal(&self, signal: &str) -> bool {
+        let Ok(pid_file) = std::fs::read_to_string(self.run.data().join("postmaster.pid")) else { return false };
+        let Some(postmaster) = pid_file.lines().next().map(|l| l.trim().to_owned()) else { return false };
+        let Ok(children) = Command::new("ps").args(["-o", "pid=", "--ppid", &postmaster]).output() else {
+            return false;
+        };
+        let mut pids = vec![postmaster];
+        pids.extend(String::from_utf8_lossy(&children.stdout).split_whitespace().map(str::to_owned));
+        Command::new("kill").arg(format!("-{signal}")).args(&pids).status().is_ok_and(|s| s.success())
+    }
+
     /// Starts the server again, on the same port and data directory, and waits until it accepts
     /// connections.
     pub fn start(&self) {
@@ -105,6 +132,8 @@ impl DedicatedCluster {
 
 impl Drop for DedicatedCluster {
     fn drop(&mut self) {
+        // A frozen server (a test that failed before it thawed it) could not stop.
+        self.try_signal("CONT");
         let mut c = self.run.command("pg_ctl");
         c.arg("-D").arg(self.run.data()).args(["stop", "-m", "immediate"]);
         let _ = c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();

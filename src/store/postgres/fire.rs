@@ -6,8 +6,9 @@
 //!
 //! A commit that fails answers its waiters `store_unavailable` at once (a caller never waits past the
 //! failure) and is tried again, merged with what arrived meanwhile, until it succeeds; the wait
-//! between tries (a backoff) ends early when a caller waits for an answer, so none waits longer than
-//! one try, itself bounded by `store.postgres_timeout_ms`: the engine
+//! between tries (a backoff) ends early when a caller waits for an answer, and a caller waits for its
+//! commit no longer than `store.postgres_timeout_ms` (a write queued behind a try that hangs is
+//! answered unavailable then, and stays queued): the engine
 //! holds the fire in memory already, so it must reach the database, and runs and events are never
 //! dropped.
 
@@ -76,14 +77,17 @@ impl Batch {
 
 pub struct PgGroupCommit {
     jobs: mpsc::UnboundedSender<Job>,
+    /// `store.postgres_timeout_ms`: the longest a caller waits for its commit.
+    timeout: Duration,
 }
 
 impl PgGroupCommit {
     /// Starts the committer; it commits what is queued when `shutdown` is cancelled, then stops.
     pub fn start(store: PgStore, shutdown: CancellationToken) -> (Self, JoinHandle<()>) {
         let (jobs, queue) = mpsc::unbounded_channel();
+        let timeout = store.inner.timeout;
         let task = tokio::spawn(commit_loop(store, queue, shutdown));
-        (Self { jobs }, task)
+        (Self { jobs, timeout }, task)
     }
 
     fn queue(&self, job: Job) -> bool {
@@ -97,7 +101,7 @@ impl FireLog for PgGroupCommit {
         let (done, answer) = match wait {
             Some(_) => {
                 let (done, answer) = oneshot::channel();
-                (Some(done), Some(Answer::unavailable_on_refusal(answer)))
+                (Some(done), Some(Answer::unavailable_on_refusal(answer).within(self.timeout)))
             }
             None => (None, None),
         };
@@ -111,7 +115,7 @@ impl FireLog for PgGroupCommit {
         if !self.queue(Job::Barrier(done)) {
             return Err(stopped());
         }
-        Answer::unavailable_on_refusal(answer).wait().await
+        Answer::unavailable_on_refusal(answer).within(self.timeout).wait().await
     }
 }
 
