@@ -37,21 +37,36 @@ pub struct Answer {
     done: oneshot::Receiver<Result<(), String>>,
     /// What a refusal (why the level was not reached) means to the caller.
     refused: fn(String) -> StoreError,
+    /// When the caller stops waiting and is answered unavailable (the write stays queued).
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl Answer {
     /// The answer `done`'s sender will give: `Err` with why the level was not reached.
     pub(crate) fn new(done: oneshot::Receiver<Result<(), String>>) -> Self {
-        Self { done, refused: StoreError::Task }
+        Self { done, refused: StoreError::Task, deadline: None }
     }
 
     /// An answer whose refusals mean the backend cannot take the write now (asking again may work).
     pub(crate) fn unavailable_on_refusal(done: oneshot::Receiver<Result<(), String>>) -> Self {
-        Self { done, refused: |why| StoreError::Unavailable(why.into()) }
+        Self { done, refused: |why| StoreError::Unavailable(why.into()), deadline: None }
+    }
+
+    /// The same answer, given as unavailable once `within` has passed from now without one: the
+    /// caller waits no longer, and the write stays queued (as a refused one does).
+    pub(crate) fn within(self, within: std::time::Duration) -> Self {
+        Self { deadline: Some(tokio::time::Instant::now() + within), ..self }
     }
 
     pub async fn wait(self) -> StoreResult<()> {
-        self.done.await.map_err(|_| stopped())?.map_err(self.refused)
+        let answer = match self.deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, self.done).await {
+                Ok(answer) => answer,
+                Err(_) => return Err(StoreError::Unavailable("the write was not committed in time".into())),
+            },
+            None => self.done.await,
+        };
+        answer.map_err(|_| stopped())?.map_err(self.refused)
     }
 }
 

@@ -5,3 +5,6 @@
 pub const BACKEND: switchboard::config::StoreBackend = switchboard::config::StoreBackend::Postgres;
 
 include!("../api/suite.rs");
+
+// What only PostgreSQL has: a database server that goes away and comes back.
+mod outage;

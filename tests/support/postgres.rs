@@ -61,6 +61,85 @@ fn redacted(url: &url::Url) -> String {
     shown.to_string()
 }
 
+/// A cluster of its own for a test that stops and starts its database (the shared one is never
+/// stopped): the same binaries, user and watchdog clean-up as the shared cluster, on a port and data
+/// directory it keeps across [`Self::stop`] and [`Self::start`], with `synchronous_commit` on (as a
+/// server has it by default), so that stopping it loses no commit it answered. The watchdog stops it and removes its
+/// directory when the process ends; dropping it (thawed first) stops it at once.
+pub struct DedicatedCluster {
+    run: Runner,
+    port: u16,
+    /// Held for the watchdog: see the module docs.
+    _watchdog: ChildStdin,
+}
+
+impl DedicatedCluster {
+    /// initdb, then start; blocking (a few seconds): call it from the blocking pool.
+    pub fn start_new() -> Self {
+        let run = Runner::new();
+        let watchdog = run.spawn_watchdog();
+        run.give_dir_to_user();
+        run.initdb();
+        let port = free_port();
+        run.start(port, true);
+        Self { run, port, _watchdog: watchdog }
+    }
+
+    /// The URL of its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server at once (`pg_ctl stop -m immediate`: connections are cut, as when the
+    /// database's host goes away) and waits until it has stopped.
+    pub fn stop(&self) {
+        self.run.stop("immediate");
+    }
+
+    /// Freezes the server (SIGSTOP to the postmaster and its children): connections are accepted by the
+    /// kernel but nothing answers, as with a database host that hangs.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a frozen server run again.
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    /// Sends `signal` to the postmaster (the first line of `postmaster.pid`) and its children.
+    fn signal(&self, signal: &str) {
+        assert!(self.try_signal(signal), "kill -{signal} to the test's own PostgreSQL");
+    }
+
+    fn try_signal(&self, signal: &str) -> bool {
+        let Ok(pid_file) = std::fs::read_to_string(self.run.data().join("postmaster.pid")) else { return false };
+        let Some(postmaster) = pid_file.lines().next().map(|l| l.trim().to_owned()) else { return false };
+        let Ok(children) = Command::new("ps").args(["-o", "pid=", "--ppid", &postmaster]).output() else {
+            return false;
+        };
+        let mut pids = vec![postmaster];
+        pids.extend(String::from_utf8_lossy(&children.stdout).split_whitespace().map(str::to_owned));
+        Command::new("kill").arg(format!("-{signal}")).args(&pids).status().is_ok_and(|s| s.success())
+    }
+
+    /// Starts the server again, on the same port and data directory, and waits until it accepts
+    /// connections.
+    pub fn start(&self) {
+        self.run.start(self.port, true);
+    }
+}
+
+impl Drop for DedicatedCluster {
+    fn drop(&mut self) {
+        // A frozen server (a test that failed before it thawed it) could not stop.
+        self.try_signal("CONT");
+        let mut c = self.run.command("pg_ctl");
+        c.arg("-D").arg(self.run.data()).args(["stop", "-m", "immediate"]);
+        let _ = c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+}
+
 impl Server {
     /// Hands the watchdog a database to drop at the end.
     fn tell_watchdog(&self, database: &str) {
@@ -76,16 +155,13 @@ impl Server {
             let watchdog = spawn_watchdog(drop_each, &[("SB_TEST_ADMIN_URL", url.as_str())]);
             return Self { admin_url, watchdog: Mutex::new(watchdog) };
         }
-        let bin = server_binaries();
-        let user = if running_as_root() { Some(server_user()) } else { None };
-        let dir = tempfile::Builder::new().prefix("switchboard-pg-").tempdir().expect("a temporary directory").keep();
-        let run = Runner { bin, user, dir };
+        let run = Runner::new();
         // Before anything can fail, so that whatever was made is cleaned up.
         let watchdog = run.spawn_watchdog();
         run.give_dir_to_user();
         let port = free_port();
         run.initdb();
-        run.start(port);
+        run.start(port, false);
         let admin_url = url::Url::parse(&format!("postgres://postgres@127.0.0.1:{port}/postgres")).expect("a URL");
         Self { admin_url, watchdog: Mutex::new(watchdog) }
     }
@@ -99,6 +175,14 @@ struct Runner {
 }
 
 impl Runner {
+    /// The system's binaries, the user to run them as, and a new temporary directory.
+    fn new() -> Self {
+        let bin = server_binaries();
+        let user = if running_as_root() { Some(server_user()) } else { None };
+        let dir = tempfile::Builder::new().prefix("switchboard-pg-").tempdir().expect("a temporary directory").keep();
+        Self { bin, user, dir }
+    }
+
     fn data(&self) -> PathBuf {
         self.dir.join("data")
     }
@@ -142,10 +226,15 @@ impl Runner {
         self.run("initdb", &mut c);
     }
 
-    fn start(&self, port: u16) {
-        // Durability is not what these tests are about: no fsync makes them faster.
+    /// Starts the server on `port`. With `synchronous_commit`, a commit waits until its WAL is written
+    /// (to the operating system: fsync stays off), so a server stopped at once (`-m immediate`) keeps
+    /// every commit it answered; without, the last moment's commits may be lost then.
+    fn start(&self, port: u16, synchronous_commit: bool) {
+        // Durability against the machine crashing is not what these tests are about: no fsync makes
+        // them faster.
+        let synchronous_commit = if synchronous_commit { "on" } else { "off" };
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c synchronous_commit=off \
+            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c synchronous_commit={synchronous_commit} \
              -c full_page_writes=off -c max_connections=300",
             self.dir.display()
         );
@@ -153,6 +242,13 @@ impl Runner {
         c.arg("-D").arg(self.data()).arg("-l").arg(self.dir.join("server.log"));
         c.args(["-w", "-t", "60", "-o", &options, "start"]);
         self.run("pg_ctl start", &mut c);
+    }
+
+    /// `pg_ctl stop` with the given shutdown mode, waiting until the server has stopped.
+    fn stop(&self, mode: &str) {
+        let mut c = self.command("pg_ctl");
+        c.arg("-D").arg(self.data()).args(["-w", "-t", "60", "stop", "-m", mode]);
+        self.run("pg_ctl stop", &mut c);
     }
 
     /// A process that waits for this one to end, then stops the server and removes its directory.

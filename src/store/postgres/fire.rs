@@ -5,7 +5,10 @@
 //! `synchronous_commit` (on by default), durable; admin writes commit on their own before they answer.
 //!
 //! A commit that fails answers its waiters `store_unavailable` at once (a caller never waits past the
-//! failure) and is tried again, merged with what arrived meanwhile, until it succeeds: the engine
+//! failure) and is tried again, merged with what arrived meanwhile, until it succeeds; the wait
+//! between tries (a backoff) ends early when a caller waits for an answer, and a caller waits for its
+//! commit no longer than `store.postgres_timeout_ms` (a write queued behind a try that hangs is
+//! answered unavailable then, and stays queued): the engine
 //! holds the fire in memory already, so it must reach the database, and runs and events are never
 //! dropped.
 
@@ -74,14 +77,17 @@ impl Batch {
 
 pub struct PgGroupCommit {
     jobs: mpsc::UnboundedSender<Job>,
+    /// `store.postgres_timeout_ms`: the longest a caller waits for its commit.
+    timeout: Duration,
 }
 
 impl PgGroupCommit {
     /// Starts the committer; it commits what is queued when `shutdown` is cancelled, then stops.
     pub fn start(store: PgStore, shutdown: CancellationToken) -> (Self, JoinHandle<()>) {
         let (jobs, queue) = mpsc::unbounded_channel();
+        let timeout = store.inner.timeout;
         let task = tokio::spawn(commit_loop(store, queue, shutdown));
-        (Self { jobs }, task)
+        (Self { jobs, timeout }, task)
     }
 
     fn queue(&self, job: Job) -> bool {
@@ -95,7 +101,7 @@ impl FireLog for PgGroupCommit {
         let (done, answer) = match wait {
             Some(_) => {
                 let (done, answer) = oneshot::channel();
-                (Some(done), Some(Answer::unavailable_on_refusal(answer)))
+                (Some(done), Some(Answer::unavailable_on_refusal(answer).within(self.timeout)))
             }
             None => (None, None),
         };
@@ -109,7 +115,7 @@ impl FireLog for PgGroupCommit {
         if !self.queue(Job::Barrier(done)) {
             return Err(stopped());
         }
-        Answer::unavailable_on_refusal(answer).wait().await
+        Answer::unavailable_on_refusal(answer).within(self.timeout).wait().await
     }
 }
 
@@ -166,9 +172,39 @@ async fn commit_loop(store: PgStore, mut queue: mpsc::UnboundedReceiver<Job>, sh
                     tracing::error!(states = carried.states.len(), "trigger state left uncommitted at shutdown");
                     return;
                 }
-                tokio::time::sleep(retry).await;
+                wait_to_retry(&mut carried, &mut queue, retry, &shutdown).await;
                 retry = (retry * 2).min(RETRY_MAX);
             }
+        }
+    }
+}
+
+/// Waits `retry` before a failed commit is tried again, taking in what is queued meanwhile; returns
+/// early once a caller waits for an answer, so that no caller waits past the store's timeout for a
+/// backoff to end (a database that refuses connections refuses each such try at once; one that hangs
+/// takes the timeout), or when shutting down.
+async fn wait_to_retry(
+    carried: &mut Batch,
+    queue: &mut mpsc::UnboundedReceiver<Job>,
+    retry: Duration,
+    shutdown: &CancellationToken,
+) {
+    let backoff = tokio::time::sleep(retry);
+    tokio::pin!(backoff);
+    let mut open = true;
+    loop {
+        tokio::select! {
+            _ = &mut backoff => return,
+            _ = shutdown.cancelled() => return,
+            job = queue.recv(), if open => match job {
+                Some(job) => {
+                    carried.add(job);
+                    if !carried.waiters.is_empty() {
+                        return;
+                    }
+                }
+                None => open = false,
+            },
         }
     }
 }
