@@ -643,3 +643,24 @@ async fn bad_placeholders_are_refused_when_a_trigger_is_saved_naming_the_field()
     assert_rejected(res, "PUT", 422, "invalid_field", Some("actions.mailers[0].content")).await;
     assert_eq!(app.get_ok(&path).await["actions"], good);
 }
+
+#[tokio::test]
+async fn a_payload_holding_a_nul_character_reaches_its_action_and_stops_no_other_fire() {
+    // Arrange: one trigger whose action sends a value of the payload on, one plain trigger.
+    let receiver = TestReceiver::start().await;
+    let app = local_app().await;
+    let action = json!({ "method": "POST", "url": receiver.url("/nul"), "body": { "x": { "$payload": "/x" } } });
+    let nul = app.hook(json!({ "actions": { "requests": [action] } })).await;
+    let plain = app.hook(json!({})).await;
+    let json_type = [("content-type", "application/json".to_owned())];
+
+    // Act
+    let fired = app.call_hook(&nul.url(&app), &json_type, r#"{"x": "a\u0000b"}"#).await;
+    let after = app.call_hook(&plain.url(&app), &json_type, "{}").await;
+
+    // Assert: both fired, the action got the value as sent, and both fires are stored.
+    assert_eq!((fired.status().as_u16(), after.status().as_u16()), (202, 202));
+    let got = receiver.wait_for(1, 10).await;
+    assert_eq!(got[0].json()["x"], "a\u{0}b");
+    assert_eq!((app.trigger_count(&nul).await, app.trigger_count(&plain).await), (1, 1));
+}

@@ -147,8 +147,8 @@ impl PgStore {
     async fn commit(&self, tx: Transaction<'_>, events: &[EngineEvent]) -> StoreResult<()> {
         let (sink, entries) = self.wanted(events)?;
         for entry in &entries {
-            let event = serde_json::to_value(&entry.event)?;
-            let targets = serde_json::to_value(&entry.targets)?;
+            let event = rows::doc(&entry.event)?;
+            let targets = rows::doc(&entry.targets)?;
             rows::execute(&tx, "INSERT INTO outbox (event, targets) VALUES ($1, $2)", &[&event, &targets]).await?;
         }
         tx.commit().await?;

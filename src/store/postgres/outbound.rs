@@ -145,7 +145,7 @@ impl OutboundRepo for PgStore {
     /// Committed (durable) before it returns, like sled's flush.
     async fn append_outbox(&self, entry: OutboxEntry) -> StoreResult<()> {
         self.bounded(|client| async move {
-            let (event, targets) = (serde_json::to_value(&entry.event)?, serde_json::to_value(&entry.targets)?);
+            let (event, targets) = (rows::doc(&entry.event)?, rows::doc(&entry.targets)?);
             rows::execute(&client, "INSERT INTO outbox (event, targets) VALUES ($1, $2)", &[&event, &targets]).await?;
             Ok(())
         })

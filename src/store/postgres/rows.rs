@@ -25,9 +25,29 @@ pub(super) async fn execute<C: GenericClient>(client: &C, sql: &str, params: Par
     Ok(client.execute(&statement, params).await?)
 }
 
-/// A record as the `doc` column holds it.
+/// A record as the `doc` column holds it. jsonb cannot hold the NUL character (a webhook payload may):
+/// it is stored as U+FFFD, where one refused write would otherwise fail every write committed with it.
 pub(super) fn doc<T: Serialize>(record: &T) -> StoreResult<serde_json::Value> {
-    Ok(serde_json::to_value(record)?)
+    let mut value = serde_json::to_value(record)?;
+    without_nul(&mut value);
+    Ok(value)
+}
+
+fn without_nul(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
+        Value::Array(items) => items.iter_mut().for_each(without_nul),
+        Value::Object(map) if map.keys().any(|k| k.contains('\0')) => {
+            let entries = std::mem::take(map);
+            for (key, mut item) in entries {
+                without_nul(&mut item);
+                map.insert(key.replace('\0', "\u{FFFD}"), item);
+            }
+        }
+        Value::Object(map) => map.values_mut().for_each(without_nul),
+        _ => {}
+    }
 }
 
 /// The record in a row's column `column`; a record that does not decode is a [`crate::store::StoreError::Codec`].
@@ -93,5 +113,18 @@ impl Listing<'_> {
         let sql = format!("SELECT count(*) FROM {}", self.from_where);
         let rows = query(client, &sql, params).await?;
         Ok(rows.first().map(|row| row.try_get(0)).transpose()?.unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nul_characters_become_replacement_characters_in_values_and_keys() {
+        let record = serde_json::json!({ "a\u{0}": ["x\u{0}y", { "k": "\u{0}" }], "n": 1, "plain": "kept" });
+        let stored = super::doc(&record).unwrap();
+        assert_eq!(
+            stored,
+            serde_json::json!({ "a\u{FFFD}": ["x\u{FFFD}y", { "k": "\u{FFFD}" }], "n": 1, "plain": "kept" })
+        );
     }
 }
