@@ -122,11 +122,6 @@ impl Shared {
         };
         Ok(())
     }
-
-    /// The subscriptions whose in-memory copy wants `event`.
-    fn targets(&self, event: &EngineEvent) -> Vec<SubscriptionId> {
-        self.cache().values().filter(|s| s.wants(event)).map(|s| s.id.clone()).collect()
-    }
 }
 
 #[async_trait::async_trait]
@@ -135,8 +130,9 @@ impl EventSink for Shared {
         self.cache().values().any(|s| s.wants_kind(event_type, system_id))
     }
 
+    /// The subscriptions whose in-memory copy wants `event`.
     fn targets(&self, event: &EngineEvent) -> Vec<SubscriptionId> {
-        Shared::targets(self, event)
+        self.cache().values().filter(|s| s.wants(event)).map(|s| s.id.clone()).collect()
     }
 
     async fn record(&self, event: &EngineEvent) {
