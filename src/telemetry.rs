@@ -12,10 +12,12 @@ use crate::http::errors::ApiError;
 pub use refusals::summarise_refusals;
 use refusals::Refusal;
 
-/// Directives always added to the filter. tracing-actix-web logs every error answer at WARN, with
-/// the error's debug form and before this crate can decide what a refusal is worth; failed requests
-/// are logged by [`RedactedRootSpan`] instead.
-const FIXED_DIRECTIVES: &[&str] = &["tracing_actix_web::middleware=off"];
+/// Directives always added to the filter, whatever `RUST_LOG` says. tracing-actix-web logs every error
+/// answer at WARN, with the error's debug form and before this crate can decide what a refusal is
+/// worth; failed requests are logged by [`RedactedRootSpan`] instead. tokio-postgres logs every
+/// statement's parameters at DEBUG, and they carry stored records whole, webhook and subscription
+/// secrets included.
+const FIXED_DIRECTIVES: &[&str] = &["tracing_actix_web::middleware=off", "tokio_postgres::query=info"];
 
 /// The filter when `RUST_LOG` is unset: actix's HTTP/1 dispatcher logs every malformed request (a
 /// bad header, a broken chunk) at ERROR, which any client can make happen as often as it likes.
@@ -240,5 +242,6 @@ mod tests {
             assert!(directive.parse::<tracing_subscriber::filter::Directive>().is_ok(), "{directive}");
         }
         assert!(filter().to_string().contains("tracing_actix_web::middleware=off"));
+        assert!(filter().to_string().contains("tokio_postgres::query=info"));
     }
 }
