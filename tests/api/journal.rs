@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 
-use crate::crash::{admin_json, start, webhook_instance, Server};
+use crate::crash::{admin_json, start, webhook_instance, Server, Storage};
 
 /// The journal's files and their sizes, oldest first.
 fn journal_files(data_dir: &Path) -> Vec<(PathBuf, u64)> {
@@ -48,9 +48,10 @@ fn journal_bytes(data_dir: &Path) -> u64 {
 
 #[tokio::test]
 async fn fires_on_both_sides_of_a_checkpoint_survive_sigkill_and_the_journal_is_trimmed() {
-    let dir = tempfile::TempDir::new().unwrap();
+    let storage = Storage::new().await;
+    let dir = storage.data_dir();
     let client = reqwest::Client::new();
-    let server = start(dir.path());
+    let server = start(&storage);
     let (sys_id, inst) = webhook_instance(&client, &server, "Journaled").await;
     let inst_id = inst["id"].as_str().unwrap().to_owned();
     let notify = notify_url(&server, &inst);
@@ -64,31 +65,28 @@ async fn fires_on_both_sides_of_a_checkpoint_survive_sigkill_and_the_journal_is_
     };
 
     fire(30).await;
-    let before_checkpoint = journal_files(dir.path());
-    assert!(journal_bytes(dir.path()) > 0, "acknowledged fires are in the journal: {before_checkpoint:?}");
+    let before_checkpoint = journal_files(dir);
+    assert!(journal_bytes(dir) > 0, "acknowledged fires are in the journal: {before_checkpoint:?}");
     // A checkpoint (every 5 s, idle or not) stores them in sled and retires their file.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while journal_bytes(dir.path()) > 0 || journal_files(dir.path()).iter().any(|f| before_checkpoint.contains(f)) {
-        assert!(Instant::now() < deadline, "no checkpoint trimmed the journal: {:?}", journal_files(dir.path()));
+    while journal_bytes(dir) > 0 || journal_files(dir).iter().any(|f| before_checkpoint.contains(f)) {
+        assert!(Instant::now() < deadline, "no checkpoint trimmed the journal: {:?}", journal_files(dir));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     fire(20).await;
-    let after_checkpoint = journal_files(dir.path());
-    assert!(journal_bytes(dir.path()) > 0, "the newest fires are only in the journal");
+    let after_checkpoint = journal_files(dir);
+    assert!(journal_bytes(dir) > 0, "the newest fires are only in the journal");
 
     server.kill_and_collect_logs();
-    let server = start(dir.path());
+    let server = start(&storage);
     let state = admin_json(&client, Method::GET, server.api(&format!("/systems/{sys_id}/triggers/{inst_id}"))).await;
     assert_eq!(state["trigger_count"], 50, "fires stored by the checkpoint and fires replayed from the journal");
-    assert!(
-        journal_files(dir.path()).iter().all(|f| !after_checkpoint.contains(f)),
-        "the replayed journal files are removed"
-    );
+    assert!(journal_files(dir).iter().all(|f| !after_checkpoint.contains(f)), "the replayed journal files are removed");
 
     let exit = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
     assert!(exit.success());
-    assert_eq!(journal_bytes(dir.path()), 0, "a clean stop checkpoints everything");
-    let server = start(dir.path());
+    assert_eq!(journal_bytes(dir), 0, "a clean stop checkpoints everything");
+    let server = start(&storage);
     let state = admin_json(&client, Method::GET, server.api(&format!("/systems/{sys_id}/triggers/{inst_id}"))).await;
     assert_eq!(state["trigger_count"], 50);
     server.kill_and_collect_logs();
@@ -96,9 +94,10 @@ async fn fires_on_both_sides_of_a_checkpoint_survive_sigkill_and_the_journal_is_
 
 #[tokio::test]
 async fn a_torn_journal_tail_is_ignored_and_the_records_before_it_are_kept() {
-    let dir = tempfile::TempDir::new().unwrap();
+    let storage = Storage::new().await;
+    let dir = storage.data_dir();
     let client = reqwest::Client::new();
-    let server = start(dir.path());
+    let server = start(&storage);
     let (sys_id, inst) = webhook_instance(&client, &server, "Torn").await;
     let inst_id = inst["id"].as_str().unwrap().to_owned();
     let notify = notify_url(&server, &inst);
@@ -107,7 +106,7 @@ async fn a_torn_journal_tail_is_ignored_and_the_records_before_it_are_kept() {
     }
     server.kill_and_collect_logs();
     // A crash in the middle of an append leaves part of a record right after the synced ones.
-    let (newest, _) = journal_files(dir.path()).pop().expect("a journal file");
+    let (newest, _) = journal_files(dir).pop().expect("a journal file");
     let mut bytes = std::fs::read(&newest).unwrap();
     let end = records_end(&bytes);
     assert!(end > 0, "the fires are in the newest file");
@@ -115,7 +114,7 @@ async fn a_torn_journal_tail_is_ignored_and_the_records_before_it_are_kept() {
     bytes.extend_from_slice(&[200, 0, 0, 0, 7, 7, 7, 7, b'[', b'"']);
     std::fs::write(&newest, bytes).unwrap();
 
-    let server = start(dir.path());
+    let server = start(&storage);
     let state = admin_json(&client, Method::GET, server.api(&format!("/systems/{sys_id}/triggers/{inst_id}"))).await;
     assert_eq!(state["trigger_count"], 5);
     let notify = notify_url(&server, &inst);

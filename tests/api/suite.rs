@@ -37,6 +37,8 @@ mod console_http;
 mod console_outbound;
 #[path = "../api/console_triggers.rs"]
 mod console_triggers;
+#[path = "../api/crash.rs"]
+mod crash;
 #[path = "../api/dedup.rs"]
 mod dedup;
 #[path = "../api/drivers.rs"]
