@@ -37,6 +37,8 @@ mod console_http;
 mod console_outbound;
 #[path = "../api/console_triggers.rs"]
 mod console_triggers;
+#[path = "../api/control_chars.rs"]
+mod control_chars;
 #[path = "../api/dedup.rs"]
 mod dedup;
 #[path = "../api/drivers.rs"]
