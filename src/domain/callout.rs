@@ -133,8 +133,8 @@ pub struct CalloutMatch {
 }
 
 fn method_names() -> utoipa::openapi::schema::Schema {
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
-    let name = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(MAX_METHOD_CHARS));
+    use utoipa::openapi::schema::ArrayBuilder;
+    let name = super::schema::single_line().min_length(Some(1)).max_length(Some(MAX_METHOD_CHARS));
     ArrayBuilder::new().items(name).max_items(Some(MAX_MATCH_ITEMS)).into()
 }
 
@@ -192,6 +192,9 @@ impl CalloutSpec {
         if let Some(i) = m.methods.iter().position(|x| x.is_empty() || x.chars().count() > MAX_METHOD_CHARS) {
             let message = format!("must be 1 to {MAX_METHOD_CHARS} characters");
             return Err(ValidationError::new(format!("match.methods[{i}]"), message));
+        }
+        for (i, method) in m.methods.iter().enumerate() {
+            super::check_single_line(&format!("match.methods[{i}]"), method)?;
         }
         Ok(self)
     }
@@ -330,8 +333,11 @@ mod tests {
 
     #[test]
     fn specs_are_checked_field_by_field() {
-        let cases: [BadSpec; 5] = [
+        let cases: [BadSpec; 8] = [
             ("blank name", |s| s.name = " ".into(), "name"),
+            ("NUL in the name", |s| s.name = "a\0b".into(), "name"),
+            ("bell in the name", |s| s.name = "a\u{7}b".into(), "name"),
+            ("NUL in a method", |s| s.matching.methods = vec!["power".into(), "po\0wer".into()], "match.methods[1]"),
             ("ftp url", |s| s.url = "ftp://example.com/x".into(), "url"),
             ("no moment", |s| s.on.clear(), "on"),
             ("timeout too short", |s| s.timeout_ms = 99, "timeout_ms"),

@@ -84,17 +84,36 @@ pub fn now_epoch_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// A bounded, trimmed, non-empty display name.
+/// A bounded, trimmed, non-empty display name, on one line.
 pub fn parse_name(field: &str, raw: &str) -> Result<String, ValidationError> {
     let name = raw.trim();
     let chars = name.chars().count();
     if chars == 0 || chars > 256 {
         return Err(ValidationError::new(field, "must be 1 to 256 characters"));
     }
-    if name.chars().any(char::is_control) {
+    check_single_line(field, name)?;
+    Ok(name.to_owned())
+}
+
+/// Refuses every control character (C0 including NUL, DEL, C1) in a name, label or identifier an
+/// admin enters on one line. Why: they have no meaning there, and PostgreSQL cannot store NUL at all.
+pub fn check_single_line(field: &str, text: &str) -> Result<(), ValidationError> {
+    if text.chars().any(char::is_control) {
         return Err(ValidationError::new(field, "must not contain control characters"));
     }
-    Ok(name.to_owned())
+    Ok(())
+}
+
+/// As [`check_single_line`] for free text that may span lines: tab, line feed and carriage return
+/// are allowed, every other control character (NUL included) is refused.
+pub fn check_multi_line(field: &str, text: &str) -> Result<(), ValidationError> {
+    if text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters other than tab, line feed and carriage return",
+        ));
+    }
+    Ok(())
 }
 
 /// The longest JSON Pointer accepted (filters, placeholders).
@@ -141,12 +160,14 @@ pub fn parse_http_url(raw: &str) -> Result<url::Url, String> {
     Ok(url)
 }
 
-/// Free text with a generous bound so a record cannot grow without limit.
+/// Free text that may span lines ([`check_multi_line`]), with a generous bound so a record cannot
+/// grow without limit.
 pub fn parse_description(field: &str, raw: Option<String>) -> Result<String, ValidationError> {
     let text = raw.unwrap_or_default();
     if text.chars().count() > 10_000 {
         return Err(ValidationError::new(field, "must be at most 10000 characters"));
     }
+    check_multi_line(field, &text)?;
     Ok(text)
 }
 
@@ -157,4 +178,57 @@ where
     T: serde::Deserialize<'de>,
 {
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_refuse_every_control_character() {
+        let cases: [(&str, &str); 7] = [
+            ("NUL", "a\u{0}b"),
+            ("bell", "a\u{7}b"),
+            ("line feed inside", "a\nb"),
+            ("tab inside", "a\tb"),
+            ("escape", "\u{1b}[31mred"),
+            ("DEL", "a\u{7f}b"),
+            ("C1 next line", "a\u{85}b"),
+        ];
+        for (case, raw) in cases {
+            let err = parse_name("name", raw).expect_err(case);
+            assert_eq!(err, ValidationError::new("name", "must not contain control characters"), "{case}");
+        }
+        assert_eq!(parse_name("name", "  Lobby Display\n").unwrap(), "Lobby Display", "trimmed first");
+        assert_eq!(parse_name("name", "Écran d'accueil ☕").unwrap(), "Écran d'accueil ☕");
+    }
+
+    #[test]
+    fn descriptions_keep_line_breaks_and_tabs_only() {
+        for (case, raw) in [
+            ("NUL", "a\u{0}b"),
+            ("bell", "a\u{7}b"),
+            ("vertical tab", "a\u{b}b"),
+            ("form feed", "a\u{c}b"),
+            ("unit separator", "a\u{1f}b"),
+            ("DEL", "a\u{7f}b"),
+        ] {
+            let err = parse_description("description", Some(raw.to_owned())).expect_err(case);
+            assert_eq!(err.field, "description", "{case}");
+        }
+        let text = "first line\r\nsecond\tline\n";
+        assert_eq!(parse_description("description", Some(text.to_owned())).unwrap(), text, "kept as sent");
+        assert_eq!(parse_description("description", None).unwrap(), "");
+    }
+
+    #[test]
+    fn the_checks_name_the_field_they_are_given() {
+        assert_eq!(check_single_line("match.methods[2]", "po\u{0}wer").unwrap_err().field, "match.methods[2]");
+        assert_eq!(
+            check_multi_line("actions.mailers[0].content", "x\u{0}").unwrap_err().field,
+            "actions.mailers[0].content"
+        );
+        assert!(check_single_line("f", "").is_ok());
+        assert!(check_multi_line("f", "a\n\tb\r").is_ok());
+    }
 }

@@ -46,14 +46,31 @@ pub fn name() -> Schema {
     .into()
 }
 
+/// Free text on one or more lines: no control characters but tab, line feed and carriage return.
+const MULTI_LINE_PATTERN: &str = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$";
+
 /// What [`super::parse_description`] accepts.
 pub fn description() -> Schema {
-    ObjectBuilder::new().schema_type(Type::String).max_length(Some(10_000)).into()
+    ObjectBuilder::new().schema_type(Type::String).pattern(Some(MULTI_LINE_PATTERN)).max_length(Some(10_000)).into()
 }
 
 /// As [`description`], or `null` to clear it.
 pub fn nullable_description() -> Schema {
-    ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null])).max_length(Some(10_000)).into()
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some(MULTI_LINE_PATTERN))
+        .max_length(Some(10_000))
+        .into()
+}
+
+/// Free text on one or more lines ([`super::check_multi_line`]), without a bound of its own.
+pub fn multi_line() -> Schema {
+    ObjectBuilder::new().schema_type(Type::String).pattern(Some(MULTI_LINE_PATTERN)).into()
+}
+
+/// One line of text: no control characters ([`super::check_single_line`]). Callers add the bounds.
+pub fn single_line() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^[^\u0000-\u001f\u007f-\u009f]*$"))
 }
 
 /// As [`name`], or `null`.

@@ -97,9 +97,10 @@ pub enum Operand {
 pub struct StatusRef {
     #[serde(rename = "mod")]
     pub module: ModuleRef,
-    #[schema(min_length = 1)]
+    #[schema(schema_with = status_name)]
     pub status: String,
     #[serde(default)]
+    #[schema(schema_with = status_keys)]
     pub keys: Vec<String>,
 }
 
@@ -253,7 +254,7 @@ impl RequestAction {
 pub struct FunctionCall {
     #[serde(rename = "mod")]
     pub module: ModuleRef,
-    #[schema(min_length = 1)]
+    #[schema(schema_with = method_name)]
     pub method: String,
     /// Named arguments; values may be placeholders (`{"$payload": "/pointer"}`, …).
     #[serde(default)]
@@ -266,7 +267,23 @@ pub struct FunctionCall {
 pub struct Mailer {
     #[schema(schema_with = emails_schema)]
     pub emails: Vec<String>,
+    #[schema(schema_with = super::schema::multi_line)]
     pub content: String,
+}
+
+/// A status name: one line, not empty.
+fn status_name() -> utoipa::openapi::schema::Schema {
+    super::schema::single_line().min_length(Some(1)).into()
+}
+
+/// Keys into a status value, each on one line.
+fn status_keys() -> utoipa::openapi::schema::Schema {
+    super::schema::array_of(super::schema::single_line(), 0)
+}
+
+/// A driver function's name: one line, not empty.
+fn method_name() -> utoipa::openapi::schema::Schema {
+    super::schema::single_line().min_length(Some(1)).into()
 }
 
 /// At least one address, each as [`looks_like_email`] accepts it.
@@ -311,25 +328,30 @@ impl TriggerSpec {
         for (i, c) in self.conditions.comparisons.iter().enumerate() {
             for (side, operand) in [("left", &c.left), ("right", &c.right)] {
                 if let Operand::Status(s) = operand {
+                    let field = format!("conditions.comparisons[{i}].{side}");
                     if s.status.is_empty() {
-                        return Err(ValidationError::new(
-                            format!("conditions.comparisons[{i}].{side}.status"),
-                            "must not be empty",
-                        ));
+                        return Err(ValidationError::new(format!("{field}.status"), "must not be empty"));
+                    }
+                    super::check_single_line(&format!("{field}.status"), &s.status)?;
+                    for (k, key) in s.keys.iter().enumerate() {
+                        super::check_single_line(&format!("{field}.keys[{k}]"), key)?;
                     }
                 }
             }
         }
         for (i, f) in self.actions.functions.iter().enumerate() {
+            let field = format!("actions.functions[{i}].method");
             if f.method.is_empty() {
-                return Err(ValidationError::new(format!("actions.functions[{i}].method"), "must not be empty"));
+                return Err(ValidationError::new(field, "must not be empty"));
             }
+            super::check_single_line(&field, &f.method)?;
         }
         for (i, r) in self.actions.requests.iter().enumerate() {
             r.validate().map_err(|e| e.within(&format!("actions.requests[{i}]")))?;
         }
         self.actions.placeholders()?;
         for (i, m) in self.actions.mailers.iter().enumerate() {
+            super::check_multi_line(&format!("actions.mailers[{i}].content"), &m.content)?;
             if m.emails.is_empty() {
                 return Err(ValidationError::new(
                     format!("actions.mailers[{i}].emails"),

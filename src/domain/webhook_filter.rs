@@ -279,7 +279,8 @@ struct RawRule {
     #[schema(min_length = 1, max_length = 256)]
     header: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_length = 1, max_length = 256)]
+    /// One line: no control characters.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     query: Option<String>,
     #[schema(inline)]
     operator: FilterOperator,
@@ -409,6 +410,7 @@ fn parse_query(name: String) -> Result<String, ValidationError> {
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(ValidationError::new("query", format!("must be 1 to {MAX_NAME_CHARS} characters")));
     }
+    super::check_single_line("query", &name)?;
     Ok(name)
 }
 
@@ -813,6 +815,7 @@ mod tests {
                 "a space in a header name",
             ),
             (json!({"all": [{"query": "", "operator": "exists"}]}), "all[0].query", "an empty parameter name"),
+            (json!({"all": [{"query": "a\u{0}b", "operator": "exists"}]}), "all[0].query", "NUL in a parameter name"),
             (
                 json!({"all": [{"pointer": "/a", "operator": "like", "value": 1}]}),
                 "all[0].operator",

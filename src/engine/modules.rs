@@ -58,6 +58,9 @@ impl Engine {
         driver: Option<String>,
         page: PageRequest,
     ) -> EngineResult<Page<ModuleView>> {
+        if crate::store::matches_nothing(&[q.as_deref(), driver.as_deref()]) {
+            return Ok(Page::empty());
+        }
         let page = self.store.list_modules(q, system, driver, page).await?;
         Ok(Page { total: page.total, items: page.items.into_iter().map(|m| self.module_view(m)).collect() })
     }

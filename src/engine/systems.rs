@@ -43,6 +43,9 @@ impl Engine {
     }
 
     pub async fn list_systems(&self, q: Option<String>, page: PageRequest) -> EngineResult<Page<System>> {
+        if crate::store::matches_nothing(&[q.as_deref()]) {
+            return Ok(Page::empty());
+        }
         Ok(self.store.list_systems(q, page).await?)
     }
 

@@ -102,6 +102,9 @@ impl Engine {
     }
 
     pub async fn list_triggers(&self, q: Option<String>, page: PageRequest) -> EngineResult<Page<Trigger>> {
+        if crate::store::matches_nothing(&[q.as_deref()]) {
+            return Ok(Page::empty());
+        }
         Ok(self.store.list_triggers(q, page).await?)
     }
 

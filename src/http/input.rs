@@ -101,9 +101,18 @@ impl BodyReader {
     }
 }
 
-/// Reads the query string; a bad value is a 400 naming the parameter.
+/// Reads the query string; a bad value is a 400 naming the parameter. A NUL character (`%00`) is
+/// one: no stored text holds it, and PostgreSQL refuses it as a statement's parameter.
 pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
-    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(req.query_string().as_bytes()));
+    let pairs = form_urlencoded::parse(req.query_string().as_bytes());
+    if let Some((param, _)) = pairs.clone().find(|(name, value)| name.contains('\0') || value.contains('\0')) {
+        let param = param.replace('\0', "\\0");
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("query parameter {param}: must not contain the NUL character"),
+        ));
+    }
+    let de = serde_urlencoded::Deserializer::new(pairs);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let param = e.path().to_string();
         ApiError::bad_request("invalid_query", format!("query parameter {param}: {}", e.into_inner()))

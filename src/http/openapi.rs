@@ -253,7 +253,8 @@ pub(super) enum JsonBodyErrors {
     Unprocessable(ErrorBody<'static>),
 }
 
-/// `invalid_query`: a query parameter has a value of the wrong type, or `limit` is over 10000.
+/// `invalid_query`: a query parameter has a value of the wrong type or holds a NUL character (`%00`),
+/// or `limit` is over 10000.
 #[derive(IntoResponses)]
 #[response(status = 400)]
 #[allow(dead_code)]

@@ -318,6 +318,9 @@ impl Outbound {
     }
 
     pub async fn list(&self, q: Option<String>, page: PageRequest) -> OutboundResult<Page<Subscription>> {
+        if crate::store::matches_nothing(&[q.as_deref()]) {
+            return Ok(Page::empty());
+        }
         Ok(self.shared.repo.list_subscriptions(q, page).await?)
     }
 

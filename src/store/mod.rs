@@ -53,6 +53,21 @@ pub struct Page<T> {
     pub items: Vec<T>,
 }
 
+impl<T> Page<T> {
+    /// Nothing found: what a search that holds a NUL character finds, without asking the store
+    /// (see [`matches_nothing`]).
+    pub fn empty() -> Self {
+        Self { total: 0, items: Vec::new() }
+    }
+}
+
+/// Whether one of a listing's text filters holds a NUL character: no name or description can
+/// (they refuse control characters), and PostgreSQL refuses it as a statement's parameter. The
+/// admin API answers such a query 400 before it gets here; the console lists nothing, on either store.
+pub fn matches_nothing(filters: &[Option<&str>]) -> bool {
+    filters.iter().flatten().any(|text| text.contains('\0'))
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct PageRequest {
     pub offset: usize,

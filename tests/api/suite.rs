@@ -37,6 +37,8 @@ mod console_http;
 mod console_outbound;
 #[path = "../api/console_triggers.rs"]
 mod console_triggers;
+#[path = "../api/control_chars.rs"]
+mod control_chars;
 #[path = "../api/crash.rs"]
 mod crash;
 #[path = "../api/dedup.rs"]
