@@ -51,7 +51,7 @@ impl Backend {
                 Ok((Arc::new(commit), task))
             }
             Self::Postgres(store) => {
-                let (commit, task) = PgGroupCommit::start(store.clone(), shutdown);
+                let (commit, task) = PgGroupCommit::start(store, shutdown)?;
                 Ok((Arc::new(commit), task))
             }
         }

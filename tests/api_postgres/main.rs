@@ -10,3 +10,5 @@ include!("../api/suite.rs");
 
 // What only PostgreSQL has: a database server that goes away and comes back.
 mod outage;
+// What only PostgreSQL refuses: a write the database will not store.
+mod refused_write;

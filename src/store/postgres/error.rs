@@ -8,8 +8,9 @@ use crate::store::StoreError;
 
 /// SQLSTATEs that say the server is gone, going, too busy or too slow, rather than that the request
 /// was wrong: `57P01`–`57P03` (shutting down, crashed, not yet accepting), `57014` (cancelled: the
-/// statement timeout), `55P03` (the lock timeout), `53300` (too many connections). Class `08`
-/// (connection exceptions) is matched whole.
+/// statement timeout), `55P03` (the lock timeout), `53300` (too many connections). Classes `08`
+/// (connection exceptions) and `40` (a transaction rolled back for a deadlock or a serialization
+/// failure: it may succeed when tried again) are matched whole.
 const UNAVAILABLE_STATES: [&str; 6] = ["57P01", "57P02", "57P03", "57014", "55P03", "53300"];
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -37,7 +38,10 @@ fn is_unavailable(e: &tokio_postgres::Error) -> bool {
         return true;
     }
     match e.code() {
-        Some(state) => state.code().starts_with("08") || UNAVAILABLE_STATES.contains(&state.code()),
+        Some(state) => {
+            ["08", "40"].iter().any(|class| state.code().starts_with(class))
+                || UNAVAILABLE_STATES.contains(&state.code())
+        }
         // No answer from the server at all: the connection failed or timed out.
         None => {
             std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())

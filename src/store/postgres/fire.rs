@@ -1,77 +1,64 @@
-//! The durable-fire path on PostgreSQL: a group commit. Fires queue their state, events and run; one
-//! task takes everything queued at once and commits it in one transaction (the states that are newer
-//! than the stored ones, the runs, the outbox entries), so concurrent fires share one commit and its
-//! WAL flush. Every level is reached at the commit: a committed state is visible and, with the server's
-//! `synchronous_commit` (on by default), durable; admin writes commit on their own before they answer.
+//! The durable-fire path on PostgreSQL: a group commit. Fires queue their state, events and run; the
+//! committer takes what is queued and commits it as one statement (`fire_statement.rs`), so concurrent
+//! fires share one commit and its WAL flush. Every level is reached at the commit: a committed state
+//! is visible and, with the server's `synchronous_commit` (on by default), durable; admin writes commit
+//! on their own before they answer.
 //!
-//! A commit that fails answers its waiters `store_unavailable` at once (a caller never waits past the
-//! failure) and is tried again, merged with what arrived meanwhile, until it succeeds; the wait
-//! between tries (a backoff) ends early when a caller waits for an answer, and a caller waits for its
-//! commit no longer than `store.postgres_timeout_ms` (a write queued behind a try that hangs is
-//! answered unavailable then, and stays queued): the engine
-//! holds the fire in memory already, so it must reach the database, and runs and events are never
-//! dropped.
+//! The committer runs on a thread of its own with a connection of its own: a commit's round trip is
+//! never kept waiting behind request handlers for a runtime to poll it. One commit is under way at a
+//! time (measured: two at once halve the batches and lower the throughput, bench/NOTES.md), and a
+//! barrier ([`FireLog::flushed`]) is answered with the commit of everything queued before it.
+//!
+//! A commit the database cannot take now (unavailable) answers its waiters `store_unavailable` at
+//! once and is tried again, ahead of what arrived meanwhile, until it succeeds; the wait between tries
+//! (a backoff) ends early when a caller waits for an answer, and a caller waits no longer than
+//! `store.postgres_timeout_ms`: the engine holds the fire in memory already, so it must reach the
+//! database. A commit refused for what it holds (a value the database will not store) is tried again
+//! one write at a time, and the write the database refuses on its own is dropped and logged, so that
+//! one bad write can never hold up every later fire.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{rows, PgStore};
-use crate::domain::instance::InstanceState;
-use crate::domain::run::Run;
-use crate::domain::InstanceId;
-use crate::events::EngineEvent;
+use super::fire_statement::commit;
+use super::PgStore;
 use crate::store::fire::{stopped, Answer, FireLog, Level, Write};
-use crate::store::StoreResult;
+use crate::store::{StoreError, StoreResult};
 
 /// Most writes one commit takes; the rest wait for the next.
 const MAX_BATCH: usize = 1024;
-/// The wait before a failed commit is tried again, doubling up to the longest.
+/// The wait before an unavailable database is tried again, doubling up to the longest.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
 type Done = oneshot::Sender<Result<(), String>>;
 
 enum Job {
-    Write(Box<Write>, Option<Done>),
+    Write {
+        write: Box<Write>,
+        done: Option<Done>,
+        alone: bool,
+    },
     /// Answered once everything queued before it is committed.
     Barrier(Done),
 }
 
-/// What one commit carries.
-#[derive(Default)]
-struct Batch {
-    states: HashMap<InstanceId, InstanceState>,
-    events: Vec<EngineEvent>,
-    runs: Vec<Run>,
-    waiters: Vec<Done>,
-}
-
-impl Batch {
-    fn add(&mut self, job: Job) {
-        match job {
-            Job::Write(write, done) => {
-                let Write { id, state, events, run } = *write;
-                match self.states.get(&id) {
-                    Some(kept) if kept.version >= state.version => {}
-                    _ => {
-                        self.states.insert(id, state);
-                    }
-                }
-                self.events.extend(events);
-                self.runs.extend(run);
-                self.waiters.extend(done);
-            }
-            Job::Barrier(done) => self.waiters.push(done),
-        }
+impl Job {
+    fn waits(&self) -> bool {
+        matches!(self, Job::Write { done: Some(_), .. } | Job::Barrier(_))
     }
 
-    fn is_empty(&self) -> bool {
-        self.states.is_empty() && self.events.is_empty() && self.runs.is_empty() && self.waiters.is_empty()
+    fn answer(self, result: Result<(), String>) {
+        if let Job::Write { done: Some(done), .. } | Job::Barrier(done) = self {
+            let _ = done.send(result);
+        }
     }
 }
 
@@ -82,12 +69,29 @@ pub struct PgGroupCommit {
 }
 
 impl PgGroupCommit {
-    /// Starts the committer; it commits what is queued when `shutdown` is cancelled, then stops.
-    pub fn start(store: PgStore, shutdown: CancellationToken) -> (Self, JoinHandle<()>) {
+    /// Starts the committer on a thread of its own, with connections of its own that thread drives:
+    /// a commit's round trips never wait behind request handlers for a runtime to poll them. It
+    /// commits what is queued when `shutdown` is cancelled, then stops; the task returned ends then.
+    pub fn start(store: &PgStore, shutdown: CancellationToken) -> StoreResult<(Self, JoinHandle<()>)> {
+        let store = store.with_own_pool(1)?;
         let (jobs, queue) = mpsc::unbounded_channel();
         let timeout = store.inner.timeout;
-        let task = tokio::spawn(commit_loop(store, queue, shutdown));
-        (Self { jobs, timeout }, task)
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let (ended, end) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("pg-commit".into())
+            .spawn(move || {
+                runtime.block_on(Committer::new(store).run(queue, shutdown));
+                let _ = ended.send(());
+            })
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let task = tokio::spawn(async move {
+            let _ = end.await;
+        });
+        Ok((Self { jobs, timeout }, task))
     }
 
     fn queue(&self, job: Job) -> bool {
@@ -106,7 +110,7 @@ impl FireLog for PgGroupCommit {
             None => (None, None),
         };
         // A stopped committer drops the sender, and the answer says so.
-        self.queue(Job::Write(Box::new(write), done));
+        self.queue(Job::Write { write: Box::new(write), done, alone: false });
         answer
     }
 
@@ -119,120 +123,176 @@ impl FireLog for PgGroupCommit {
     }
 }
 
-async fn commit_loop(store: PgStore, mut queue: mpsc::UnboundedReceiver<Job>, shutdown: CancellationToken) {
-    let mut carried = Batch::default();
-    let mut retry = RETRY_FIRST;
-    loop {
-        let stopping = shutdown.is_cancelled();
-        if carried.is_empty() {
-            let job = if stopping {
-                // What is queued at a stop is committed; then the committer ends.
-                queue.try_recv().ok()
-            } else {
-                tokio::select! {
-                    job = queue.recv() => job,
-                    _ = shutdown.cancelled() => continue,
+type Sent = futures_util::future::BoxFuture<'static, (Vec<Job>, StoreResult<()>)>;
+
+struct Committer {
+    store: PgStore,
+    /// Jobs not sent yet, in queue order; those a failed commit gives back come first.
+    pending: VecDeque<Job>,
+    /// The commit under way, if any (never more than one).
+    in_flight: FuturesOrdered<Sent>,
+    retry: Duration,
+    /// After a failure, nothing is sent before this (unless a caller waits).
+    hold: Option<Instant>,
+}
+
+impl Committer {
+    fn new(store: PgStore) -> Self {
+        Self { store, pending: VecDeque::new(), in_flight: FuturesOrdered::new(), retry: RETRY_FIRST, hold: None }
+    }
+
+    async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Job>, shutdown: CancellationToken) {
+        let mut open = true;
+        loop {
+            let stopping = shutdown.is_cancelled();
+            while let Ok(job) = queue.try_recv() {
+                self.take_in(job);
+            }
+            self.send_ready(stopping);
+            // What is queued at a stop is committed (a failure then leaves it uncommitted): stopping,
+            // nothing is pending once nothing is under way after `send_ready`.
+            if self.in_flight.is_empty() && (stopping || (!open && self.pending.is_empty())) {
+                return;
+            }
+            let hold = self.hold.filter(|_| !stopping);
+            tokio::select! {
+                Some((jobs, result)) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    self.finished(jobs, result, stopping);
                 }
-            };
-            let Some(job) = job else { return };
-            carried.add(job);
+                job = queue.recv(), if open && !stopping => match job {
+                    Some(job) => self.take_in(job),
+                    None => open = false,
+                },
+                _ = shutdown.cancelled(), if !stopping => {}
+                _ = tokio::time::sleep_until(hold.unwrap_or_else(Instant::now)), if hold.is_some() => self.hold = None,
+            }
         }
-        while carried.waiters.len() + carried.states.len() < MAX_BATCH {
-            let Ok(job) = queue.try_recv() else { break };
-            carried.add(job);
+    }
+
+    fn take_in(&mut self, job: Job) {
+        if job.waits() {
+            // A caller waits for an answer: try now rather than at the end of a backoff.
+            self.hold = None;
         }
-        let batch = std::mem::take(&mut carried);
+        self.pending.push_back(job);
+    }
+
+    /// Sends the next commit, unless one is under way or a backoff holds it.
+    fn send_ready(&mut self, stopping: bool) {
+        if !self.in_flight.is_empty() || (self.hold.is_some() && !stopping) {
+            return;
+        }
+        let jobs = self.next_batch();
+        if jobs.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
         let started = std::time::Instant::now();
-        let result = commit(&store, &batch).await;
-        let metrics = &crate::metrics::METRICS;
-        metrics.commit_batch_size.observe((batch.states.len() + batch.waiters.len()) as f64);
-        metrics.commit_latency.observe(started.elapsed().as_secs_f64());
+        self.in_flight.push_back(Box::pin(async move {
+            let writes: Vec<&Write> = jobs.iter().filter_map(write_of).collect();
+            let result = if writes.is_empty() { Ok(()) } else { commit(&store, &writes).await };
+            let metrics = &crate::metrics::METRICS;
+            metrics.commit_batch_size.observe(jobs.len() as f64);
+            metrics.commit_latency.observe(started.elapsed().as_secs_f64());
+            (jobs, result)
+        }));
+    }
+
+    /// The pending jobs the next commit takes, in queue order, up to [`MAX_BATCH`]; a write to be
+    /// tried alone goes on its own.
+    fn next_batch(&mut self) -> Vec<Job> {
+        let mut taken = Vec::new();
+        while let Some(job) = self.pending.front() {
+            let alone = matches!(job, Job::Write { alone: true, .. });
+            if taken.len() >= MAX_BATCH || (alone && !taken.is_empty()) {
+                break;
+            }
+            taken.extend(self.pending.pop_front());
+            if alone {
+                break;
+            }
+        }
+        taken
+    }
+
+    /// Answers a commit's waiters and hands its runs to the run worker; a failed commit's writes go
+    /// back ahead of everything pending.
+    fn finished(&mut self, jobs: Vec<Job>, result: StoreResult<()>, stopping: bool) {
         match result {
             Ok(()) => {
-                retry = RETRY_FIRST;
-                for done in batch.waiters {
-                    let _ = done.send(Ok(()));
-                }
-                if let Some(listener) = store.run_listener() {
-                    for run in batch.runs {
-                        let _ = listener.send(run);
+                self.retry = RETRY_FIRST;
+                let listener = self.store.run_listener();
+                for job in jobs {
+                    if let (Some(listener), Job::Write { write, .. }) = (listener, &job) {
+                        if let Some(run) = &write.run {
+                            let _ = listener.send(run.clone());
+                        }
                     }
+                    job.answer(Ok(()));
                 }
             }
-            Err(e) => {
-                tracing::error!(error = %e, states = batch.states.len(), "committing trigger state failed; retrying");
-                metrics.commit_failures.inc();
-                let Batch { states, events, runs, waiters } = batch;
-                for done in waiters {
-                    let _ = done.send(Err(e.to_string()));
+            Err(e) => self.failed(jobs, e, stopping),
+        }
+    }
+
+    fn failed(&mut self, jobs: Vec<Job>, e: StoreError, stopping: bool) {
+        crate::metrics::METRICS.commit_failures.inc();
+        let writes = jobs.iter().filter(|job| write_of(job).is_some()).count();
+        if !matches!(e, StoreError::Unavailable(_)) {
+            if writes > 1 {
+                tracing::error!(error = %e, writes, "the database refused a commit of trigger state; trying its writes one at a time");
+                for job in jobs.into_iter().rev() {
+                    self.pending.push_front(alone(job));
                 }
-                carried = Batch { states, events, runs, waiters: Vec::new() };
-                if stopping {
-                    // Nothing here was acknowledged: its waiters were just refused.
-                    tracing::error!(states = carried.states.len(), "trigger state left uncommitted at shutdown");
-                    return;
+                return;
+            }
+            // The database refuses this write whatever else commits with it: it is dropped.
+            for job in jobs {
+                if let Job::Write { write, .. } = &job {
+                    tracing::error!(error = %e, instance = %write.id, "the database refused a trigger state write; dropped");
                 }
-                wait_to_retry(&mut carried, &mut queue, retry, &shutdown).await;
-                retry = (retry * 2).min(RETRY_MAX);
+                job.answer(Err(e.to_string()));
+            }
+            return;
+        }
+        tracing::error!(error = %e, writes, "committing trigger state failed; retrying");
+        let why = e.to_string();
+        let mut kept = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            match job {
+                Job::Write { write, done, alone } => {
+                    if let Some(done) = done {
+                        let _ = done.send(Err(why.clone()));
+                    }
+                    kept.push(Job::Write { write, done: None, alone });
+                }
+                barrier @ Job::Barrier(_) => barrier.answer(Err(why.clone())),
             }
         }
+        if stopping {
+            // Nothing here was acknowledged: its waiters were just refused.
+            tracing::error!(writes = kept.len(), "trigger state left uncommitted at shutdown");
+            return;
+        }
+        for job in kept.into_iter().rev() {
+            self.pending.push_front(job);
+        }
+        self.hold = Some(Instant::now() + self.retry);
+        self.retry = (self.retry * 2).min(RETRY_MAX);
     }
 }
 
-/// Waits `retry` before a failed commit is tried again, taking in what is queued meanwhile; returns
-/// early once a caller waits for an answer, so that no caller waits past the store's timeout for a
-/// backoff to end (a database that refuses connections refuses each such try at once; one that hangs
-/// takes the timeout), or when shutting down.
-async fn wait_to_retry(
-    carried: &mut Batch,
-    queue: &mut mpsc::UnboundedReceiver<Job>,
-    retry: Duration,
-    shutdown: &CancellationToken,
-) {
-    let backoff = tokio::time::sleep(retry);
-    tokio::pin!(backoff);
-    let mut open = true;
-    loop {
-        tokio::select! {
-            _ = &mut backoff => return,
-            _ = shutdown.cancelled() => return,
-            job = queue.recv(), if open => match job {
-                Some(job) => {
-                    carried.add(job);
-                    if !carried.waiters.is_empty() {
-                        return;
-                    }
-                }
-                None => open = false,
-            },
-        }
+fn write_of(job: &Job) -> Option<&Write> {
+    match job {
+        Job::Write { write, .. } => Some(write),
+        Job::Barrier(_) => None,
     }
 }
 
-/// One transaction: the states newer than the stored ones (an instance deleted meanwhile gets
-/// nothing), the runs, and the outbox entries of the events.
-async fn commit(store: &PgStore, batch: &Batch) -> StoreResult<()> {
-    store
-        .bounded(|mut client| async move {
-            let tx = client.transaction().await?;
-            if !batch.states.is_empty() {
-                let mut ids = Vec::with_capacity(batch.states.len());
-                let mut versions = Vec::with_capacity(batch.states.len());
-                let mut docs = Vec::with_capacity(batch.states.len());
-                for (id, state) in &batch.states {
-                    ids.push(id.as_str().to_owned());
-                    versions.push(rows::to_i64(state.version));
-                    docs.push(rows::doc(state)?);
-                }
-                let sql = "UPDATE instance_state s SET version = v.version, doc = v.doc \
-                           FROM UNNEST($1::text[], $2::int8[], $3::jsonb[]) AS v(id, version, doc) \
-                           WHERE s.instance_id = v.id AND s.version < v.version";
-                rows::execute(&tx, sql, &[&ids, &versions, &docs]).await?;
-            }
-            for run in &batch.runs {
-                super::runs::stage_run(&tx, run).await?;
-            }
-            store.commit(tx, &batch.events).await
-        })
-        .await
+/// `job`, to be committed on its own.
+fn alone(job: Job) -> Job {
+    match job {
+        Job::Write { write, done, .. } => Job::Write { write, done, alone: true },
+        barrier => barrier,
+    }
 }

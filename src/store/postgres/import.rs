@@ -42,13 +42,13 @@ const TABLES: [&str; 16] = [
 impl PgStore {
     /// How many rows each table holds.
     pub async fn counts(&self) -> StoreResult<Counts> {
-        let client = self.inner.pool.get().await?;
+        let client = self.pool.get().await?;
         count_tables(&client).await
     }
 
     /// Writes `snapshot`; refused, with nothing written, unless every table is empty.
     pub async fn import(&self, snapshot: &Snapshot) -> StoreResult<Imported> {
-        let mut client = self.inner.pool.get().await?;
+        let mut client = self.pool.get().await?;
         client.batch_execute("SET statement_timeout = 0").await?;
         let tx = client.transaction().await?;
         rows::execute(&tx, "LOCK TABLE systems, api_keys, outbound_subscriptions IN EXCLUSIVE MODE", &[]).await?;

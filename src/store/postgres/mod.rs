@@ -16,13 +16,14 @@
 //!   to (ON DELETE CASCADE), where sled removes them in a step of their own after the delete.
 //! - The synchronous [`crate::store::repo::ReceiptWriter`] blocks its caller's thread on the runtime the
 //!   store was connected on (`receipts`).
-//! - Not here yet: the durable-fire path ([`crate::store::fire::FireLog`]); it writes runs with
-//!   `runs::stage_run` and hands them to the sender `PgStore::run_listener` gives once committed.
+//! - The durable-fire path ([`crate::store::fire::FireLog`]) is a group commit (`fire.rs`); it hands
+//!   the runs it committed to the sender `PgStore::run_listener` gives.
 
 mod api_keys;
 mod callouts;
 mod error;
 mod fire;
+mod fire_statement;
 mod import;
 mod instances;
 mod modules;
@@ -61,10 +62,12 @@ type Staged = (Option<Arc<dyn EventSink>>, Vec<OutboxEntry>);
 #[derive(Clone)]
 pub struct PgStore {
     inner: Arc<Inner>,
+    pool: Pool,
 }
 
 struct Inner {
-    pool: Pool,
+    /// The connection settings, for a pool of one's own ([`PgStore::with_own_pool`]).
+    config: tokio_postgres::Config,
     timeout: Duration,
     /// Which events the outbox takes. Weak: the sink holds the store, and a cycle would keep the pool
     /// open after shutdown.
@@ -86,28 +89,27 @@ impl PgStore {
         let timeout = Duration::from_millis(config.postgres_timeout_ms);
         let pg_config = bounded_config(url.config(), timeout);
         schema::migrate(&pg_config, timeout).await?;
-        let manager = Manager::from_config(pg_config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager)
-            .max_size(config.postgres_pool_size)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(timeout))
-            .create_timeout(Some(timeout))
-            .recycle_timeout(Some(timeout))
-            .build()
-            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let pool = pool(&pg_config, config.postgres_pool_size, timeout)?;
         let inner = Inner {
-            pool,
+            config: pg_config,
             timeout,
             sink: OnceLock::new(),
             run_listener: OnceLock::new(),
             runtime: tokio::runtime::Handle::current(),
         };
-        Ok(Self { inner: Arc::new(inner) })
+        Ok(Self { inner: Arc::new(inner), pool })
+    }
+
+    /// The same store with a pool of `size` connections of its own, whose connections are driven by
+    /// the runtime that first uses them (a task with a thread of its own, say).
+    pub(crate) fn with_own_pool(&self, size: usize) -> StoreResult<Self> {
+        let pool = pool(&self.inner.config, size, self.inner.timeout)?;
+        Ok(Self { inner: Arc::clone(&self.inner), pool })
     }
 
     /// Closes the pool: calls made from now on fail as unavailable.
     pub fn close(&self) {
-        self.inner.pool.close();
+        self.pool.close();
     }
 
     /// Installs the durable event sink; only the first call has an effect.
@@ -121,7 +123,7 @@ impl PgStore {
         F: Future<Output = StoreResult<T>>,
     {
         let work = async {
-            let client = self.inner.pool.get().await?;
+            let client = self.pool.get().await?;
             call(client).await
         };
         match tokio::time::timeout(self.inner.timeout, work).await {
@@ -157,6 +159,19 @@ impl PgStore {
         }
         Ok(())
     }
+}
+
+fn pool(config: &tokio_postgres::Config, size: usize, timeout: Duration) -> StoreResult<Pool> {
+    let manager =
+        Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .recycle_timeout(Some(timeout))
+        .build()
+        .map_err(|e| StoreError::Backend(Box::new(e)))
 }
 
 /// Starts a transaction that holds the structure lock (see the module docs) until it ends.

@@ -3,7 +3,7 @@
 use deadpool_postgres::GenericClient;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::Row;
 
 use crate::store::{Page, PageRequest, StoreResult};
@@ -50,10 +50,10 @@ fn without_nul(value: &mut serde_json::Value) {
     }
 }
 
-/// The record in a row's column `column`; a record that does not decode is a [`crate::store::StoreError::Codec`].
+/// The record in a row's column `column`, decoded straight from the column's bytes.
 pub(super) fn decode<T: DeserializeOwned>(row: &Row, column: usize) -> StoreResult<T> {
-    let value: serde_json::Value = row.try_get(column)?;
-    Ok(serde_json::from_value(value)?)
+    let Json(record) = row.try_get::<_, Json<T>>(column)?;
+    Ok(record)
 }
 
 /// The records in the first column of `rows`.

@@ -1,7 +1,7 @@
 //! Runs of trigger actions, one row per fire of an instance (`(instance_id, fire)`), so an instance's
 //! runs are in fire order, as sled's `instance \0 fire` keys are. A run goes with its instance (ON DELETE
 //! CASCADE): a save after the delete finds nothing and writes nothing, as on sled once `remove_runs`
-//! has run. The fire path writes a run with [`stage_run`] in the transaction of its fire.
+//! has run. The fire path writes its runs in the statement of its commit, as [`stage_run`] writes one.
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
