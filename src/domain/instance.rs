@@ -35,6 +35,24 @@ pub struct PreviousSecret {
 }
 
 impl TriggerInstance {
+    /// A new instance of `trigger` in `system` with a fresh webhook secret: enabled, not important,
+    /// exec off, no signing secret, created `now` (epoch seconds).
+    pub fn new(id: InstanceId, system: SystemId, trigger: TriggerId, now: u64) -> Self {
+        Self {
+            id,
+            control_system_id: system,
+            trigger_id: trigger,
+            enabled: true,
+            important: false,
+            exec_enabled: false,
+            webhook_secret: WebhookSecret::generate(),
+            signing_secret: None,
+            previous_signing_secret: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// The signing secrets a call may be signed with at `now` (epoch seconds): the current one and,
     /// within its grace period, the previous one.
     pub fn signing_secrets(&self, now: u64) -> Vec<&SigningSecret> {

@@ -53,17 +53,10 @@ impl Engine {
         let build = Box::new(move |trigger: &crate::domain::trigger::Trigger| {
             let now = now_epoch_seconds();
             TriggerInstance {
-                id,
-                control_system_id: owner,
-                trigger_id: trigger.id.clone(),
                 enabled: input.enabled,
                 important: input.important.unwrap_or(trigger.spec.important),
                 exec_enabled: input.exec_enabled,
-                webhook_secret: WebhookSecret::generate(),
-                signing_secret: None,
-                previous_signing_secret: None,
-                created_at: now,
-                updated_at: now,
+                ..TriggerInstance::new(id, owner, trigger.id.clone(), now)
             }
         });
         let trigger = input.trigger_id.clone();

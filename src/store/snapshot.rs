@@ -103,25 +103,11 @@ impl Snapshot {
 mod tests {
     use super::*;
     use crate::domain::instance::{InstanceState, TriggerInstance};
-    use crate::domain::secret::WebhookSecret;
     use crate::domain::trigger::TriggerSpec;
     use crate::domain::{ReceiptId, SystemId, TriggerId};
 
     fn instance(system: &SystemId, trigger: &TriggerId) -> InstanceRecord {
-        let instance = TriggerInstance {
-            id: InstanceId::generate(),
-            control_system_id: system.clone(),
-            trigger_id: trigger.clone(),
-            enabled: true,
-            important: false,
-            exec_enabled: false,
-            webhook_secret: WebhookSecret::generate(),
-            signing_secret: None,
-            previous_signing_secret: None,
-            created_at: 1,
-            updated_at: 1,
-        };
-        (instance, InstanceState::default())
+        (TriggerInstance::new(InstanceId::generate(), system.clone(), trigger.clone(), 1), InstanceState::default())
     }
 
     fn seen(instance: &InstanceId) -> (InstanceId, SeenDelivery) {

@@ -12,7 +12,6 @@ use switchboard::domain::instance::TriggerInstance;
 use switchboard::domain::module::{Module, ModuleName};
 use switchboard::domain::receipt::{BodyEncoding, Receipt, VerificationOutcome};
 use switchboard::domain::run::{Attempt, FireInfo, Run};
-use switchboard::domain::secret::WebhookSecret;
 use switchboard::domain::signing_secret::SigningSecret;
 use switchboard::domain::system::System;
 use switchboard::domain::trigger::{Actions, Mailer, Trigger, TriggerSpec};
@@ -106,19 +105,7 @@ pub fn log_entry(system: &SystemId, at: u64) -> LogEntry {
 /// Builds an instance of the trigger it is given, in `system`.
 pub fn build_instance(system: &SystemId) -> BuildInstance {
     let system = system.clone();
-    Box::new(move |t: &Trigger| TriggerInstance {
-        id: InstanceId::generate(),
-        control_system_id: system,
-        trigger_id: t.id.clone(),
-        enabled: true,
-        important: false,
-        exec_enabled: false,
-        webhook_secret: WebhookSecret::generate(),
-        signing_secret: None,
-        previous_signing_secret: None,
-        created_at: 1,
-        updated_at: 1,
-    })
+    Box::new(move |t: &Trigger| TriggerInstance::new(InstanceId::generate(), system, t.id.clone(), 1))
 }
 
 pub fn event(kind: &str, system: Option<&SystemId>) -> EngineEvent {

@@ -245,7 +245,6 @@ impl SledStore {
     #[cfg(test)]
     pub(crate) fn seed_instance(&self) -> crate::domain::instance::TriggerInstance {
         use crate::domain::instance::TriggerInstance;
-        use crate::domain::secret::WebhookSecret;
         use crate::domain::system::System;
         use crate::domain::trigger::{Trigger, TriggerSpec};
         use crate::domain::{InstanceId, SystemId, TriggerId};
@@ -264,19 +263,7 @@ impl SledStore {
         let trigger = Trigger { id: TriggerId::generate(), spec, created_at: now, updated_at: now };
         let trigger_id = trigger.id.clone();
         self.insert_trigger(trigger, &[]).expect("a new trigger is stored");
-        let build = |t: &Trigger| TriggerInstance {
-            id: InstanceId::generate(),
-            control_system_id: system_id.clone(),
-            trigger_id: t.id.clone(),
-            enabled: true,
-            important: false,
-            exec_enabled: false,
-            webhook_secret: WebhookSecret::generate(),
-            signing_secret: None,
-            previous_signing_secret: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let build = |t: &Trigger| TriggerInstance::new(InstanceId::generate(), system_id.clone(), t.id.clone(), now);
         self.insert_instance(&system_id, &trigger_id, build, &[]).expect("a new instance is stored").0
     }
 }
