@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use switchboard::domain::instance::TriggerInstance;
-use switchboard::domain::secret::WebhookSecret;
 use switchboard::domain::system::System;
 use switchboard::domain::trigger::{Trigger, TriggerSpec};
 use switchboard::domain::{now_epoch_seconds, InstanceId, SystemId, TriggerId};
@@ -71,17 +70,9 @@ async fn main() -> anyhow::Result<()> {
                     system,
                     &trigger_ids[i % TRIGGERS],
                     |trigger| TriggerInstance {
-                        id: InstanceId::generate(),
-                        control_system_id: system.clone(),
-                        trigger_id: trigger.id.clone(),
-                        enabled: true,
                         important: trigger.spec.important,
                         exec_enabled: true,
-                        webhook_secret: WebhookSecret::generate(),
-                        signing_secret: None,
-                        previous_signing_secret: None,
-                        created_at: now,
-                        updated_at: now,
+                        ..TriggerInstance::new(InstanceId::generate(), system.clone(), trigger.id.clone(), now)
                     },
                     &[],
                 )?;
