@@ -6,7 +6,6 @@ use super::{rows, PgStore};
 use crate::domain::instance::InstanceState;
 use crate::domain::run::Run;
 use crate::domain::InstanceId;
-use crate::events::EngineEvent;
 use crate::store::fire::Write;
 use crate::store::StoreResult;
 
@@ -53,8 +52,7 @@ pub(super) async fn commit(store: &PgStore, writes: &[&Write]) -> StoreResult<()
     let run_statuses: Vec<&str> = runs.iter().map(|run| run.status.as_str()).collect();
     let run_finished: Vec<bool> = runs.iter().map(|run| run.status.finished()).collect();
     let run_docs = runs.iter().map(rows::doc).collect::<StoreResult<Vec<_>>>()?;
-    let all_events: Vec<EngineEvent> = writes.iter().flat_map(|write| write.events.iter().cloned()).collect();
-    let (sink, entries) = store.wanted(&all_events)?;
+    let (sink, entries) = store.wanted(writes.iter().flat_map(|write| &write.events))?;
     let events = entries.iter().map(|entry| rows::doc(&entry.event)).collect::<StoreResult<Vec<_>>>()?;
     let targets = entries.iter().map(|entry| rows::doc(&entry.targets)).collect::<StoreResult<Vec<_>>>()?;
     let params: rows::Params<'_> = &[

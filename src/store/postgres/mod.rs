@@ -135,13 +135,14 @@ impl PgStore {
     }
 
     /// The outbox entries of the events the sink wants; none without a sink.
-    fn wanted(&self, events: &[EngineEvent]) -> StoreResult<Staged> {
-        let Some(weak) = self.inner.sink.get().filter(|_| !events.is_empty()) else {
+    fn wanted<'a>(&self, events: impl IntoIterator<Item = &'a EngineEvent>) -> StoreResult<Staged> {
+        let mut events = events.into_iter().peekable();
+        let Some(weak) = self.inner.sink.get().filter(|_| events.peek().is_some()) else {
             return Ok((None, Vec::new()));
         };
         // Gone only while shutting down: refuse the change rather than store it without its events.
         let sink = weak.upgrade().ok_or_else(|| StoreError::Task("the event sink has stopped".into()))?;
-        let entries = events.iter().filter_map(|e| OutboxEntry::for_event(sink.as_ref(), e)).collect();
+        let entries = events.filter_map(|e| OutboxEntry::for_event(sink.as_ref(), e)).collect();
         Ok((Some(sink), entries))
     }
 
